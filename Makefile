@@ -1,0 +1,45 @@
+# The two commands: `make demo` and `make test`. Both set up what they need first.
+BUILD ?= build
+BUILD_TYPE ?= Release
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+DEMO ?= demo
+SCALE ?= 0.1
+
+.PHONY: all setup setup-test configure build test demo install format lint clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+setup-test:
+	@scripts/setup --test
+
+$(BUILD)/build.ninja:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+configure: $(BUILD)/build.ninja
+
+build: setup configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: setup-test configure
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@scripts/demo $(BUILD)/canopy $(DEMO) $(SCALE)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp')
+
+lint: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.cpp') 2>&1 | grep -v "warnings generated" || true
+
+clean:
+	rm -rf $(BUILD)

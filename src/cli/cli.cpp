@@ -1,0 +1,87 @@
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+#ifndef CANOPY_VERSION
+#define CANOPY_VERSION "0.0.0"
+#endif
+
+namespace canopy::cli {
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"Canopy: a data mesh platform in one binary.\n"
+               "Domains own their data products; the platform builds, governs and serves them.",
+               "canopy"};
+  app.set_version_flag("--version", std::string("canopy ") + CANOPY_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  GlobalOptions global;
+  std::string mesh;
+  app.add_option("--mesh", mesh,
+                 "The mesh folder (default: $CANOPY_MESH, or the nearest folder with a mesh.yaml "
+                 "from here upward)");
+
+  int exit_code = 0;
+  std::string format = "table";
+  auto add_format = [&](CLI::App* command) {
+    command->add_option("--format", format, "Output format")
+        ->check(CLI::IsMember({"table", "json"}));
+  };
+
+  auto* validate = app.add_subcommand("validate", "Parse and check every spec of the mesh");
+  add_format(validate);
+  validate->callback([&] {
+    if (!mesh.empty()) global.mesh = mesh;
+    exit_code = RunValidate(global, format == "json" ? OutputFormat::kJson : OutputFormat::kTable);
+  });
+
+  std::string init_dir = ".";
+  std::string init_domain = "sales";
+  std::string init_owner;
+  std::string init_name;
+  auto* init = app.add_subcommand("init", "Scaffold a mesh with one domain and one product");
+  init->add_option("dir", init_dir, "Folder to create the mesh in (default: here)");
+  init->add_option("--domain", init_domain, "Name of the first domain");
+  init->add_option("--owner", init_owner, "The first user, owner of the domain (default: $USER)");
+  init->add_option("--name", init_name, "Mesh name (default: the folder's name)");
+  init->callback([&] { exit_code = RunInit(init_dir, init_domain, init_owner, init_name); });
+
+  std::string example_dir = "acme";
+  double scale = 1;
+  bool overwrite = false;
+  auto* example = app.add_subcommand(
+      "example", "Write the example mesh (5 domains, cross-domain products, PII) with data");
+  example->add_option("dir", example_dir, "Folder to write it to (default: acme)");
+  example->add_option("--scale", scale, "Data size: 1 is about a million order lines")
+      ->check(CLI::Range(0.0001, 1000.0));
+  example->add_flag("--force", overwrite, "Overwrite an existing mesh in the folder");
+  example->callback([&] { exit_code = RunExample(example_dir, scale, overwrite); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n  hint: run `canopy --help` for usage\n";
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    if (!e.hint().empty()) std::cerr << "  hint: " << e.hint() << "\n";
+    return ExitCodeFor(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal: " << e.what() << "\n";
+    return 1;
+  }
+  return exit_code;
+}
+
+}  // namespace canopy::cli

@@ -8,7 +8,7 @@
 
 namespace canopy {
 
-// Levenshtein distance between two strings (case-sensitive).
+// Edit distance between two strings (case-sensitive); a swap of neighbours counts one.
 int EditDistance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is plausibly a typo of it (distance at most

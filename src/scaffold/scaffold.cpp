@@ -147,7 +147,7 @@ ExampleReport WriteExampleMesh(const std::string& dir_name, double scale, bool o
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
     const std::string relative = entry.path().lexically_relative(dir).generic_string();
-    if (relative.find("/data/") == std::string::npos) continue;
+    if (relative.find("/data/") == std::string::npos || entry.path().extension() == ".md") continue;
     report.data.push_back(relative + " (" + HumanSize(entry.file_size()) + ")");
   }
   std::sort(report.data.begin(), report.data.end());

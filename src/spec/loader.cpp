@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -79,14 +80,23 @@ std::optional<std::string> ReadText(const fs::path& path) {
   return buffer.str();
 }
 
+// ODCS documents already read, by absolute path: several ports may name one file,
+// and its problems are reported once.
+using OdcsCache = std::map<std::string, OdcsDocument>;
+
 void LoadContractFile(const fs::path& root, const fs::path& domain_dir, OutputPort& port,
-                      Diagnostics& diagnostics) {
+                      OdcsCache& cache, Diagnostics& diagnostics) {
   const std::string relative = *port.contract.contract_file;
   const SourceLocation location = port.contract.location;
   auto resolved = ResolveInside(domain_dir.string(), relative);
   if (!CheckPath(resolved, relative, "contract file", location, diagnostics, true)) return;
   const std::string display = Relative(root, resolved.absolute);
-  OdcsDocument doc = LoadOdcsDocument(resolved.absolute, display, diagnostics);
+  auto cached = cache.find(resolved.absolute);
+  if (cached == cache.end()) {
+    cached = cache.emplace(resolved.absolute,
+                           LoadOdcsDocument(resolved.absolute, display, diagnostics)).first;
+  }
+  const OdcsDocument& doc = cached->second;
   const std::string wanted = port.contract.object_name;
   const Contract* chosen = nullptr;
   std::vector<std::string> names;
@@ -126,7 +136,7 @@ void LoadContractFile(const fs::path& root, const fs::path& domain_dir, OutputPo
 }
 
 void LoadProduct(const fs::path& root, const fs::path& domain_dir, const fs::path& file,
-                 Domain& domain, Diagnostics& diagnostics) {
+                 Domain& domain, OdcsCache& cache, Diagnostics& diagnostics) {
   ReadContext context{Relative(root, file), &diagnostics};
   auto node = ParseYamlFile(file.string(), context);
   if (!node) return;
@@ -161,7 +171,7 @@ void LoadProduct(const fs::path& root, const fs::path& domain_dir, const fs::pat
     CheckPath(resolved, *input.file, "input file", input.location, diagnostics, false);
   }
   for (auto& port : product.outputs) {
-    if (port.contract.contract_file) LoadContractFile(root, domain_dir, port, diagnostics);
+    if (port.contract.contract_file) LoadContractFile(root, domain_dir, port, cache, diagnostics);
   }
   domain.products.push_back(std::move(product));
 }
@@ -227,6 +237,7 @@ Mesh LoadMesh(const std::string& root_dir, Diagnostics& diagnostics) {
   }
   mesh.root = root.string();
 
+  OdcsCache cache;
   const fs::path domains_dir = root / "domains";
   std::error_code ec;
   if (!fs::is_directory(domains_dir, ec)) {
@@ -258,7 +269,7 @@ Mesh LoadMesh(const std::string& root_dir, Diagnostics& diagnostics) {
     for (const auto& file : SortedEntries(domain_dir / "products")) {
       const std::string ext = file.extension().string();
       if (ext != ".yaml" && ext != ".yml") continue;
-      LoadProduct(root, domain_dir, file, domain, diagnostics);
+      LoadProduct(root, domain_dir, file, domain, cache, diagnostics);
     }
     mesh.domains.push_back(std::move(domain));
   }

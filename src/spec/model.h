@@ -212,6 +212,7 @@ struct Property {
   int primary_key_position = -1;
   std::string classification;  // resolved: the mesh default when the spec gives none
   bool classification_given = false;
+  SourceLocation classification_location;
   std::string description;
   std::vector<std::string> tags;
   std::vector<QualityRule> quality;

@@ -37,7 +37,7 @@ std::vector<std::string> Keys(const auto& map) {
 }
 
 // Reads the one comparison operator of a quality rule into `rule`.
-void ReadOperator(const MapReader& reader, const YAML::Node& node, QualityRule& rule) {
+void ReadOperator(MapReader& reader, const YAML::Node& node, QualityRule& rule) {
   const ReadContext& context = reader.context();
   int found = 0;
   for (const auto& entry : node) {
@@ -78,6 +78,7 @@ void ReadOperator(const MapReader& reader, const YAML::Node& node, QualityRule& 
       std::string hint = DidYouMean(key, kOperatorNames);
       if (hint.empty()) hint = "operators: " + Join(kOperatorNames, ", ");
       context.Error(entry.first, "unknown quality operator '" + key + "'", hint);
+      reader.Ignore(key);
       ++found;  // do not also report "no operator"
     }
   }
@@ -285,6 +286,7 @@ Property ParseProperty(const YAML::Node& node, const ReadContext& context) {
   if (reader.Has("classification")) {
     property.classification = reader.String("classification");
     property.classification_given = true;
+    property.classification_location = reader.LocationOf("classification");
   }
   property.description = reader.String("description");
   property.tags = reader.StringList("tags");

@@ -337,7 +337,7 @@ class Validator {
                  "first at " + it->second.ToString() + " (column names are case-insensitive)");
       }
       if (property.classification_given) {
-        CheckClassification(property.classification, property.location);
+        CheckClassification(property.classification, property.classification_location);
       }
     }
     for (const auto& rule : contract.quality) {

@@ -185,6 +185,7 @@ std::vector<ExtraField> MapReader::Finish() const {
     if (!entry.first.IsScalar()) continue;
     const std::string& key = entry.first.Scalar();
     if (std::find(known_keys_.begin(), known_keys_.end(), key) != known_keys_.end()) continue;
+    if (std::find(ignored_keys_.begin(), ignored_keys_.end(), key) != ignored_keys_.end()) continue;
     if (unknown_ == UnknownKeys::kKeepAsOdcs &&
         std::find(standard_keys_.begin(), standard_keys_.end(), key) != standard_keys_.end()) {
       extra.push_back({key, EmitYaml(entry.second), context_.At(entry.first)});
@@ -193,6 +194,13 @@ std::vector<ExtraField> MapReader::Finish() const {
     std::vector<std::string> candidates = known_keys_;
     candidates.insert(candidates.end(), standard_keys_.begin(), standard_keys_.end());
     std::string suggestion = DidYouMean(key, candidates);
+    // `{ physicalType: DECIMAL(12,2) }` splits at the comma in a flow mapping.
+    if (!key.empty() && key.back() == ')' && key.find('(') == std::string::npos) {
+      suggestion = "a value with a comma inside { } must be quoted, e.g. physicalType: "
+                   "\"DECIMAL(12,2)\"";
+      context_.Error(entry.first, "unknown key '" + key + "' in " + what_, suggestion);
+      continue;
+    }
     if (unknown_ == UnknownKeys::kError) {
       std::string hint = suggestion;
       if (hint.empty()) hint = "known keys: " + Join(known_keys_, ", ");

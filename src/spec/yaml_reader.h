@@ -66,6 +66,9 @@ class MapReader {
   // They are kept silently; other unknown keys close to a known one get a warning.
   void SetStandardKeys(std::vector<std::string> keys) { standard_keys_ = std::move(keys); }
 
+  // A key already reported by the caller; Finish() passes over it.
+  void Ignore(const std::string& key) { ignored_keys_.push_back(key); }
+
   // Unknown keys: errors (kError) or ExtraFields (kKeepAsOdcs), in file order.
   std::vector<ExtraField> Finish() const;
 
@@ -75,6 +78,7 @@ class MapReader {
   std::string what_;
   std::vector<std::string> known_keys_;
   std::vector<std::string> standard_keys_;
+  std::vector<std::string> ignored_keys_;
   UnknownKeys unknown_;
   bool valid_ = false;
 };

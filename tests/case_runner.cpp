@@ -20,12 +20,12 @@
 // Usage: case_runner CANOPY_BINARY CASES_DIR
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -105,8 +105,8 @@ void ExpectInOrder(const std::string& stream, const std::string& output,
     if (line.empty()) continue;
     size_t found = output.find(line, at);
     if (found == std::string::npos) {
-      ADD_FAILURE() << stream << " lacks (in order): " << line << "\n--- " << stream
-                    << " was:\n" << output;
+      ADD_FAILURE() << stream << " lacks (in order): " << line << "\n--- " << stream << " was:\n"
+                    << output;
       return;
     }
     at = found + line.size();
@@ -115,9 +115,8 @@ void ExpectInOrder(const std::string& stream, const std::string& output,
 
 void RunCase(const fs::path& file) {
   const auto sections = ParseCase(file);
-  const fs::path scratch = fs::temp_directory_path() /
-                           ("canopy-case-" + file.stem().string() + "-" +
-                            std::to_string(::getpid()));
+  const fs::path scratch = fs::temp_directory_path() / ("canopy-case-" + file.stem().string() +
+                                                        "-" + std::to_string(::getpid()));
   fs::remove_all(scratch);
   const fs::path mesh = scratch / "mesh";
   fs::create_directories(mesh);
@@ -136,16 +135,16 @@ void RunCase(const fs::path& file) {
     const fs::path target = mesh / s.argument;
     if (s.head == "edit") {
       std::string content = ReadAll(target);
-      ASSERT_FALSE(content.empty()) << file << ":" << s.line << ": nothing to edit at "
-                                    << s.argument;
+      ASSERT_FALSE(content.empty())
+          << file << ":" << s.line << ": nothing to edit at " << s.argument;
       for (size_t i = 0; i + 1 < s.lines.size(); i += 2) {
         ASSERT_EQ(s.lines[i].rfind("- ", 0), 0u) << file << ":" << s.line << ": want '- old'";
         ASSERT_EQ(s.lines[i + 1].rfind("+ ", 0), 0u) << file << ":" << s.line << ": want '+ new'";
         const std::string old_text = Unescape(s.lines[i].substr(2));
         const std::string new_text = Unescape(s.lines[i + 1].substr(2));
         const size_t at = content.find(old_text);
-        ASSERT_NE(at, std::string::npos) << file << ":" << s.line << ": '" << old_text
-                                         << "' is not in " << s.argument;
+        ASSERT_NE(at, std::string::npos)
+            << file << ":" << s.line << ": '" << old_text << "' is not in " << s.argument;
         ASSERT_EQ(content.find(old_text, at + 1), std::string::npos)
             << file << ":" << s.line << ": '" << old_text << "' occurs twice in " << s.argument;
         content.replace(at, old_text.size(), new_text);
@@ -179,20 +178,22 @@ void RunCase(const fs::path& file) {
   const fs::path out = scratch / "stdout";
   const fs::path err = scratch / "stderr";
   const std::string command = "cd " + ShellQuote(mesh.string()) + " && env -u CANOPY_MESH " +
-                              ShellQuote(g_binary) + " " + args + " >" +
-                              ShellQuote(out.string()) + " 2>" + ShellQuote(err.string());
+                              ShellQuote(g_binary) + " " + args + " >" + ShellQuote(out.string()) +
+                              " 2>" + ShellQuote(err.string());
   const int status = std::system(command.c_str());
   ASSERT_TRUE(WIFEXITED(status)) << "canopy did not exit normally: " << command;
   const std::string stdout_text = ReadAll(out);
   const std::string stderr_text = ReadAll(err);
   EXPECT_EQ(WEXITSTATUS(status), exit_code) << "canopy " << args << "\n--- stdout:\n"
-                                            << stdout_text << "--- stderr:\n" << stderr_text;
+                                            << stdout_text << "--- stderr:\n"
+                                            << stderr_text;
   for (const auto& s : sections) {
     if (s.head == "stderr") ExpectInOrder("stderr", stderr_text, s.lines);
     if (s.head == "stdout") ExpectInOrder("stdout", stdout_text, s.lines);
     if (s.head == "no stderr") {
       EXPECT_EQ(stderr_text.find(s.argument), std::string::npos)
-          << "stderr should not hold '" << s.argument << "':\n" << stderr_text;
+          << "stderr should not hold '" << s.argument << "':\n"
+          << stderr_text;
     }
   }
   // A crash or an internal error is never the expected answer.

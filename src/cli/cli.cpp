@@ -13,9 +13,10 @@
 namespace canopy::cli {
 
 int RunCli(int argc, char** argv) {
-  CLI::App app{"Canopy: a data mesh platform in one binary.\n"
-               "Domains own their data products; the platform builds, governs and serves them.",
-               "canopy"};
+  CLI::App app{
+      "Canopy: a data mesh platform in one binary.\n"
+      "Domains own their data products; the platform builds, governs and serves them.",
+      "canopy"};
   app.set_version_flag("--version", std::string("canopy ") + CANOPY_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

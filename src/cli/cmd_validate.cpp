@@ -46,12 +46,13 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
     out["ports"] = ports;
     out["diagnostics"] = nlohmann::json::array();
     for (const auto& d : diagnostics.items()) {
-      out["diagnostics"].push_back({{"severity", d.severity == Severity::kError ? "error" : "warning"},
-                                    {"file", d.location.file},
-                                    {"line", d.location.line},
-                                    {"column", d.location.column},
-                                    {"message", d.message},
-                                    {"hint", d.hint}});
+      out["diagnostics"].push_back(
+          {{"severity", d.severity == Severity::kError ? "error" : "warning"},
+           {"file", d.location.file},
+           {"line", d.location.line},
+           {"column", d.location.column},
+           {"message", d.message},
+           {"hint", d.hint}});
     }
     std::cout << out.dump(2) << "\n";
     return diagnostics.HasErrors() ? 1 : 0;
@@ -60,13 +61,15 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
   const std::string prefix = DisplayPrefix(root);
   for (const auto& d : diagnostics.items()) std::cerr << d.Format(prefix) << "\n";
   if (diagnostics.HasErrors()) {
-    std::cerr << "\n" << diagnostics.ErrorCount() << " error(s), " << diagnostics.WarningCount()
+    std::cerr << "\n"
+              << diagnostics.ErrorCount() << " error(s), " << diagnostics.WarningCount()
               << " warning(s): mesh '" << mesh.name << "' is not valid\n";
     return 1;
   }
   std::cout << "mesh '" << mesh.name << "' is valid: " << mesh.domains.size() << " domains, "
             << products << " products, " << ports << " output ports";
-  if (diagnostics.WarningCount() > 0) std::cout << " (" << diagnostics.WarningCount() << " warnings)";
+  if (diagnostics.WarningCount() > 0)
+    std::cout << " (" << diagnostics.WarningCount() << " warnings)";
   std::cout << "\n";
   return 0;
 }

@@ -35,7 +35,9 @@ void Diagnostics::Warning(SourceLocation location, std::string message, std::str
   items_.push_back({Severity::kWarning, std::move(location), std::move(message), std::move(hint)});
 }
 
-bool Diagnostics::HasErrors() const { return ErrorCount() > 0; }
+bool Diagnostics::HasErrors() const {
+  return ErrorCount() > 0;
+}
 
 int Diagnostics::ErrorCount() const {
   return static_cast<int>(std::count_if(items_.begin(), items_.end(), [](const Diagnostic& d) {

@@ -28,7 +28,9 @@ Database::Database(const DatabaseOptions& options) {
   }
 }
 
-Database::~Database() { duckdb_close(&handle_); }
+Database::~Database() {
+  duckdb_close(&handle_);
+}
 
 Connection::Connection(Database& database) {
   if (duckdb_connect(database.handle(), &handle_) == DuckDBError) {
@@ -36,7 +38,9 @@ Connection::Connection(Database& database) {
   }
 }
 
-Connection::~Connection() { duckdb_disconnect(&handle_); }
+Connection::~Connection() {
+  duckdb_disconnect(&handle_);
+}
 
 struct Result::Impl {
   duckdb_result result{};
@@ -72,9 +76,9 @@ void Connection::Execute(const std::string& sql) {
   for (idx_t i = 0; i < count; ++i) {
     duckdb_prepared_statement prepared = nullptr;
     const auto where = [&] {
-      return count > 1 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) +
-                             ": "
-                       : std::string();
+      return count > 1
+                 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) + ": "
+                 : std::string();
     };
     if (duckdb_prepare_extracted_statement(handle_, statements, i, &prepared) == DuckDBError) {
       std::string error = duckdb_prepare_error(prepared);
@@ -108,8 +112,8 @@ bool Result::IsNull(int column, int64_t row) const {
 }
 
 std::string Result::Text(int column, int64_t row) const {
-  char* value = duckdb_value_varchar(&impl_->result, static_cast<idx_t>(column),
-                                     static_cast<idx_t>(row));
+  char* value =
+      duckdb_value_varchar(&impl_->result, static_cast<idx_t>(column), static_cast<idx_t>(row));
   std::string out = value != nullptr ? value : "";
   duckdb_free(value);
   return out;
@@ -119,6 +123,8 @@ int64_t Result::Int(int column, int64_t row) const {
   return duckdb_value_int64(&impl_->result, static_cast<idx_t>(column), static_cast<idx_t>(row));
 }
 
-std::string LibraryVersion() { return duckdb_library_version(); }
+std::string LibraryVersion() {
+  return duckdb_library_version();
+}
 
 }  // namespace canopy::engine

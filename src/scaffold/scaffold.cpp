@@ -76,9 +76,8 @@ std::vector<std::string> WriteInitMesh(const std::string& dir_name, const InitOp
   std::string owner = options.owner;
   if (owner.empty()) {
     const char* user = std::getenv("USER");
-    owner = user != nullptr && *user != '\0' && std::string(user) != "root"
-                ? Sanitize(user, true)
-                : "owner";
+    owner = user != nullptr && *user != '\0' && std::string(user) != "root" ? Sanitize(user, true)
+                                                                            : "owner";
   }
   if (!spec::IsSqlName(mesh)) {
     throw Error(ErrorCode::kInvalidInput, "mesh name '" + mesh + "' is not valid",
@@ -121,7 +120,7 @@ ExampleReport WriteExampleMesh(const std::string& dir_name, double scale, bool o
       continue;
     }
     WriteFile(dir / file.path, content);
-    report.files.push_back(file.path);
+    report.files.emplace_back(file.path);
   }
   if (script.empty()) throw Error(ErrorCode::kInternal, "the example has no generate.sql");
 
@@ -140,10 +139,10 @@ ExampleReport WriteExampleMesh(const std::string& dir_name, double scale, bool o
   try {
     connection.Execute(script);
   } catch (const Error& e) {
-    throw Error(ErrorCode::kInternal, std::string("generating the example data failed: ") + e.what());
+    throw Error(ErrorCode::kInternal,
+                std::string("generating the example data failed: ") + e.what());
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
     const std::string relative = entry.path().lexically_relative(dir).generic_string();

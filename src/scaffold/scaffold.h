@@ -10,7 +10,7 @@ namespace canopy::scaffold {
 struct InitOptions {
   std::string mesh_name;  // default: the folder's name, made a valid SQL name
   std::string domain = "sales";
-  std::string owner;      // default: $USER made a valid principal name, else "owner"
+  std::string owner;  // default: $USER made a valid principal name, else "owner"
 };
 
 // Writes a one-domain, one-product mesh into `dir` (created if needed) and returns

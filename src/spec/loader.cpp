@@ -64,9 +64,9 @@ bool CheckPath(const ResolvedPath& resolved, const std::string& relative, const 
                         "read another domain's data through its output port");
       return false;
     case PathStatus::kSymlinkOut:
-      diagnostics.Error(location,
-                        what + " '" + relative + "' is a symbolic link to outside the domain folder",
-                        "a domain reads only its own files; replace the link with the file");
+      diagnostics.Error(
+          location, what + " '" + relative + "' is a symbolic link to outside the domain folder",
+          "a domain reads only its own files; replace the link with the file");
       return false;
   }
   return false;
@@ -93,8 +93,9 @@ void LoadContractFile(const fs::path& root, const fs::path& domain_dir, OutputPo
   const std::string display = Relative(root, resolved.absolute);
   auto cached = cache.find(resolved.absolute);
   if (cached == cache.end()) {
-    cached = cache.emplace(resolved.absolute,
-                           LoadOdcsDocument(resolved.absolute, display, diagnostics)).first;
+    cached =
+        cache.emplace(resolved.absolute, LoadOdcsDocument(resolved.absolute, display, diagnostics))
+            .first;
   }
   const OdcsDocument& doc = cached->second;
   const std::string wanted = port.contract.object_name;
@@ -121,8 +122,9 @@ void LoadContractFile(const fs::path& root, const fs::path& domain_dir, OutputPo
       diagnostics.Error(location,
                         doc.schema.empty()
                             ? "contract file '" + relative + "' has no schema objects"
-                            : "contract file '" + relative + "' has several schema objects "
-                                                             "and none is named '" +
+                            : "contract file '" + relative +
+                                  "' has several schema objects "
+                                  "and none is named '" +
                                   port.name + "'",
                         doc.schema.empty() ? "add a schema object with the port's columns"
                                            : "add contract_object: one of " + Join(names, ", "));
@@ -206,14 +208,15 @@ std::string FindMeshRoot(const std::optional<std::string>& explicit_dir) {
   if (named) {
     const fs::path folder = fs::absolute(*named, ec).lexically_normal();
     if (!fs::is_directory(folder, ec)) {
-      throw Error(ErrorCode::kNotFound, "mesh folder '" + *named + "' (from " + source +
-                                            ") does not exist",
+      throw Error(ErrorCode::kNotFound,
+                  "mesh folder '" + *named + "' (from " + source + ") does not exist",
                   "create one with `canopy init " + *named + "`");
     }
     if (!fs::is_regular_file(folder / "mesh.yaml", ec)) {
       throw Error(ErrorCode::kNotFound, "'" + *named + "' (from " + source + ") has no mesh.yaml",
-                  "create one with `canopy init " + *named + "`, or point at the folder that "
-                  "holds mesh.yaml");
+                  "create one with `canopy init " + *named +
+                      "`, or point at the folder that "
+                      "holds mesh.yaml");
     }
     return folder.string();
   }
@@ -222,8 +225,7 @@ std::string FindMeshRoot(const std::optional<std::string>& explicit_dir) {
     if (fs::is_regular_file(folder / "mesh.yaml", ec)) return folder.string();
     if (folder == folder.root_path()) break;
   }
-  throw Error(ErrorCode::kNotFound,
-              "no mesh.yaml in " + start.string() + " or any folder above it",
+  throw Error(ErrorCode::kNotFound, "no mesh.yaml in " + start.string() + " or any folder above it",
               "run inside a mesh, pass --mesh DIR or set CANOPY_MESH; `canopy init DIR` "
               "creates a new mesh");
 }
@@ -260,10 +262,9 @@ Mesh LoadMesh(const std::string& root_dir, Diagnostics& diagnostics) {
     domain.folder = folder;
     const std::string folder_name = domain_dir.filename().string();
     if (!domain.name.empty() && domain.name != folder_name) {
-      diagnostics.Error(domain.location,
-                        "domain '" + domain.name + "' is in the folder domains/" + folder_name,
-                        "name the folder domains/" + domain.name + ", or the domain " +
-                            folder_name);
+      diagnostics.Error(
+          domain.location, "domain '" + domain.name + "' is in the folder domains/" + folder_name,
+          "name the folder domains/" + domain.name + ", or the domain " + folder_name);
     }
     if (domain.name.empty()) domain.name = folder_name;
     for (const auto& file : SortedEntries(domain_dir / "products")) {

@@ -141,16 +141,16 @@ struct ProductInput {
   // Exactly one of file / product is set.
   std::optional<std::string> file;  // relative to the domain folder
   std::optional<PortRef> product;
-  FileFormat format = FileFormat::kCsv;                // for file inputs
-  std::map<std::string, std::string> options;          // reader options, as YAML scalars
+  FileFormat format = FileFormat::kCsv;        // for file inputs
+  std::map<std::string, std::string> options;  // reader options, as YAML scalars
   SourceLocation location;
 };
 
 // One step of a product's transform: a named SQL query.
 struct Model {
   std::string name;
-  std::string sql;                       // the query text (read from sql_file when given)
-  std::optional<std::string> sql_file;   // relative to the domain folder
+  std::string sql;                      // the query text (read from sql_file when given)
+  std::optional<std::string> sql_file;  // relative to the domain folder
   SourceLocation location;
   SourceLocation sql_location;  // where the SQL text starts (inline scalar or line 1 of the file)
 };
@@ -186,7 +186,7 @@ struct QualityRule {
   double value_high = 0;              // high bound for between
   QualityUnit unit = QualityUnit::kRows;
   RuleSeverity severity = RuleSeverity::kError;
-  std::string query;                   // for type sql, with {object}/{property}
+  std::string query;                      // for type sql, with {object}/{property}
   std::vector<std::string> valid_values;  // for invalidValues / missingValues
   bool valid_values_has_null = false;     // ODCS allows null among missing values
   std::optional<std::string> pattern;     // for invalidValues
@@ -198,7 +198,16 @@ struct QualityRule {
 
 // ODCS logical types.
 enum class LogicalType {
-  kUnspecified, kString, kInteger, kNumber, kBoolean, kDate, kTimestamp, kTime, kObject, kArray
+  kUnspecified,
+  kString,
+  kInteger,
+  kNumber,
+  kBoolean,
+  kDate,
+  kTimestamp,
+  kTime,
+  kObject,
+  kArray
 };
 
 // An ODCS schema property: one column of an output port.
@@ -287,9 +296,9 @@ struct Product {
 struct Domain {
   std::string name;
   std::string description;
-  std::vector<std::string> owners;         // user names
-  std::vector<PrincipalRef> members;       // users or groups
-  std::string folder;                      // "domains/<name>", relative to the mesh root
+  std::vector<std::string> owners;    // user names
+  std::vector<PrincipalRef> members;  // users or groups
+  std::string folder;                 // "domains/<name>", relative to the mesh root
   std::vector<Product> products;
   SourceLocation location;
 };

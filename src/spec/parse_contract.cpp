@@ -23,10 +23,10 @@ const std::map<std::string, QualityMetric> kMetrics = {
 };
 
 const std::map<std::string, LogicalType> kLogicalTypes = {
-    {"string", LogicalType::kString},   {"integer", LogicalType::kInteger},
-    {"number", LogicalType::kNumber},   {"boolean", LogicalType::kBoolean},
-    {"date", LogicalType::kDate},       {"timestamp", LogicalType::kTimestamp},
-    {"time", LogicalType::kTime},       {"object", LogicalType::kObject},
+    {"string", LogicalType::kString}, {"integer", LogicalType::kInteger},
+    {"number", LogicalType::kNumber}, {"boolean", LogicalType::kBoolean},
+    {"date", LogicalType::kDate},     {"timestamp", LogicalType::kTimestamp},
+    {"time", LogicalType::kTime},     {"object", LogicalType::kObject},
     {"array", LogicalType::kArray},
 };
 
@@ -54,8 +54,8 @@ void ReadOperator(MapReader& reader, const YAML::Node& node, QualityRule& rule) 
           op == QualityOperator::kMustBeBetween || op == QualityOperator::kMustNotBeBetween;
       if (between) {
         if (!entry.second.IsSequence() || entry.second.size() != 2) {
-          context.Error(entry.second, key + " takes two numbers, found " +
-                                          DescribeNodeType(entry.second),
+          context.Error(entry.second,
+                        key + " takes two numbers, found " + DescribeNodeType(entry.second),
                         "write it as " + key + ": [low, high]");
           continue;
         }
@@ -94,7 +94,7 @@ void ReadOperator(MapReader& reader, const YAML::Node& node, QualityRule& rule) 
 
 QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
                              bool column_level) {
-  std::vector<std::string> known = {"type",        "metric", "rule",     "arguments", "unit",
+  std::vector<std::string> known = {"type",        "metric", "rule",     "arguments",   "unit",
                                     "validValues", "query",  "severity", "description", "name"};
   known.insert(known.end(), kOperatorNames.begin(), kOperatorNames.end());
   MapReader reader(node, context, "quality rule", known, UnknownKeys::kKeepAsOdcs);
@@ -116,7 +116,8 @@ QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
     rule.type = QualityType::kCustom;
   } else {
     std::string hint = DidYouMean(type, {"library", "sql", "text", "custom"});
-    context.diagnostics->Error(reader.LocationOf("type"), "unknown quality rule type '" + type + "'",
+    context.diagnostics->Error(reader.LocationOf("type"),
+                               "unknown quality rule type '" + type + "'",
                                hint.empty() ? "use library, sql, text or custom" : hint);
   }
   rule.name = reader.String("name");
@@ -128,9 +129,9 @@ QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
   const std::string metric_key = reader.Has("metric") ? "metric" : "rule";
   if (rule.type == QualityType::kLibrary) {
     if (metric.empty()) {
-      context.diagnostics->Error(rule.location, "quality rule needs a 'metric'",
-                                 "use one of " + Join(Keys(kMetrics), ", ") +
-                                     ", or type: sql with a query");
+      context.diagnostics->Error(
+          rule.location, "quality rule needs a 'metric'",
+          "use one of " + Join(Keys(kMetrics), ", ") + ", or type: sql with a query");
     } else if (auto it = kMetrics.find(metric); it != kMetrics.end()) {
       rule.metric = it->second;
     } else {
@@ -159,11 +160,11 @@ QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
   if (unit == "percent") {
     rule.unit = QualityUnit::kPercent;
     if (rule.metric == QualityMetric::kRowCount || rule.type == QualityType::kSql) {
-      context.diagnostics->Error(reader.LocationOf("unit"),
-                                 "unit: percent does not apply to " +
-                                     std::string(rule.type == QualityType::kSql ? "sql rules"
-                                                                                : "rowCount"),
-                                 "remove the unit");
+      context.diagnostics->Error(
+          reader.LocationOf("unit"),
+          "unit: percent does not apply to " +
+              std::string(rule.type == QualityType::kSql ? "sql rules" : "rowCount"),
+          "remove the unit");
     }
   } else if (unit != "rows") {
     context.diagnostics->Error(reader.LocationOf("unit"), "unknown unit '" + unit + "'",
@@ -174,8 +175,8 @@ QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
   if (severity == "warning" || severity == "warn") {
     rule.severity = RuleSeverity::kWarning;
   } else if (severity != "error") {
-    context.diagnostics->Error(reader.LocationOf("severity"),
-                               "unknown severity '" + severity + "'", "use error or warning");
+    context.diagnostics->Error(reader.LocationOf("severity"), "unknown severity '" + severity + "'",
+                               "use error or warning");
   }
 
   // Valid values and pattern: ODCS 3.1 puts them in `arguments`; 3.0 had validValues beside.
@@ -204,8 +205,7 @@ QualityRule ParseQualityRule(const YAML::Node& node, const ReadContext& context,
     rule.extra = args.Finish();
   }
 
-  if (rule.metric == QualityMetric::kInvalidValues && rule.valid_values.empty() &&
-      !rule.pattern) {
+  if (rule.metric == QualityMetric::kInvalidValues && rule.valid_values.empty() && !rule.pattern) {
     context.diagnostics->Error(rule.location, "invalidValues needs the values that are valid",
                                "add arguments: { validValues: [a, b] } or arguments: "
                                "{ pattern: '^[A-Z]+$' }");
@@ -274,8 +274,7 @@ Property ParseProperty(const YAML::Node& node, const ReadContext& context) {
     }
   }
   if (property.physical_type.empty() && logical.empty() && !property.name.empty()) {
-    context.diagnostics->Error(property.location,
-                               "property '" + property.name + "' has no type",
+    context.diagnostics->Error(property.location, "property '" + property.name + "' has no type",
                                "add logicalType (e.g. string) or physicalType (e.g. VARCHAR)");
   }
   property.required = reader.Bool("required", false);
@@ -303,16 +302,14 @@ std::vector<SlaProperty> ParseSla(const YAML::Node& node, const ReadContext& con
   std::vector<SlaProperty> sla;
   if (node.IsNull()) return sla;
   if (!node.IsSequence()) {
-    context.Error(node, "sla must be a list of ODCS slaProperties, found " +
-                            DescribeNodeType(node),
+    context.Error(node, "sla must be a list of ODCS slaProperties, found " + DescribeNodeType(node),
                   "e.g. - { property: frequency, value: 1, unit: d }");
     return sla;
   }
   for (const auto& item : node) {
     MapReader reader(item, context, "SLA property", {"property", "value", "unit", "element"},
                      UnknownKeys::kKeepAsOdcs);
-    reader.SetStandardKeys(
-        {"id", "valueExt", "driver", "description", "scheduler", "schedule"});
+    reader.SetStandardKeys({"id", "valueExt", "driver", "description", "scheduler", "schedule"});
     SlaProperty entry;
     entry.location = reader.location();
     if (!reader.valid()) continue;
@@ -321,8 +318,8 @@ std::vector<SlaProperty> ParseSla(const YAML::Node& node, const ReadContext& con
       if (value->IsScalar()) {
         entry.value = value->Scalar();
       } else {
-        context.Error(*value, "SLA value must be a single value, found " +
-                                  DescribeNodeType(*value));
+        context.Error(*value,
+                      "SLA value must be a single value, found " + DescribeNodeType(*value));
       }
     }
     entry.unit = reader.String("unit");
@@ -353,7 +350,8 @@ Contract ParseContract(const YAML::Node& node, const ReadContext& context,
     context.Error(*properties,
                   "properties must be a list of columns, found " + DescribeNodeType(*properties));
   } else {
-    for (const auto& item : *properties) contract.properties.push_back(ParseProperty(item, context));
+    for (const auto& item : *properties)
+      contract.properties.push_back(ParseProperty(item, context));
   }
   if (auto quality = reader.Get("quality")) {
     contract.quality = ParseQualityList(*quality, context, /*column_level=*/false);
@@ -405,7 +403,8 @@ OdcsDocument ParseOdcsDocument(const YAML::Node& node, const ReadContext& contex
         doc.schema.push_back(ParseContract(object, context, ""));
       }
     } else if (!schema->IsNull()) {
-      context.Error(*schema, "schema must be a list of objects, found " + DescribeNodeType(*schema));
+      context.Error(*schema,
+                    "schema must be a list of objects, found " + DescribeNodeType(*schema));
     }
   }
   if (auto sla = reader.Get("slaProperties")) doc.sla = ParseSla(*sla, context);

@@ -56,10 +56,16 @@ std::optional<int64_t> ParseBytes(const std::string& text) {
   if (!std::regex_match(text, match, pattern)) return std::nullopt;
   const double number = std::stod(match[1]);
   const std::string unit = ToLower(match[2].str());
-  static const std::map<std::string, double> units = {
-      {"", 1},         {"b", 1},         {"kb", 1e3},           {"mb", 1e6},
-      {"gb", 1e9},     {"tb", 1e12},     {"kib", 1024.0},       {"mib", 1048576.0},
-      {"gib", 1073741824.0}, {"tib", 1099511627776.0}};
+  static const std::map<std::string, double> units = {{"", 1},
+                                                      {"b", 1},
+                                                      {"kb", 1e3},
+                                                      {"mb", 1e6},
+                                                      {"gb", 1e9},
+                                                      {"tb", 1e12},
+                                                      {"kib", 1024.0},
+                                                      {"mib", 1048576.0},
+                                                      {"gib", 1073741824.0},
+                                                      {"tib", 1099511627776.0}};
   auto it = units.find(unit);
   if (it == units.end()) return std::nullopt;
   return static_cast<int64_t>(std::llround(number * it->second));
@@ -121,10 +127,10 @@ Limits ParseLimits(const YAML::Node& node, const ReadContext& context) {
     if (!timeout.empty()) {
       auto ms = ParseDurationMs(timeout);
       if (!ms || *ms <= 0 || *ms > 86'400'000) {
-        context.diagnostics->Error(q.LocationOf("timeout"),
-                                   "'timeout' must be a duration up to 24h, found '" + timeout +
-                                       "'",
-                                   "e.g. 30s, 500ms or 5m");
+        context.diagnostics->Error(
+            q.LocationOf("timeout"),
+            "'timeout' must be a duration up to 24h, found '" + timeout + "'",
+            "e.g. 30s, 500ms or 5m");
       } else {
         limits.query.timeout_ms = static_cast<int>(*ms);
       }
@@ -148,8 +154,8 @@ Principals ParsePrincipals(const YAML::Node& node, const ReadContext& context) {
     auto list = reader.Get(key);
     if (!list || list->IsNull()) return;
     if (!list->IsSequence()) {
-      context.Error(*list, "principals." + key + " must be a list, found " +
-                               DescribeNodeType(*list));
+      context.Error(*list,
+                    "principals." + key + " must be a list, found " + DescribeNodeType(*list));
       return;
     }
     for (const auto& item : *list) read(item);
@@ -165,15 +171,14 @@ Principals ParsePrincipals(const YAML::Node& node, const ReadContext& context) {
     if (auto attributes = user.Get("attributes")) {
       if (attributes->IsMap()) {
         for (const auto& entry : *attributes) {
-          if (auto value = ReadString(entry.second, context, "attribute '" +
-                                                                 entry.first.as<std::string>() +
-                                                                 "'")) {
+          if (auto value = ReadString(entry.second, context,
+                                      "attribute '" + entry.first.as<std::string>() + "'")) {
             out.attributes[entry.first.as<std::string>()] = *value;
           }
         }
       } else if (!attributes->IsNull()) {
-        context.Error(*attributes, "attributes must be a mapping, found " +
-                                       DescribeNodeType(*attributes),
+        context.Error(*attributes,
+                      "attributes must be a mapping, found " + DescribeNodeType(*attributes),
                       "e.g. attributes: { region: EU }");
       }
     }
@@ -211,7 +216,8 @@ Governance ParseGovernance(const YAML::Node& node, const ReadContext& context) {
                    {"classifications", "defaultClassification", "masks", "rules"});
   governance.location = reader.location();
   if (!reader.valid()) return governance;
-  if (reader.Has("classifications")) governance.classifications = reader.StringList("classifications");
+  if (reader.Has("classifications"))
+    governance.classifications = reader.StringList("classifications");
   governance.default_classification =
       reader.String("defaultClassification", governance.default_classification);
   if (auto masks = reader.Get("masks"); masks && masks->IsSequence()) {
@@ -253,8 +259,9 @@ Governance ParseGovernance(const YAML::Node& node, const ReadContext& context) {
           rule, "severity", {{"error", RuleSeverity::kError}, {"warning", RuleSeverity::kWarning}},
           RuleSeverity::kError);
       out.description = rule.String("description");
-      out.sql = rule.RequiredString("sql", "rules are SQL over the metadata views; each row "
-                                           "returned is a violation");
+      out.sql = rule.RequiredString("sql",
+                                    "rules are SQL over the metadata views; each row "
+                                    "returned is a violation");
       rule.Finish();
       governance.rules.push_back(std::move(out));
     }
@@ -271,7 +278,8 @@ std::optional<std::string> ToSqlLiteral(const YAML::Node& node, const ReadContex
   if (node.IsScalar()) {
     const std::string& text = node.Scalar();
     static const std::regex number(R"(^-?[0-9]+(\.[0-9]+)?$)");
-    if (node.Tag() != "!" && (text == "true" || text == "false" || std::regex_match(text, number))) {
+    if (node.Tag() != "!" &&
+        (text == "true" || text == "false" || std::regex_match(text, number))) {
       return text;
     }
     return SqlString(text);
@@ -299,21 +307,58 @@ std::optional<std::string> ToSqlLiteral(const YAML::Node& node, const ReadContex
 }
 
 const std::vector<std::string>& ReaderOptions(FileFormat format) {
-  static const std::vector<std::string> csv = {
-      "all_varchar", "allow_quoted_nulls", "auto_detect", "auto_type_candidates", "columns",
-      "comment", "compression", "dateformat", "decimal_separator", "delim", "dtypes",
-      "encoding", "escape", "filename", "force_not_null", "header", "hive_partitioning",
-      "ignore_errors", "max_line_size", "names", "new_line", "normalize_names", "null_padding",
-      "nullstr", "parallel", "quote", "sample_size", "sep", "skip", "strict_mode",
-      "timestampformat", "types", "union_by_name"};
-  static const std::vector<std::string> json = {
-      "auto_detect", "columns", "compression", "convert_strings_to_integers", "dateformat",
-      "field_appearance_threshold", "filename", "format", "hive_partitioning", "ignore_errors",
-      "map_inference_threshold", "maximum_depth", "maximum_object_size", "records",
-      "sample_size", "timestampformat", "union_by_name"};
-  static const std::vector<std::string> parquet = {"binary_as_string", "file_row_number",
-                                                   "filename", "hive_partitioning",
-                                                   "union_by_name"};
+  static const std::vector<std::string> csv = {"all_varchar",
+                                               "allow_quoted_nulls",
+                                               "auto_detect",
+                                               "auto_type_candidates",
+                                               "columns",
+                                               "comment",
+                                               "compression",
+                                               "dateformat",
+                                               "decimal_separator",
+                                               "delim",
+                                               "dtypes",
+                                               "encoding",
+                                               "escape",
+                                               "filename",
+                                               "force_not_null",
+                                               "header",
+                                               "hive_partitioning",
+                                               "ignore_errors",
+                                               "max_line_size",
+                                               "names",
+                                               "new_line",
+                                               "normalize_names",
+                                               "null_padding",
+                                               "nullstr",
+                                               "parallel",
+                                               "quote",
+                                               "sample_size",
+                                               "sep",
+                                               "skip",
+                                               "strict_mode",
+                                               "timestampformat",
+                                               "types",
+                                               "union_by_name"};
+  static const std::vector<std::string> json = {"auto_detect",
+                                                "columns",
+                                                "compression",
+                                                "convert_strings_to_integers",
+                                                "dateformat",
+                                                "field_appearance_threshold",
+                                                "filename",
+                                                "format",
+                                                "hive_partitioning",
+                                                "ignore_errors",
+                                                "map_inference_threshold",
+                                                "maximum_depth",
+                                                "maximum_object_size",
+                                                "records",
+                                                "sample_size",
+                                                "timestampformat",
+                                                "union_by_name"};
+  static const std::vector<std::string> parquet = {
+      "binary_as_string", "file_row_number", "filename", "hive_partitioning", "union_by_name"};
   switch (format) {
     case FileFormat::kCsv:
       return csv;
@@ -374,8 +419,8 @@ ProductInput ParseInput(const YAML::Node& node, const ReadContext& context) {
                                           FileFormat::kCsv);
     }
   } else if (reader.Has("format")) {
-    context.diagnostics->Error(reader.LocationOf("format"),
-                               "format applies to file inputs only", "remove it");
+    context.diagnostics->Error(reader.LocationOf("format"), "format applies to file inputs only",
+                               "remove it");
   }
   if (has_product) {
     const std::string text = reader.RequiredString("product");
@@ -386,7 +431,8 @@ ProductInput ParseInput(const YAML::Node& node, const ReadContext& context) {
                                  "product input '" + text + "' is not a port's SQL name",
                                  "write it as domain.port, e.g. sales.orders");
     } else {
-      input.product = PortRef{text.substr(0, dot), text.substr(dot + 1), reader.LocationOf("product")};
+      input.product =
+          PortRef{text.substr(0, dot), text.substr(dot + 1), reader.LocationOf("product")};
     }
   }
   if (auto options = reader.Get("options")) {
@@ -401,8 +447,9 @@ ProductInput ParseInput(const YAML::Node& node, const ReadContext& context) {
         const std::string key = entry.first.as<std::string>();
         if (std::find(known.begin(), known.end(), key) == known.end()) {
           std::string hint = DidYouMean(key, known);
-          if (hint.empty()) hint = "options of the " + std::string(ToString(input.format)) +
-                                   " reader: " + Join(known, ", ");
+          if (hint.empty())
+            hint = "options of the " + std::string(ToString(input.format)) +
+                   " reader: " + Join(known, ", ");
           context.Error(entry.first,
                         "unknown " + std::string(ToString(input.format)) + " option '" + key + "'",
                         hint);
@@ -425,10 +472,10 @@ Model ParseModel(const YAML::Node& node, const ReadContext& context) {
   const bool inline_sql = reader.Has("sql");
   const bool file_sql = reader.Has("sql_file");
   if (inline_sql == file_sql) {
-    context.diagnostics->Error(model.location,
-                               inline_sql ? "model has both sql and sql_file"
-                                          : "model '" + model.name + "' has no SQL",
-                               "give either sql: \"select ...\" or sql_file: sql/name.sql");
+    context.diagnostics->Error(
+        model.location,
+        inline_sql ? "model has both sql and sql_file" : "model '" + model.name + "' has no SQL",
+        "give either sql: \"select ...\" or sql_file: sql/name.sql");
   }
   if (inline_sql) {
     model.sql = reader.RequiredString("sql");
@@ -440,9 +487,9 @@ Model ParseModel(const YAML::Node& node, const ReadContext& context) {
 }
 
 OutputPort ParseOutput(const YAML::Node& node, const ReadContext& context) {
-  MapReader reader(node, context, "output port",
-                   {"name", "from", "description", "contract", "contract_file", "contract_object",
-                    "sla"});
+  MapReader reader(
+      node, context, "output port",
+      {"name", "from", "description", "contract", "contract_file", "contract_object", "sla"});
   OutputPort port;
   port.location = reader.location();
   if (!reader.valid()) return port;
@@ -457,7 +504,8 @@ OutputPort ParseOutput(const YAML::Node& node, const ReadContext& context) {
   } else if (!inline_contract && !file_contract) {
     context.diagnostics->Error(port.location, "output port '" + port.name + "' has no contract",
                                "add contract: { properties: [...] } or contract_file: "
-                               "contracts/" + port.name + ".odcs.yaml");
+                               "contracts/" +
+                                   port.name + ".odcs.yaml");
   }
   if (inline_contract) {
     port.contract = ParseContract(*reader.Get("contract"), context, port.name);
@@ -530,8 +578,8 @@ std::optional<PrincipalRef> ParsePrincipalRef(const YAML::Node& node, const Read
 Mesh ParseMeshFile(const YAML::Node& node, const ReadContext& context) {
   Mesh mesh;
   MapReader reader(node, context, "mesh.yaml",
-                   {"apiVersion", "kind", "name", "description", "storage", "catalog",
-                    "principals", "governance", "limits", "openlineage"});
+                   {"apiVersion", "kind", "name", "description", "storage", "catalog", "principals",
+                    "governance", "limits", "openlineage"});
   mesh.location = reader.location();
   if (!reader.valid()) return mesh;
   CheckHeader(reader, "Mesh");
@@ -585,17 +633,18 @@ Domain ParseDomainFile(const YAML::Node& node, const ReadContext& context) {
 Product ParseProductFile(const YAML::Node& node, const ReadContext& context) {
   Product product;
   product.file = context.file;
-  MapReader reader(node, context, "product",
-                   {"apiVersion", "kind", "name", "version", "status", "type", "owner",
-                    "description", "tags", "visibility", "access", "inputs", "transform",
-                    "outputs", "policies"});
+  MapReader reader(
+      node, context, "product",
+      {"apiVersion", "kind", "name", "version", "status", "type", "owner", "description", "tags",
+       "visibility", "access", "inputs", "transform", "outputs", "policies"});
   product.location = reader.location();
   if (!reader.valid()) return product;
   CheckHeader(reader, "DataProduct");
   product.name = reader.RequiredString("name");
   const std::string version = reader.RequiredString("version", "e.g. version: 1.0.0");
   if (!version.empty()) {
-    static const std::regex semver(R"(^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?$)");
+    static const std::regex semver(
+        R"(^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?$)");
     std::smatch match;
     if (std::regex_match(version, match, semver)) {
       product.version = {std::stoi(match[1]), std::stoi(match[2]), std::stoi(match[3]), match[4]};
@@ -648,15 +697,13 @@ Product ParseProductFile(const YAML::Node& node, const ReadContext& context) {
     }
     for (const auto& item : *list) parse(item);
   };
-  read_list("inputs", [&](const YAML::Node& item) {
-    product.inputs.push_back(ParseInput(item, context));
-  });
+  read_list("inputs",
+            [&](const YAML::Node& item) { product.inputs.push_back(ParseInput(item, context)); });
   read_list("transform", [&](const YAML::Node& item) {
     product.transform.push_back(ParseModel(item, context));
   });
-  read_list("outputs", [&](const YAML::Node& item) {
-    product.outputs.push_back(ParseOutput(item, context));
-  });
+  read_list("outputs",
+            [&](const YAML::Node& item) { product.outputs.push_back(ParseOutput(item, context)); });
   if (auto policies = reader.Get("policies")) {
     MapReader pol(*policies, context, "policies", {"rowFilters"});
     if (auto filters = pol.Get("rowFilters"); filters && filters->IsSequence()) {

@@ -32,7 +32,8 @@ class Validator {
     if (name.empty() || IsSqlName(name)) return;
     d_.Error(at, what + " '" + name + "' is not a valid name",
              "use lowercase letters, digits and _ (starting with a letter or _), at most 63 "
-             "characters, e.g. '" + Suggest(name) + "'");
+             "characters, e.g. '" +
+                 Suggest(name) + "'");
   }
 
   static std::string Suggest(const std::string& name) {
@@ -170,10 +171,11 @@ class Validator {
   }
   void UnknownDomain(const std::string& name, const SourceLocation& at) {
     std::string hint = DidYouMean(name, DomainNames());
-    d_.Error(at, "unknown domain '" + name + "'",
-             hint.empty() ? "domains are the folders under domains/ (known: " +
-                                Join(DomainNames(), ", ") + ")"
-                          : hint);
+    d_.Error(
+        at, "unknown domain '" + name + "'",
+        hint.empty()
+            ? "domains are the folders under domains/ (known: " + Join(DomainNames(), ", ") + ")"
+            : hint);
   }
 
   void CheckPrincipalRef(const PrincipalRef& ref) {
@@ -226,8 +228,8 @@ class Validator {
     for (const auto& product : domain.products) {
       auto [it, inserted] = products.emplace(product.name, &product);
       if (!inserted && !product.name.empty()) {
-        d_.Error(product.location, "product '" + product.name + "' is declared twice in domain '" +
-                                       domain.name + "'",
+        d_.Error(product.location,
+                 "product '" + product.name + "' is declared twice in domain '" + domain.name + "'",
                  "first declared in " + it->second->file);
       }
     }
@@ -249,15 +251,14 @@ class Validator {
 
     // Inputs and models share one namespace inside the product's sandbox.
     std::map<std::string, SourceLocation> names;
-    auto declare = [&](const std::string& name, const std::string& what,
-                       const SourceLocation& at) {
+    auto declare = [&](const std::string& name, const std::string& what, const SourceLocation& at) {
       if (name.empty()) return;
       SqlName(name, what, at);
       auto [it, inserted] = names.emplace(name, at);
       if (!inserted) {
-        d_.Error(at, what + " '" + name + "' uses a name already taken in this product",
-                 "first used at " + it->second.ToString() +
-                     "; inputs and models share one namespace");
+        d_.Error(
+            at, what + " '" + name + "' uses a name already taken in this product",
+            "first used at " + it->second.ToString() + "; inputs and models share one namespace");
       }
     };
     for (const auto& input : product.inputs) {
@@ -269,8 +270,8 @@ class Validator {
         std::vector<std::string> known;
         for (const auto& [name, port] : ports_) known.push_back(name);
         std::string hint = DidYouMean(sql_name, known);
-        d_.Error(input.product->location, "input '" + input.name + "' reads '" + sql_name +
-                                              "', which no product publishes",
+        d_.Error(input.product->location,
+                 "input '" + input.name + "' reads '" + sql_name + "', which no product publishes",
                  hint.empty() ? "name an output port as domain.port" : hint);
       } else if (it->second == &product) {
         d_.Error(input.product->location,
@@ -281,8 +282,10 @@ class Validator {
         if (upstream.visibility == Visibility::kPrivate && upstream.domain != domain.name) {
           d_.Error(input.product->location,
                    "'" + sql_name + "' is private to domain '" + upstream.domain + "'",
-                   "ask its owner (" + upstream.owner + ") to make it internal and grant "
-                   "domain:" + domain.name);
+                   "ask its owner (" + upstream.owner +
+                       ") to make it internal and grant "
+                       "domain:" +
+                       domain.name);
         }
         edges_[&product].push_back({&upstream, input.product->location});
       }
@@ -300,16 +303,19 @@ class Validator {
       if (port.from.empty() && models.count(port.name) != 0) port.from = port.name;
       if (port.from.empty()) {
         if (product.status != ProductStatus::kDraft) {
-          d_.Error(port.location, "output port '" + port.name + "' does not say which model it "
-                                  "publishes",
+          d_.Error(port.location,
+                   "output port '" + port.name +
+                       "' does not say which model it "
+                       "publishes",
                    "add from: <model name>");
         }
       } else if (models.count(port.from) == 0) {
         std::vector<std::string> model_names;
         for (const auto& [name, model] : models) model_names.push_back(name);
         std::string hint = DidYouMean(port.from, model_names);
-        d_.Error(port.location, "output port '" + port.name + "' publishes model '" + port.from +
-                                    "', which the transform does not define",
+        d_.Error(port.location,
+                 "output port '" + port.name + "' publishes model '" + port.from +
+                     "', which the transform does not define",
                  hint.empty() ? "models: " + Join(model_names, ", ") : hint);
       }
       CheckContract(port.contract);
@@ -319,9 +325,10 @@ class Validator {
       if (!filter.output.empty() && port_names.count(filter.output) == 0) {
         std::vector<std::string> ports(port_names.begin(), port_names.end());
         std::string hint = DidYouMean(filter.output, ports);
-        d_.Error(filter.location, "row filter names output '" + filter.output +
-                                      "', which this product does not publish",
-                 hint.empty() ? "outputs: " + Join(ports, ", ") : hint);
+        d_.Error(
+            filter.location,
+            "row filter names output '" + filter.output + "', which this product does not publish",
+            hint.empty() ? "outputs: " + Join(ports, ", ") : hint);
       }
       for (const auto& exempt : filter.exempt) CheckPrincipalRef(exempt);
     }
@@ -343,8 +350,8 @@ class Validator {
     for (const auto& rule : contract.quality) {
       for (const auto& column : rule.properties) {
         if (seen.count(ToLower(column)) == 0) {
-          d_.Error(rule.location, "quality rule names column '" + column +
-                                      "', which the contract does not have");
+          d_.Error(rule.location,
+                   "quality rule names column '" + column + "', which the contract does not have");
         }
       }
     }
@@ -367,8 +374,8 @@ class Validator {
           for (auto it = begin; it != stack.end(); ++it) names.push_back((*it)->Address());
           names.push_back(edge.upstream->Address());
           if (reported.insert(members).second) {
-            d_.Error(edge.location, "products depend on each other in a cycle: " +
-                                        Join(names, " -> "),
+            d_.Error(edge.location,
+                     "products depend on each other in a cycle: " + Join(names, " -> "),
                      "a product cannot read, directly or through others, what it publishes; "
                      "break the cycle");
           }
@@ -403,8 +410,12 @@ bool Matches(const std::string& name, bool (*first)(char), bool (*rest)(char)) {
   return std::all_of(name.begin() + 1, name.end(), rest);
 }
 
-bool IsLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsLowerAlpha(char c) {
+  return c >= 'a' && c <= 'z';
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 }  // namespace
 

@@ -13,7 +13,9 @@ SourceLocation ReadContext::At(const YAML::Mark& mark) const {
   return {file, mark.line + 1, mark.column + 1};
 }
 
-SourceLocation ReadContext::At(const YAML::Node& node) const { return At(node.Mark()); }
+SourceLocation ReadContext::At(const YAML::Node& node) const {
+  return At(node.Mark());
+}
 
 void ReadContext::Error(const YAML::Node& node, std::string message, std::string hint) const {
   diagnostics->Error(At(node), std::move(message), std::move(hint));
@@ -47,8 +49,8 @@ MapReader::MapReader(const YAML::Node& node, const ReadContext& context, std::st
       known_keys_(std::move(known_keys)),
       unknown_(unknown) {
   if (!node.IsMap()) {
-    context_.Error(node, what_ + " must be a mapping of keys to values, found " +
-                             DescribeNodeType(node));
+    context_.Error(node,
+                   what_ + " must be a mapping of keys to values, found " + DescribeNodeType(node));
     return;
   }
   valid_ = true;
@@ -157,9 +159,9 @@ std::vector<std::string> MapReader::StringList(const std::string& key) const {
   auto value = Get(key);
   if (!value || value->IsNull()) return out;
   if (!value->IsSequence()) {
-    context_.Error(*value, "'" + key + "' of " + what_ + " must be a list, found " +
-                               DescribeNodeType(*value),
-                   "write it as [a, b] or as lines starting with '- '");
+    context_.Error(
+        *value, "'" + key + "' of " + what_ + " must be a list, found " + DescribeNodeType(*value),
+        "write it as [a, b] or as lines starting with '- '");
     return out;
   }
   for (const auto& item : *value) {
@@ -196,8 +198,9 @@ std::vector<ExtraField> MapReader::Finish() const {
     std::string suggestion = DidYouMean(key, candidates);
     // `{ physicalType: DECIMAL(12,2) }` splits at the comma in a flow mapping.
     if (!key.empty() && key.back() == ')' && key.find('(') == std::string::npos) {
-      suggestion = "a value with a comma inside { } must be quoted, e.g. physicalType: "
-                   "\"DECIMAL(12,2)\"";
+      suggestion =
+          "a value with a comma inside { } must be quoted, e.g. physicalType: "
+          "\"DECIMAL(12,2)\"";
       context_.Error(entry.first, "unknown key '" + key + "' in " + what_, suggestion);
       continue;
     }

@@ -22,8 +22,8 @@ TEST(OdcsExamples, EveryExampleOfTheStandardLoadsWithoutErrors) {
     if (entry.path().extension() != ".yaml") continue;
     ++files;
     Diagnostics diagnostics;
-    OdcsDocument doc = LoadOdcsDocument(entry.path().string(), entry.path().filename().string(),
-                                        diagnostics);
+    OdcsDocument doc =
+        LoadOdcsDocument(entry.path().string(), entry.path().filename().string(), diagnostics);
     for (const auto& d : diagnostics.items()) ADD_FAILURE() << d.Format();
     EXPECT_FALSE(doc.id.empty()) << entry.path();
   }

@@ -35,8 +35,7 @@ TEST_F(ResolveInsideTest, AcceptsFilesInsideTheFolder) {
 
 TEST_F(ResolveInsideTest, RefusesEscapes) {
   EXPECT_EQ(ResolveInside(Domain(), "../outside/secret.csv").status, PathStatus::kEscapes);
-  EXPECT_EQ(ResolveInside(Domain(), "data/../../outside/secret.csv").status,
-            PathStatus::kEscapes);
+  EXPECT_EQ(ResolveInside(Domain(), "data/../../outside/secret.csv").status, PathStatus::kEscapes);
   EXPECT_EQ(ResolveInside(Domain(), "/etc/passwd").status, PathStatus::kAbsolute);
   EXPECT_EQ(ResolveInside(Domain(), "").status, PathStatus::kAbsolute);
 }

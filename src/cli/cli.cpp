@@ -23,6 +23,10 @@ int RunCli(int argc, char** argv) {
 
   GlobalOptions global;
   std::string mesh;
+  auto with_mesh = [&] {
+    if (!mesh.empty()) global.mesh = mesh;
+    return global;
+  };
   app.add_option("--mesh", mesh,
                  "The mesh folder (default: $CANOPY_MESH, or the nearest folder with a mesh.yaml "
                  "from here upward)");
@@ -36,9 +40,38 @@ int RunCli(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "Parse and check every spec of the mesh");
   add_format(validate);
-  validate->callback([&] {
-    if (!mesh.empty()) global.mesh = mesh;
-    exit_code = RunValidate(global, format == "json" ? OutputFormat::kJson : OutputFormat::kTable);
+  auto chosen_format = [&] { return format == "json" ? OutputFormat::kJson : OutputFormat::kTable; };
+  validate->callback([&] { exit_code = RunValidate(with_mesh(), chosen_format()); });
+
+  std::vector<std::string> build_targets;
+  bool force = false;
+  int jobs = 0;
+  auto* build = app.add_subcommand(
+      "build", "Build products and their upstreams; check contracts; publish what passes");
+  build->add_option("targets", build_targets, "Domains or domain.product (default: everything)");
+  build->add_flag("--force", force, "Rebuild products even when nothing changed");
+  build->add_option("--jobs", jobs, "Products built in parallel (default: one per core)")
+      ->check(CLI::Range(1, 64));
+  build->callback([&] { exit_code = RunBuildCommand(with_mesh(), build_targets, force, jobs); });
+
+  auto* products = app.add_subcommand("products", "List the data products of the mesh");
+  add_format(products);
+  products->callback([&] { exit_code = RunProducts(with_mesh(), chosen_format()); });
+
+  std::string address;
+  auto* show = app.add_subcommand("show", "Show one data product: contract, live version, quality");
+  show->add_option("product", address, "domain.product")->required();
+  add_format(show);
+  show->callback([&] { exit_code = RunShow(with_mesh(), address, chosen_format()); });
+
+  std::string search_text;
+  int search_limit = 20;
+  auto* search = app.add_subcommand("search", "Search products by name, description, tag, column");
+  search->add_option("text", search_text, "Words to look for")->required();
+  search->add_option("--limit", search_limit, "At most this many results")->check(CLI::Range(1, 1000));
+  add_format(search);
+  search->callback([&] {
+    exit_code = RunSearch(with_mesh(), search_text, chosen_format(), search_limit);
   });
 
   std::string init_dir = ".";

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace canopy::cli {
 
@@ -17,6 +18,12 @@ int RunValidate(const GlobalOptions& global, OutputFormat format);
 int RunInit(const std::string& dir, const std::string& domain, const std::string& owner,
             const std::string& name);
 int RunExample(const std::string& dir, double scale, bool overwrite);
+int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>& targets,
+                    bool force, int jobs);
+int RunProducts(const GlobalOptions& global, OutputFormat format);
+int RunShow(const GlobalOptions& global, const std::string& address, OutputFormat format);
+int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format,
+              int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current
 // folder, "demo/" below it, else the absolute path with a '/'.

@@ -2,6 +2,9 @@
 
 #include <duckdb.h>
 
+#include <cmath>
+#include <regex>
+
 #include "core/error.h"
 
 namespace canopy::engine {
@@ -28,9 +31,7 @@ Database::Database(const DatabaseOptions& options) {
   }
 }
 
-Database::~Database() {
-  duckdb_close(&handle_);
-}
+Database::~Database() { duckdb_close(&handle_); }
 
 Connection::Connection(Database& database) {
   if (duckdb_connect(database.handle(), &handle_) == DuckDBError) {
@@ -38,27 +39,224 @@ Connection::Connection(Database& database) {
   }
 }
 
-Connection::~Connection() {
-  duckdb_disconnect(&handle_);
-}
+Connection::~Connection() { duckdb_disconnect(&handle_); }
+
+void Connection::Interrupt() { duckdb_interrupt(handle_); }
 
 struct Result::Impl {
   duckdb_result result{};
-  ~Impl() { duckdb_destroy_result(&result); }
+  duckdb_data_chunk chunk = nullptr;
+  std::vector<void*> data;
+  std::vector<uint64_t*> validity;
+  std::vector<duckdb_type> types;
+  std::vector<uint8_t> scales;  // decimal scale per column
+  std::vector<duckdb_type> decimal_storage;
+
+  ~Impl() {
+    if (chunk != nullptr) duckdb_destroy_data_chunk(&chunk);
+    duckdb_destroy_result(&result);
+  }
 };
 
-Result::Result(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Result::Result(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  const int columns = ColumnCount();
+  for (int i = 0; i < columns; ++i) {
+    const auto column = static_cast<idx_t>(i);
+    const duckdb_type type = duckdb_column_type(&impl_->result, column);
+    impl_->types.push_back(type);
+    uint8_t scale = 0;
+    duckdb_type storage = DUCKDB_TYPE_INVALID;
+    if (type == DUCKDB_TYPE_DECIMAL) {
+      duckdb_logical_type logical = duckdb_column_logical_type(&impl_->result, column);
+      scale = duckdb_decimal_scale(logical);
+      storage = duckdb_decimal_internal_type(logical);
+      duckdb_destroy_logical_type(&logical);
+    }
+    impl_->scales.push_back(scale);
+    impl_->decimal_storage.push_back(storage);
+  }
+}
 Result::Result(Result&&) noexcept = default;
 Result& Result::operator=(Result&&) noexcept = default;
 Result::~Result() = default;
 
+int Result::ColumnCount() const {
+  return static_cast<int>(duckdb_column_count(&impl_->result));
+}
+
+std::string Result::ColumnName(int column) const {
+  const char* name = duckdb_column_name(&impl_->result, static_cast<idx_t>(column));
+  return name != nullptr ? name : "";
+}
+
+ColumnType Result::Type(int column) const {
+  switch (impl_->types.at(static_cast<size_t>(column))) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return ColumnType::kBoolean;
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER:
+      return ColumnType::kInteger;
+    case DUCKDB_TYPE_FLOAT:
+    case DUCKDB_TYPE_DOUBLE:
+      return ColumnType::kDouble;
+    case DUCKDB_TYPE_DECIMAL:
+      return ColumnType::kDecimal;
+    case DUCKDB_TYPE_VARCHAR:
+      return ColumnType::kVarchar;
+    default:
+      return ColumnType::kOther;
+  }
+}
+
+bool Result::NextChunk() {
+  if (impl_->chunk != nullptr) duckdb_destroy_data_chunk(&impl_->chunk);
+  impl_->chunk = duckdb_fetch_chunk(impl_->result);
+  if (impl_->chunk == nullptr) {
+    const char* error = duckdb_result_error(&impl_->result);
+    if (error != nullptr && *error != '\0') throw Error(ErrorCode::kFailed, error);
+    return false;
+  }
+  const int columns = ColumnCount();
+  impl_->data.assign(static_cast<size_t>(columns), nullptr);
+  impl_->validity.assign(static_cast<size_t>(columns), nullptr);
+  for (int i = 0; i < columns; ++i) {
+    duckdb_vector vector = duckdb_data_chunk_get_vector(impl_->chunk, static_cast<idx_t>(i));
+    impl_->data[static_cast<size_t>(i)] = duckdb_vector_get_data(vector);
+    impl_->validity[static_cast<size_t>(i)] = duckdb_vector_get_validity(vector);
+  }
+  if (duckdb_data_chunk_get_size(impl_->chunk) == 0) return NextChunk();
+  return true;
+}
+
+int64_t Result::ChunkRows() const {
+  return impl_->chunk == nullptr ? 0
+                                 : static_cast<int64_t>(duckdb_data_chunk_get_size(impl_->chunk));
+}
+
+bool Result::IsNull(int column, int64_t row) const {
+  uint64_t* validity = impl_->validity.at(static_cast<size_t>(column));
+  return validity != nullptr && !duckdb_validity_row_is_valid(validity, static_cast<idx_t>(row));
+}
+
+namespace {
+
+template <typename T>
+T At(void* data, int64_t row) {
+  return static_cast<T*>(data)[row];
+}
+
+}  // namespace
+
+int64_t Result::Int(int column, int64_t row) const {
+  void* data = impl_->data.at(static_cast<size_t>(column));
+  switch (impl_->types[static_cast<size_t>(column)]) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return At<bool>(data, row) ? 1 : 0;
+    case DUCKDB_TYPE_TINYINT:
+      return At<int8_t>(data, row);
+    case DUCKDB_TYPE_SMALLINT:
+      return At<int16_t>(data, row);
+    case DUCKDB_TYPE_INTEGER:
+      return At<int32_t>(data, row);
+    case DUCKDB_TYPE_BIGINT:
+      return At<int64_t>(data, row);
+    case DUCKDB_TYPE_UTINYINT:
+      return At<uint8_t>(data, row);
+    case DUCKDB_TYPE_USMALLINT:
+      return At<uint16_t>(data, row);
+    case DUCKDB_TYPE_UINTEGER:
+      return At<uint32_t>(data, row);
+    default:
+      throw Error(ErrorCode::kInternal, "column " + ColumnName(column) + " is not an integer");
+  }
+}
+
+double Result::Double(int column, int64_t row) const {
+  const auto index = static_cast<size_t>(column);
+  void* data = impl_->data.at(index);
+  switch (impl_->types[index]) {
+    case DUCKDB_TYPE_FLOAT:
+      return At<float>(data, row);
+    case DUCKDB_TYPE_DOUBLE:
+      return At<double>(data, row);
+    case DUCKDB_TYPE_DECIMAL: {
+      double unscaled = 0;
+      switch (impl_->decimal_storage[index]) {
+        case DUCKDB_TYPE_SMALLINT:
+          unscaled = At<int16_t>(data, row);
+          break;
+        case DUCKDB_TYPE_INTEGER:
+          unscaled = At<int32_t>(data, row);
+          break;
+        case DUCKDB_TYPE_BIGINT:
+          unscaled = static_cast<double>(At<int64_t>(data, row));
+          break;
+        default: {
+          const auto value = At<duckdb_hugeint>(data, row);
+          unscaled = static_cast<double>(value.upper) * 18446744073709551616.0 +
+                     static_cast<double>(value.lower);
+        }
+      }
+      return unscaled / std::pow(10.0, impl_->scales[index]);
+    }
+    default:
+      return static_cast<double>(Int(column, row));
+  }
+}
+
+std::string Result::Text(int column, int64_t row) const {
+  const auto index = static_cast<size_t>(column);
+  switch (Type(column)) {
+    case ColumnType::kVarchar: {
+      auto* strings = static_cast<duckdb_string_t*>(impl_->data.at(index));
+      duckdb_string_t& value = strings[row];
+      return {duckdb_string_t_data(&value), duckdb_string_t_length(value)};
+    }
+    case ColumnType::kBoolean:
+      return Int(column, row) != 0 ? "true" : "false";
+    case ColumnType::kInteger:
+      return std::to_string(Int(column, row));
+    case ColumnType::kDouble:
+    case ColumnType::kDecimal: {
+      char buffer[64];
+      std::snprintf(buffer, sizeof buffer, "%.15g", Double(column, row));
+      return buffer;
+    }
+    case ColumnType::kOther:
+      break;
+  }
+  throw Error(ErrorCode::kInternal,
+              "column " + ColumnName(column) + " must be cast to VARCHAR to be read as text");
+}
+
 Result Connection::Query(const std::string& sql) {
+  duckdb_prepared_statement prepared = nullptr;
+  if (duckdb_prepare(handle_, sql.c_str(), &prepared) == DuckDBError) {
+    std::string error = duckdb_prepare_error(prepared);
+    duckdb_destroy_prepare(&prepared);
+    throw Error(ErrorCode::kFailed, error);
+  }
   auto impl = std::make_unique<Result::Impl>();
-  if (duckdb_query(handle_, sql.c_str(), &impl->result) == DuckDBError) {
+  const duckdb_state state = duckdb_execute_prepared_streaming(prepared, &impl->result);
+  duckdb_destroy_prepare(&prepared);
+  if (state == DuckDBError) {
     const char* error = duckdb_result_error(&impl->result);
     throw Error(ErrorCode::kFailed, error != nullptr ? error : "query failed");
   }
   return Result(std::move(impl));
+}
+
+std::optional<std::string> Connection::QueryValue(const std::string& sql) {
+  Result result = Query(sql);
+  if (!result.NextChunk() || result.ColumnCount() == 0 || result.IsNull(0, 0)) {
+    return std::nullopt;
+  }
+  return result.Text(0, 0);
 }
 
 void Connection::Execute(const std::string& sql) {
@@ -76,9 +274,9 @@ void Connection::Execute(const std::string& sql) {
   for (idx_t i = 0; i < count; ++i) {
     duckdb_prepared_statement prepared = nullptr;
     const auto where = [&] {
-      return count > 1
-                 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) + ": "
-                 : std::string();
+      return count > 1 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) +
+                             ": "
+                       : std::string();
     };
     if (duckdb_prepare_extracted_statement(handle_, statements, i, &prepared) == DuckDBError) {
       std::string error = duckdb_prepare_error(prepared);
@@ -94,37 +292,13 @@ void Connection::Execute(const std::string& sql) {
   }
 }
 
-int64_t Result::RowCount() const {
-  return static_cast<int64_t>(duckdb_row_count(&impl_->result));
-}
+std::string LibraryVersion() { return duckdb_library_version(); }
 
-int Result::ColumnCount() const {
-  return static_cast<int>(duckdb_column_count(&impl_->result));
-}
-
-std::string Result::ColumnName(int column) const {
-  const char* name = duckdb_column_name(&impl_->result, static_cast<idx_t>(column));
-  return name != nullptr ? name : "";
-}
-
-bool Result::IsNull(int column, int64_t row) const {
-  return duckdb_value_is_null(&impl_->result, static_cast<idx_t>(column), static_cast<idx_t>(row));
-}
-
-std::string Result::Text(int column, int64_t row) const {
-  char* value =
-      duckdb_value_varchar(&impl_->result, static_cast<idx_t>(column), static_cast<idx_t>(row));
-  std::string out = value != nullptr ? value : "";
-  duckdb_free(value);
-  return out;
-}
-
-int64_t Result::Int(int column, int64_t row) const {
-  return duckdb_value_int64(&impl_->result, static_cast<idx_t>(column), static_cast<idx_t>(row));
-}
-
-std::string LibraryVersion() {
-  return duckdb_library_version();
+int ErrorLine(const std::string& message) {
+  static const std::regex line(R"(LINE ([0-9]+):)");
+  std::smatch match;
+  if (!std::regex_search(message, match, line)) return 0;
+  return std::stoi(match[1]);
 }
 
 }  // namespace canopy::engine

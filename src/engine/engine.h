@@ -2,12 +2,13 @@
 // handles below are DuckDB's own opaque struct types, declared, not defined.
 //
 // Thread safety: a Database may be shared by threads, each with its own Connection;
-// a Connection and its Results belong to one thread at a time.
+// a Connection and its Results belong to one thread at a time, except Interrupt().
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ struct DatabaseOptions {
   std::map<std::string, std::string> config;  // DuckDB settings applied at open
 };
 
-// An open DuckDB database. Closing it (destruction) needs every Connection gone.
+// An open DuckDB database. Destroy every Connection before it.
 class Database {
  public:
   // Throws Error(kFailed) with DuckDB's message when it cannot open.
@@ -36,7 +37,43 @@ class Database {
   _duckdb_database* handle_ = nullptr;
 };
 
-class Result;
+// The type of a result column, as far as readers need to know it.
+enum class ColumnType { kBoolean, kInteger, kDouble, kDecimal, kVarchar, kOther };
+
+// A query result, read chunk by chunk (about 2048 rows each): nothing is
+// materialised beyond the current chunk. Usage:
+//   for (Result r = connection.Query(sql); r.NextChunk();)
+//     for (int64_t row = 0; row < r.ChunkRows(); ++row) ... r.Text(0, row) ...
+class Result {
+ public:
+  Result(Result&&) noexcept;
+  Result& operator=(Result&&) noexcept;
+  ~Result();
+
+  int ColumnCount() const;
+  std::string ColumnName(int column) const;
+  ColumnType Type(int column) const;
+
+  // Moves to the next chunk; false when there is none. Throws Error(kFailed) if the
+  // query fails while streaming (e.g. a bad value in a CSV file).
+  bool NextChunk();
+  int64_t ChunkRows() const;
+
+  bool IsNull(int column, int64_t row) const;
+  // Integer and boolean columns.
+  int64_t Int(int column, int64_t row) const;
+  // Integer, floating point and decimal columns.
+  double Double(int column, int64_t row) const;
+  // VARCHAR columns, and integers/booleans/doubles formatted; other types must be
+  // cast to VARCHAR in the SQL (throws Error(kInternal) otherwise).
+  std::string Text(int column, int64_t row) const;
+
+ private:
+  friend class Connection;
+  struct Impl;
+  explicit Result(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 // A connection to a Database; must not outlive it.
 class Connection {
@@ -46,12 +83,18 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs every statement of `sql` in order. On failure throws Error(kFailed) naming
-  // the statement (1-based) and DuckDB's message.
+  // Runs every statement of `sql` in order. On failure throws Error(kFailed) with
+  // DuckDB's message, naming the statement (1-based) when there are several.
   void Execute(const std::string& sql);
 
-  // Runs one query and returns its (materialised) result. Throws Error(kFailed).
+  // Runs one statement and streams its result. Throws Error(kFailed).
   Result Query(const std::string& sql);
+
+  // The first column of the first row as text; nullopt when there is no row or it is NULL.
+  std::optional<std::string> QueryValue(const std::string& sql);
+
+  // Asks a query running on this connection (on another thread) to stop.
+  void Interrupt();
 
   _duckdb_connection* handle() const { return handle_; }
 
@@ -59,28 +102,10 @@ class Connection {
   _duckdb_connection* handle_ = nullptr;
 };
 
-// A query result. Values are read as text (NULL as nullopt-like empty + IsNull).
-class Result {
- public:
-  Result(Result&&) noexcept;
-  Result& operator=(Result&&) noexcept;
-  ~Result();
-
-  int64_t RowCount() const;
-  int ColumnCount() const;
-  std::string ColumnName(int column) const;
-  bool IsNull(int column, int64_t row) const;
-  std::string Text(int column, int64_t row) const;
-  int64_t Int(int column, int64_t row) const;
-
- private:
-  friend class Connection;
-  struct Impl;
-  explicit Result(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
 // The version of the DuckDB library in use ("v1.4.4").
 std::string LibraryVersion();
+
+// The line DuckDB's message points at ("LINE 3: ..."), 0 when it names none.
+int ErrorLine(const std::string& message);
 
 }  // namespace canopy::engine

@@ -480,6 +480,11 @@ Model ParseModel(const YAML::Node& node, const ReadContext& context) {
   if (inline_sql) {
     model.sql = reader.RequiredString("sql");
     model.sql_location = reader.LocationOf("sql");
+    // A block scalar (sql: |) starts on the line after its indicator.
+    if (model.sql.find('\n') != std::string::npos) {
+      model.sql_location.line += 1;
+      model.sql_location.column = 0;
+    }
   }
   if (file_sql) model.sql_file = reader.RequiredString("sql_file");
   reader.Finish();

@@ -1,0 +1,653 @@
+#include "build/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "build/plan.h"
+#include "build/sandbox.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/text.h"
+#include "engine/engine.h"
+
+namespace fs = std::filesystem;
+
+namespace canopy::build {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MillisSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// An exclusive lock on the storage root, released on destruction.
+class BuildLock {
+ public:
+  explicit BuildLock(const std::string& root) {
+    fs::create_directories(root);
+    const std::string path = root + "/build.lock";
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::kFailed, "cannot open " + path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorCode::kConflict, "another build of this mesh is running",
+                  "wait for it to finish; builds of one mesh run one at a time");
+    }
+  }
+  ~BuildLock() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  BuildLock(const BuildLock&) = delete;
+  BuildLock& operator=(const BuildLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+std::string InputReader(const spec::ProductInput& input, const std::string& path) {
+  std::string call;
+  switch (input.format) {
+    case spec::FileFormat::kCsv:
+      call = "read_csv(";
+      break;
+    case spec::FileFormat::kJson:
+      call = "read_json(";
+      break;
+    case spec::FileFormat::kParquet:
+      call = "read_parquet(";
+      break;
+  }
+  call += SqlString(path);
+  for (const auto& [key, value] : input.options) call += ", " + key + " = " + value;
+  return call + ")";
+}
+
+// DuckDB's CSV errors end in a dump of every reader option; keep what a user needs:
+// the file and line, the column, the value, the line itself, and the fix.
+std::string SummariseEngineError(const std::string& message, const std::string& mesh_root) {
+  static const std::regex csv_line(R"(CSV Error on Line: ([0-9]+))");
+  static const std::regex file(R"(\n\s*file = ([^\n]+))");
+  static const std::regex conversion(
+      R"re(converting column "([^"]*)"\. Could not convert string "([^"]*)" to '([^']*)')re");
+  static const std::regex original(R"(Original Line: ([^\n]*))");
+  std::smatch line_match;
+  std::smatch file_match;
+  if (!std::regex_search(message, line_match, csv_line) ||
+      !std::regex_search(message, file_match, file)) {
+    return Trim(message);
+  }
+  std::string path = file_match[1].str();
+  if (path.rfind(mesh_root + "/", 0) == 0) path = path.substr(mesh_root.size() + 1);
+  std::string out = path + ":" + line_match[1].str() + ": ";
+  std::smatch detail;
+  if (std::regex_search(message, detail, conversion)) {
+    out += "column \"" + detail[1].str() + "\": cannot convert \"" + detail[2].str() + "\" to " +
+           detail[3].str();
+  } else {
+    out += Trim(message.substr(0, message.find('\n')));
+  }
+  if (std::smatch row; std::regex_search(message, row, original)) {
+    out += "\n      the line: " + row[1].str();
+  }
+  return out + "\n      fix the value in the file, or change the column's type in the input's "
+               "options (types: {...}); nothing was published";
+}
+
+struct Upstream {
+  std::string build_id;
+  std::map<std::string, std::string> port_paths;  // port name → absolute Parquet path
+};
+
+// Everything one product build needs from the rest of the build; shared state is
+// guarded by the runner's mutex.
+struct Context {
+  const spec::Mesh* mesh = nullptr;
+  catalog::CatalogStore* catalog = nullptr;
+  Storage* storage = nullptr;
+  BuildProgress* progress = nullptr;
+  std::string root;  // storage root
+  std::string build_id;
+  bool force = false;
+  int threads_per_product = 0;
+  std::mutex* mutex = nullptr;                       // guards catalog and live
+  std::map<std::string, Upstream>* live = nullptr;   // product address → live version
+};
+
+void Report(const Context& context, const std::string& product, const std::string& step) {
+  if (context.progress == nullptr) return;
+  std::lock_guard<std::mutex> lock(*context.mutex);
+  context.progress->Step(product, step);
+}
+
+class ProductBuild {
+ public:
+  ProductBuild(const Context& context, const spec::Product& product)
+      : c_(context), product_(product) {
+    outcome_.run.build_id = c_.build_id;
+    outcome_.run.domain = product.domain;
+    outcome_.run.product = product.name;
+  }
+
+  ProductOutcome Run() {
+    const auto start = Clock::now();
+    try {
+      Build();
+    } catch (const Error& e) {
+      Fail(e.what());
+    } catch (const std::exception& e) {
+      Fail(std::string("internal: ") + e.what());
+    }
+    if (!staging_.empty()) {
+      try {
+        c_.storage->RemoveAll(staging_);
+      } catch (const Error&) {
+        // Left for the next build's clean-up.
+      }
+    }
+    outcome_.run.duration_ms = MillisSince(start);
+    return outcome_;
+  }
+
+ private:
+  void Fail(const std::string& message) {
+    outcome_.run.status = "failed";
+    outcome_.run.message = message;
+    outcome_.error = message;
+  }
+
+  std::string DomainFolder() const {
+    return (fs::path(c_.mesh->root) / "domains" / product_.domain).string();
+  }
+
+  // What the output depends on: the product's files, its SQL and contracts, its
+  // input files (path, size, modification time) and its upstreams' live versions.
+  std::string Fingerprint(const std::map<std::string, Upstream>& upstreams) {
+    Sha256 hash;
+    hash.Add("canopy-build-v1").Add(engine::LibraryVersion());
+    hash.Add(ReadText((fs::path(c_.mesh->root) / product_.file).string()));
+    for (const auto& model : product_.transform) hash.Add(model.name).Add(model.sql);
+    for (const auto& port : product_.outputs) {
+      if (port.contract.contract_file) {
+        hash.Add(ReadText((fs::path(DomainFolder()) / *port.contract.contract_file).string()));
+      }
+    }
+    for (const auto& input : product_.inputs) {
+      hash.Add(input.name);
+      if (input.file) {
+        const fs::path path = fs::path(DomainFolder()) / *input.file;
+        std::error_code ec;
+        const auto size = fs::file_size(path, ec);
+        const auto time = fs::last_write_time(path, ec).time_since_epoch().count();
+        hash.Add(*input.file).Add(std::to_string(size)).Add(std::to_string(time));
+      } else if (input.product) {
+        auto upstream = upstreams.find(input.product->ToString());
+        hash.Add(input.product->ToString())
+            .Add(upstream != upstreams.end() ? upstream->second.build_id : "");
+      }
+    }
+    return hash.HexDigest();
+  }
+
+  // Live versions of the ports this product reads, by SQL name.
+  std::map<std::string, Upstream> ResolveUpstreams() {
+    std::map<std::string, Upstream> out;
+    std::lock_guard<std::mutex> lock(*c_.mutex);
+    for (const auto& input : product_.inputs) {
+      if (!input.product) continue;
+      const std::string sql_name = input.product->ToString();
+      auto [upstream, port] = c_.mesh->FindPort(input.product->domain, input.product->port);
+      if (upstream == nullptr) continue;
+      auto live = c_.live->find(upstream->Address());
+      if (live == c_.live->end()) {
+        throw Error(ErrorCode::kFailed,
+                    "input '" + input.name + "' reads " + sql_name + ", which has never been "
+                    "published; build " + upstream->Address() + " first (canopy build " +
+                        upstream->Address() + ")");
+      }
+      out[sql_name] = live->second;
+    }
+    return out;
+  }
+
+  void Build() {
+    const std::string address = product_.Address();
+    auto upstreams = ResolveUpstreams();
+    const std::string fingerprint = Fingerprint(upstreams);
+    if (!c_.force) {
+      std::optional<catalog::LiveVersion> live;
+      {
+        std::lock_guard<std::mutex> lock(*c_.mutex);
+        live = c_.catalog->Live(product_.domain, product_.name);
+      }
+      bool intact = live && live->fingerprint == fingerprint;
+      if (intact) {
+        for (const auto& port : live->ports) {
+          intact = intact && c_.storage->Exists((fs::path(c_.root) / port.path).string());
+        }
+      }
+      if (intact) {
+        outcome_.run.status = "skipped";
+        outcome_.run.message = "unchanged since build " + live->build_id;
+        for (const auto& port : live->ports) outcome_.run.rows += port.rows;
+        for (const auto& q : live->quality) {
+          outcome_.run.checks_total += 1;
+          outcome_.run.checks_passed += q.passed ? 1 : 0;
+        }
+        return;
+      }
+    }
+
+    staging_ = (fs::path(c_.root) / "staging" / c_.build_id / address).string();
+    c_.storage->CreateDirectories(staging_ + "/tmp");
+
+    // The sandbox reads the input files and the upstream Parquet files, nothing else.
+    SandboxOptions options;
+    options.memory_bytes = c_.mesh->limits.build.memory_bytes;
+    options.threads = c_.threads_per_product;
+    options.writable_dir = staging_;
+    std::vector<std::pair<std::string, std::string>> views;  // name → reader SQL
+    for (const auto& input : product_.inputs) {
+      if (input.file) {
+        const std::string path = (fs::path(DomainFolder()) / *input.file).lexically_normal();
+        if (!fs::exists(path)) {
+          throw Error(ErrorCode::kFailed, "input '" + input.name + "': file " +
+                                              product_.domain + "/" + *input.file +
+                                              " does not exist");
+        }
+        options.readable.push_back(path);
+        views.emplace_back(input.name, "SELECT * FROM " + InputReader(input, path));
+      } else if (input.product) {
+        const Upstream& upstream = upstreams.at(input.product->ToString());
+        const std::string& path = upstream.port_paths.at(input.product->port);
+        options.readable.push_back(path);
+        views.emplace_back(input.name, "SELECT * FROM read_parquet(" + SqlString(path) + ")");
+      }
+    }
+    Sandbox sandbox(options);
+    engine::Connection& db = sandbox.connection();
+
+    Report(c_, address, "reading inputs");
+    for (const auto& [name, sql] : views) {
+      try {
+        db.Query("CREATE VIEW " + SqlIdentifier(name) + " AS " + sql);
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kFailed, "input '" + name + "': " + e.what());
+      }
+    }
+    Report(c_, address, "running models");
+    for (const auto& model : product_.transform) {
+      try {
+        // Query, not Execute: a model is exactly one statement, so SQL after a ';'
+        // cannot run outside the view.
+        db.Query("CREATE VIEW " + SqlIdentifier(model.name) + " AS\n" + model.sql);
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kFailed, "model '" + model.name + "' (" +
+                                            ModelPlace(model, e.what()) + "): " + e.what());
+      }
+    }
+
+    catalog::PublishedVersion version;
+    version.domain = product_.domain;
+    version.product = product_.name;
+    version.version = product_.version.ToString();
+    version.build_id = c_.build_id;
+    version.fingerprint = fingerprint;
+    for (const auto& [sql_name, upstream] : upstreams) {
+      version.input_versions[sql_name] = upstream.build_id;
+    }
+    const std::string relative_dir =
+        (fs::path("products") / product_.domain / product_.name / c_.build_id).string();
+
+    bool failed = false;
+    std::vector<std::string> failures;
+    for (const auto& port : product_.outputs) {
+      const std::string model = SqlIdentifier(port.from);
+      Report(c_, address, "checking the schema of " + port.name);
+      auto actual = contract::DescribeColumns(db, model);
+      auto schema = contract::CheckSchema(db, port.contract, actual);
+      if (!schema.empty()) {
+        for (auto& check : schema) {
+          failures.push_back(port.name + ": " + check.message);
+          outcome_.checks.push_back(std::move(check));
+        }
+        failed = true;
+        continue;
+      }
+      Report(c_, address, "writing " + port.name);
+      const std::string file = staging_ + "/" + port.name + ".parquet";
+      int64_t rows = 0;
+      try {
+        rows = std::stoll(db.QueryValue("COPY (SELECT * FROM " + model + ") TO " +
+                                        SqlString(file) +
+                                        " (FORMAT parquet, COMPRESSION zstd)")
+                              .value_or("0"));
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kFailed,
+                    "computing " + port.name + ": " + SummariseEngineError(e.what(), c_.mesh->root));
+      }
+      Report(c_, address, "checking " + port.name + " (" + std::to_string(rows) + " rows)");
+      const std::string relation = SqlIdentifier("__canopy_port_" + port.name);
+      db.Execute("CREATE VIEW " + relation + " AS SELECT * FROM read_parquet(" +
+                 SqlString(file) + ")");
+      auto checks = contract::CheckData(db, port.contract, relation);
+      for (auto& check : checks) {
+        outcome_.run.checks_total += 1;
+        if (check.passed) {
+          outcome_.run.checks_passed += 1;
+        } else if (check.severity == "error") {
+          failed = true;
+          std::string line = port.name + ": " + check.message;
+          for (const auto& sample : check.samples) line += "\n      " + sample;
+          failures.push_back(line);
+        }
+        catalog::QualityResult q;
+        q.port = port.name;
+        q.column = check.column;
+        q.rule = check.rule;
+        q.severity = check.severity;
+        q.passed = check.passed;
+        q.observed = check.observed;
+        q.threshold = check.threshold;
+        q.message = check.message;
+        version.quality.push_back(std::move(q));
+        outcome_.checks.push_back(std::move(check));
+      }
+      catalog::PortRecord record;
+      record.name = port.name;
+      record.sql_name = product_.domain + "." + port.name;
+      record.description = port.description;
+      record.path = relative_dir + "/" + port.name + ".parquet";
+      record.rows = rows;
+      for (const auto& column : actual) {
+        catalog::ColumnRecord out;
+        out.name = column.name;
+        out.type = column.type;
+        for (const auto& property : port.contract.properties) {
+          if (property.name != column.name) continue;
+          out.classification = property.classification;
+          out.required = property.required;
+          out.unique = property.unique;
+          out.primary_key = property.primary_key;
+          out.description = property.description;
+        }
+        record.columns.push_back(std::move(out));
+      }
+      outcome_.run.rows += rows;
+      version.ports.push_back(std::move(record));
+      for (const auto& input : product_.inputs) {
+        version.lineage.push_back(
+            {input.product ? input.product->ToString() : "file:" + *input.file, product_.domain + "." + port.name});
+      }
+    }
+    if (failed) {
+      throw Error(ErrorCode::kFailed, "contract not met:\n    " + Join(failures, "\n    "));
+    }
+    Publish(version, relative_dir);
+  }
+
+  // "domains/sales/sql/orders.sql:12", from DuckDB's "LINE n" (the view adds one line).
+  static std::string ModelPlace(const spec::Model& model, const std::string& message) {
+    SourceLocation place = model.sql_location;
+    const int line = engine::ErrorLine(message);
+    if (line >= 2 && place.line > 0) {
+      place.line += line - 2;
+      place.column = 0;
+    }
+    return place.ToString();
+  }
+
+  void Publish(catalog::PublishedVersion& version, const std::string& relative_dir) {
+    const std::string address = product_.Address();
+    Report(c_, address, "publishing");
+    nlohmann::json manifest;
+    manifest["domain"] = version.domain;
+    manifest["product"] = version.product;
+    manifest["version"] = version.version;
+    manifest["build_id"] = version.build_id;
+    manifest["fingerprint"] = version.fingerprint;
+    manifest["inputs"] = version.input_versions;
+    for (auto& port : version.ports) {
+      const std::string staged = staging_ + "/" + port.name + ".parquet";
+      c_.storage->SyncFile(staged);
+      port.checksum = Sha256File(staged);
+      port.bytes = static_cast<int64_t>(fs::file_size(staged));
+      nlohmann::json columns = nlohmann::json::array();
+      for (const auto& column : port.columns) {
+        columns.push_back({{"name", column.name}, {"type", column.type}});
+      }
+      manifest["ports"][port.name] = {{"file", port.name + ".parquet"},
+                                      {"rows", port.rows},
+                                      {"bytes", port.bytes},
+                                      {"sha256", port.checksum},
+                                      {"schema", columns}};
+    }
+    nlohmann::json quality = nlohmann::json::array();
+    for (const auto& q : version.quality) {
+      quality.push_back({{"port", q.port},
+                         {"column", q.column},
+                         {"rule", q.rule},
+                         {"severity", q.severity},
+                         {"passed", q.passed},
+                         {"observed", q.observed},
+                         {"threshold", q.threshold}});
+    }
+    manifest["quality"] = quality;
+    version.published_at = NowIso8601();
+    manifest["published_at"] = version.published_at;
+    version.manifest_path = relative_dir + "/manifest.json";
+    c_.storage->WriteFile(staging_ + "/manifest.json", manifest.dump(2));
+    c_.storage->RemoveAll(staging_ + "/tmp");
+
+    // Move the finished version into place, then make it live in one transaction.
+    const std::string final_dir = (fs::path(c_.root) / relative_dir).string();
+    c_.storage->CreateDirectories(fs::path(final_dir).parent_path().string());
+    c_.storage->Rename(staging_, final_dir);
+    staging_.clear();
+    version.duration_ms = 0;
+    c_.storage->Commit([&] {
+      std::lock_guard<std::mutex> lock(*c_.mutex);
+      c_.catalog->Publish(version);
+      Upstream& live = (*c_.live)[address];
+      live.build_id = version.build_id;
+      live.port_paths.clear();
+      for (const auto& port : version.ports) {
+        live.port_paths[port.name] = (fs::path(c_.root) / port.path).string();
+      }
+    });
+    outcome_.run.status = "published";
+    outcome_.run.message = "version " + version.version + " is live";
+  }
+
+  const Context& c_;
+  const spec::Product& product_;
+  ProductOutcome outcome_;
+  std::string staging_;
+};
+
+// Removes what interrupted builds left: staging folders and version folders that no
+// published version refers to.
+void CleanUp(const std::string& root, catalog::CatalogStore& catalog, Storage& storage) {
+  storage.RemoveAll((fs::path(root) / "staging").string());
+  std::set<std::string> referenced;
+  for (const auto& path : catalog.ReferencedPaths()) {
+    referenced.insert(fs::path(path).parent_path().string());
+  }
+  const fs::path products = fs::path(root) / "products";
+  for (const auto& domain : storage.List(products.string())) {
+    for (const auto& product : storage.List((products / domain).string())) {
+      for (const auto& build : storage.List((products / domain / product).string())) {
+        const std::string relative = (fs::path("products") / domain / product / build).string();
+        if (referenced.count(relative) == 0) {
+          storage.RemoveAll((fs::path(root) / relative).string());
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool BuildReport::ok() const {
+  for (const auto& product : products) {
+    if (product.run.status == "failed") return false;
+  }
+  return true;
+}
+
+void SyncCatalogWithSpec(const spec::Mesh& mesh, catalog::CatalogStore& catalog) {
+  std::vector<catalog::DomainRecord> domains;
+  std::vector<catalog::ProductRecord> products;
+  for (const auto& domain : mesh.domains) {
+    domains.push_back({domain.name, domain.description, domain.owners});
+    for (const auto& p : domain.products) {
+      products.push_back({p.domain, p.name, p.version.ToString(), spec::ToString(p.status),
+                          spec::ToString(p.type), p.owner, spec::ToString(p.visibility),
+                          p.description.purpose, p.description.usage, p.description.limitations,
+                          p.tags});
+    }
+  }
+  catalog.SyncSpec(domains, products);
+}
+
+std::string StorageRoot(const spec::Mesh& mesh) {
+  const fs::path storage(mesh.storage);
+  return (storage.is_absolute() ? storage : fs::path(mesh.root) / storage)
+      .lexically_normal()
+      .string();
+}
+
+BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Storage& storage,
+                     const BuildOptions& options, BuildProgress* progress) {
+  const auto start = Clock::now();
+  BuildPlan plan = PlanBuild(mesh, options.targets);
+  const std::string root = StorageRoot(mesh);
+  BuildLock lock(root);
+  CleanUp(root, catalog, storage);
+
+  SyncCatalogWithSpec(mesh, catalog);
+
+  BuildReport report;
+  report.build_id = NewBuildId();
+  std::vector<std::string> targets = options.targets;
+  catalog.BeginBuild({report.build_id, NowIso8601(), "", "running", targets});
+
+  std::mutex mutex;
+  std::map<std::string, Upstream> live;
+  for (const auto& planned : plan.products) {
+    for (const auto& input : planned.product->inputs) {
+      if (!input.product) continue;
+      auto [upstream, port] = mesh.FindPort(input.product->domain, input.product->port);
+      if (upstream == nullptr || live.count(upstream->Address()) != 0) continue;
+      if (auto version = catalog.Live(upstream->domain, upstream->name)) {
+        Upstream& entry = live[upstream->Address()];
+        entry.build_id = version->build_id;
+        for (const auto& p : version->ports) {
+          entry.port_paths[p.name] = (fs::path(root) / p.path).string();
+        }
+      }
+    }
+  }
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = options.jobs > 0 ? options.jobs : cores;
+  Context context;
+  context.mesh = &mesh;
+  context.catalog = &catalog;
+  context.storage = &storage;
+  context.progress = progress;
+  context.root = root;
+  context.build_id = report.build_id;
+  context.force = options.force;
+  context.threads_per_product = mesh.limits.build.threads;
+  context.mutex = &mutex;
+  context.live = &live;
+
+  const size_t count = plan.products.size();
+  report.products.resize(count);
+  enum class State { kWaiting, kRunning, kDone };
+  std::vector<State> states(count, State::kWaiting);
+  std::condition_variable changed;
+  size_t done = 0;
+  if (progress != nullptr) progress->Planned(static_cast<int>(count));
+
+  // Picks the next product whose upstreams are done; -1 when none is ready now.
+  auto next_ready = [&]() -> int {
+    for (size_t i = 0; i < count; ++i) {
+      if (states[i] != State::kWaiting) continue;
+      bool ready = true;
+      for (int up : plan.products[i].upstream) ready &= states[static_cast<size_t>(up)] == State::kDone;
+      if (ready) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  auto worker = [&] {
+    std::unique_lock<std::mutex> guard(mutex);
+    while (done < count) {
+      const int index = next_ready();
+      if (index < 0) {
+        changed.wait(guard);
+        continue;
+      }
+      const auto i = static_cast<size_t>(index);
+      states[i] = State::kRunning;
+      const spec::Product& product = *plan.products[i].product;
+      std::string blocked;
+      for (int up : plan.products[i].upstream) {
+        const auto& upstream = report.products[static_cast<size_t>(up)].run;
+        if (upstream.status == "failed") blocked = upstream.domain + "." + upstream.product;
+      }
+      guard.unlock();
+      ProductOutcome outcome;
+      if (!blocked.empty()) {
+        outcome.run = {report.build_id, product.domain, product.name, "failed",
+                       "not built: its input " + blocked + " failed in this build", 0, 0, 0, 0};
+        outcome.error = outcome.run.message;
+      } else {
+        outcome = ProductBuild(context, product).Run();
+      }
+      guard.lock();
+      try {
+        catalog.RecordRun(outcome.run);
+      } catch (const Error&) {
+        // The run is still reported on the terminal.
+      }
+      if (progress != nullptr) progress->Finished(outcome);
+      report.products[i] = std::move(outcome);
+      states[i] = State::kDone;
+      ++done;
+      changed.notify_all();
+    }
+  };
+  std::vector<std::thread> workers;
+  const int threads = std::max(1, std::min(jobs, static_cast<int>(count)));
+  for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
+  for (auto& thread : workers) thread.join();
+
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  catalog.FinishBuild(report.build_id, report.ok() ? "succeeded" : "failed", NowIso8601());
+  return report;
+}
+
+}  // namespace canopy::build

@@ -1,0 +1,38 @@
+#include "build/sandbox.h"
+
+#include "core/text.h"
+
+namespace canopy::build {
+namespace {
+
+engine::DatabaseOptions Options(const SandboxOptions& options) {
+  engine::DatabaseOptions out;
+  out.config["memory_limit"] = std::to_string(options.memory_bytes / (1024 * 1024)) + "MB";
+  if (options.threads > 0) out.config["threads"] = std::to_string(options.threads);
+  out.config["autoinstall_known_extensions"] = "false";
+  out.config["autoload_known_extensions"] = "false";
+  out.config["allow_community_extensions"] = "false";
+  return out;
+}
+
+std::string SqlList(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  quoted.reserve(items.size());
+  for (const auto& item : items) quoted.push_back(SqlString(item));
+  return "[" + Join(quoted, ", ") + "]";
+}
+
+}  // namespace
+
+Sandbox::Sandbox(const SandboxOptions& options)
+    : database_(Options(options)), connection_(database_) {
+  std::string dir = options.writable_dir;
+  if (!dir.empty() && dir.back() != '/') dir += '/';
+  connection_.Execute("SET allowed_paths = " + SqlList(options.readable) + ";" +
+                      "SET allowed_directories = " + SqlList({dir}) + ";" +
+                      "SET temp_directory = " + SqlString(dir + "tmp") + ";" +
+                      "SET enable_external_access = false;" +
+                      "SET lock_configuration = true;");
+}
+
+}  // namespace canopy::build

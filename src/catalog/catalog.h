@@ -1,0 +1,192 @@
+// The catalog store: the metadata of the mesh — domains, products, published
+// versions with their ports, columns and quality results, builds and their product
+// runs, lineage edges — and full-text search over it.
+//
+// CatalogStore is an interface; callers never see SQL. SqliteCatalog
+// (sqlite_catalog.h) is the embedded implementation; a PostgreSQL one follows.
+//
+// Thread safety: one CatalogStore object is used by one thread at a time. Several
+// processes may open the same store at once (a build and a server): writers are
+// serialised by the store, readers see the last committed state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace canopy::catalog {
+
+// --- what the spec says about domains and products (synced at each build) ---
+
+struct DomainRecord {
+  std::string name;
+  std::string description;
+  std::vector<std::string> owners;
+};
+
+struct ProductRecord {
+  std::string domain;
+  std::string name;
+  std::string version;  // semver text
+  std::string status;   // draft | active | deprecated | retired
+  std::string type;     // sourceAligned | aggregate | consumerAligned
+  std::string owner;
+  std::string visibility;  // public | internal | private
+  std::string purpose;
+  std::string usage;
+  std::string limitations;
+  std::vector<std::string> tags;
+};
+
+// --- a published version ---
+
+struct ColumnRecord {
+  std::string name;
+  std::string type;            // the DuckDB type as published
+  std::string classification;  // resolved (never empty)
+  bool required = false;
+  bool unique = false;
+  bool primary_key = false;
+  std::string description;
+};
+
+struct PortRecord {
+  std::string name;      // port name
+  std::string sql_name;  // domain.port
+  std::string description;
+  std::string path;      // the Parquet file, relative to the storage root
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  std::string checksum;  // sha256 of the Parquet file, hex
+  std::vector<ColumnRecord> columns;
+};
+
+struct QualityResult {
+  std::string port;
+  std::string column;    // empty for table-level rules
+  std::string rule;      // a readable name: "nullValues mustBe 0", "sql: select ..."
+  std::string severity;  // error | warning
+  bool passed = false;
+  std::string observed;  // the measured value, as text
+  std::string threshold; // the expected condition, as text ("= 0", "> 1000", "in [1, 5]")
+  std::string message;   // for failures: what to look at
+};
+
+struct LineageEdge {
+  std::string from;  // an input: "sales.orders" (a port) or "file:data/orders.csv"
+  std::string to;    // an output port's SQL name
+};
+
+struct PublishedVersion {
+  std::string domain;
+  std::string product;
+  std::string version;
+  std::string build_id;
+  std::string fingerprint;  // of spec, SQL, contract and inputs; unchanged → skip
+  std::string published_at; // ISO 8601 UTC
+  std::string manifest_path;  // relative to the storage root
+  std::map<std::string, std::string> input_versions;  // upstream SQL name → its build id
+  std::vector<PortRecord> ports;
+  std::vector<QualityResult> quality;
+  std::vector<LineageEdge> lineage;
+  int64_t duration_ms = 0;
+};
+
+// --- builds ---
+
+struct BuildRecord {
+  std::string id;
+  std::string started_at;
+  std::string finished_at;  // empty while running
+  std::string status;       // running | succeeded | failed
+  std::vector<std::string> targets;
+};
+
+struct ProductRun {
+  std::string build_id;
+  std::string domain;
+  std::string product;
+  std::string status;  // published | skipped | failed
+  std::string message;  // why it failed / was skipped
+  int64_t rows = 0;
+  int64_t duration_ms = 0;
+  int checks_passed = 0;
+  int checks_total = 0;
+};
+
+// --- reads ---
+
+struct ProductSummary {
+  ProductRecord product;
+  std::optional<std::string> build_id;      // of the live version; nullopt before the first publish
+  std::optional<std::string> live_version;  // the semver of the live version
+  std::optional<std::string> published_at;
+};
+
+struct LiveVersion {
+  std::string version;
+  std::string build_id;
+  std::string fingerprint;
+  std::string published_at;
+  std::string manifest_path;
+  std::vector<PortRecord> ports;
+  std::vector<QualityResult> quality;
+  std::map<std::string, std::string> input_versions;
+};
+
+struct ProductDetail {
+  ProductSummary summary;
+  std::optional<LiveVersion> live;
+  std::vector<std::string> version_history;  // "1.2.0 (build-id, published_at)", newest first
+};
+
+struct SearchHit {
+  std::string domain;
+  std::string product;
+  double score = 0;   // higher is better
+  std::string field;  // what matched: name, description, tag, port, column
+  std::string snippet;
+};
+
+class CatalogStore {
+ public:
+  virtual ~CatalogStore() = default;
+
+  // Makes the catalog's domains and products match the spec (upsert; products no
+  // longer in the spec are kept with their history but marked retired).
+  virtual void SyncSpec(const std::vector<DomainRecord>& domains,
+                        const std::vector<ProductRecord>& products) = 0;
+
+  virtual void BeginBuild(const BuildRecord& build) = 0;
+  virtual void FinishBuild(const std::string& build_id, const std::string& status,
+                           const std::string& finished_at) = 0;
+  virtual void RecordRun(const ProductRun& run) = 0;
+  virtual std::vector<ProductRun> Runs(const std::string& build_id) = 0;
+
+  // Makes `version` the live version of its product, in one transaction, with its
+  // ports, columns, quality results and lineage. Throws Error(kFailed) and changes
+  // nothing on failure.
+  virtual void Publish(const PublishedVersion& version) = 0;
+
+  virtual std::optional<LiveVersion> Live(const std::string& domain,
+                                          const std::string& product) = 0;
+  virtual std::vector<ProductSummary> ListProducts() = 0;
+  virtual std::optional<ProductDetail> GetProduct(const std::string& domain,
+                                                  const std::string& product) = 0;
+  // Ranked full-text search over names, descriptions, tags, port and column names
+  // and descriptions. Never throws on odd user text (quotes, operators).
+  virtual std::vector<SearchHit> Search(const std::string& text, int limit) = 0;
+
+  // Every file path (relative to the storage root) that a published version refers
+  // to, live or not: what clean-up must keep.
+  virtual std::vector<std::string> ReferencedPaths() = 0;
+};
+
+// Opens the store named by `location`: a file path for SQLite (created and migrated
+// as needed). Throws Error(kFailed) with the reason.
+std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location);
+
+}  // namespace canopy::catalog

@@ -1,0 +1,712 @@
+#include "catalog/sqlite_catalog.h"
+
+#include <array>
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "catalog/sqlite_handle.h"
+#include "core/error.h"
+
+namespace canopy::catalog {
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+// Version 1: the whole catalog. Published versions and what hangs off them are
+// immutable; a product points at its live version.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE domains (
+  name        TEXT PRIMARY KEY,
+  description TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE domain_owners (
+  domain   TEXT NOT NULL REFERENCES domains(name),
+  position INTEGER NOT NULL,
+  owner    TEXT NOT NULL,
+  PRIMARY KEY (domain, position)
+);
+CREATE TABLE products (
+  id              INTEGER PRIMARY KEY,
+  domain          TEXT NOT NULL REFERENCES domains(name),
+  name            TEXT NOT NULL,
+  version         TEXT NOT NULL DEFAULT '',
+  status          TEXT NOT NULL DEFAULT '',
+  type            TEXT NOT NULL DEFAULT '',
+  owner           TEXT NOT NULL DEFAULT '',
+  visibility      TEXT NOT NULL DEFAULT '',
+  purpose         TEXT NOT NULL DEFAULT '',
+  usage           TEXT NOT NULL DEFAULT '',
+  limitations     TEXT NOT NULL DEFAULT '',
+  live_version_id INTEGER REFERENCES versions(id),
+  UNIQUE (domain, name)
+);
+CREATE TABLE product_tags (
+  product_id INTEGER NOT NULL REFERENCES products(id),
+  position   INTEGER NOT NULL,
+  tag        TEXT NOT NULL,
+  PRIMARY KEY (product_id, position)
+);
+CREATE TABLE versions (
+  id            INTEGER PRIMARY KEY,
+  product_id    INTEGER NOT NULL REFERENCES products(id),
+  version       TEXT NOT NULL,
+  build_id      TEXT NOT NULL,
+  fingerprint   TEXT NOT NULL,
+  published_at  TEXT NOT NULL,
+  manifest_path TEXT NOT NULL,
+  duration_ms   INTEGER NOT NULL,
+  UNIQUE (product_id, build_id)
+);
+CREATE TABLE ports (
+  id          INTEGER PRIMARY KEY,
+  version_id  INTEGER NOT NULL REFERENCES versions(id),
+  position    INTEGER NOT NULL,
+  name        TEXT NOT NULL,
+  sql_name    TEXT NOT NULL,
+  description TEXT NOT NULL,
+  path        TEXT NOT NULL,
+  row_count   INTEGER NOT NULL,
+  byte_count  INTEGER NOT NULL,
+  checksum    TEXT NOT NULL,
+  UNIQUE (version_id, name)
+);
+CREATE TABLE columns (
+  port_id        INTEGER NOT NULL REFERENCES ports(id),
+  position       INTEGER NOT NULL,
+  name           TEXT NOT NULL,
+  type           TEXT NOT NULL,
+  classification TEXT NOT NULL,
+  required       INTEGER NOT NULL,
+  is_unique      INTEGER NOT NULL,
+  primary_key    INTEGER NOT NULL,
+  description    TEXT NOT NULL,
+  PRIMARY KEY (port_id, position),
+  UNIQUE (port_id, name)
+);
+CREATE TABLE quality_results (
+  version_id  INTEGER NOT NULL REFERENCES versions(id),
+  position    INTEGER NOT NULL,
+  port        TEXT NOT NULL,
+  column_name TEXT NOT NULL,
+  rule        TEXT NOT NULL,
+  severity    TEXT NOT NULL,
+  passed      INTEGER NOT NULL,
+  observed    TEXT NOT NULL,
+  threshold   TEXT NOT NULL,
+  message     TEXT NOT NULL,
+  PRIMARY KEY (version_id, position)
+);
+CREATE TABLE lineage_edges (
+  version_id INTEGER NOT NULL REFERENCES versions(id),
+  source     TEXT NOT NULL,
+  target     TEXT NOT NULL,
+  PRIMARY KEY (version_id, source, target)
+);
+CREATE INDEX lineage_edges_by_source ON lineage_edges(source);
+CREATE TABLE input_versions (
+  version_id INTEGER NOT NULL REFERENCES versions(id),
+  upstream   TEXT NOT NULL,
+  build_id   TEXT NOT NULL,
+  PRIMARY KEY (version_id, upstream)
+);
+CREATE TABLE builds (
+  id          TEXT PRIMARY KEY,
+  started_at  TEXT NOT NULL,
+  finished_at TEXT NOT NULL DEFAULT '',
+  status      TEXT NOT NULL
+);
+CREATE TABLE build_targets (
+  build_id TEXT NOT NULL REFERENCES builds(id),
+  position INTEGER NOT NULL,
+  target   TEXT NOT NULL,
+  PRIMARY KEY (build_id, position)
+);
+CREATE TABLE product_runs (
+  build_id      TEXT NOT NULL REFERENCES builds(id),
+  domain        TEXT NOT NULL,
+  product       TEXT NOT NULL,
+  status        TEXT NOT NULL,
+  message       TEXT NOT NULL,
+  row_count     INTEGER NOT NULL,
+  duration_ms   INTEGER NOT NULL,
+  checks_passed INTEGER NOT NULL,
+  checks_total  INTEGER NOT NULL,
+  PRIMARY KEY (build_id, domain, product)
+);
+CREATE TRIGGER versions_are_immutable BEFORE UPDATE ON versions
+  BEGIN SELECT RAISE(ABORT, 'published versions are immutable'); END;
+CREATE TRIGGER ports_are_immutable BEFORE UPDATE ON ports
+  BEGIN SELECT RAISE(ABORT, 'published ports are immutable'); END;
+CREATE TRIGGER columns_are_immutable BEFORE UPDATE ON columns
+  BEGIN SELECT RAISE(ABORT, 'published columns are immutable'); END;
+
+-- One row per product (rowid = products.id), rebuilt from the tables above
+-- whenever the product's spec or live version changes.
+CREATE VIRTUAL TABLE search_index USING fts5(
+  name, tags, description, ports, columns,
+  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+)sql";
+
+// --- errors ---
+
+// Runs `body`; a kFailed error from it is rethrown with `what` in front, so the
+// message says what was being done as well as what SQLite said.
+template <typename Body>
+auto Doing(const std::string& what, Body&& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kFailed) throw;
+    throw Error(ErrorCode::kFailed, "catalog: cannot " + what + ": " + e.what(), e.hint());
+  }
+}
+
+// --- migrations ---
+
+int SchemaVersion(Connection& db) {
+  Statement exists(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+  if (!exists.Bind("schema_migrations").Step()) return 0;
+  Statement max(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  max.Step();
+  return static_cast<int>(max.Int(0));
+}
+
+// Applies `migration` unless it is recorded already: another process may be
+// migrating the same file, and the write lock makes the second one skip.
+void Apply(Connection& db, const Migration& migration) {
+  Transaction transaction(db, Transaction::Mode::kWrite);
+  db.Execute(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+  Statement applied(db, "SELECT 1 FROM schema_migrations WHERE version = ?");
+  if (applied.Bind(migration.version).Step()) return;
+  db.Execute(migration.sql.c_str());
+  Statement(db,
+            "INSERT INTO schema_migrations (version, applied_at) "
+            "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))")
+      .Bind(migration.version)
+      .Run();
+  transaction.Commit();
+}
+
+void Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations) {
+  for (size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      throw Error(ErrorCode::kInternal, "catalog migrations are not in increasing order");
+    }
+  }
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  const int on_disk =
+      Doing("read the schema version of " + path, [&] { return SchemaVersion(db); });
+  if (on_disk > latest) {
+    throw Error(
+        ErrorCode::kFailed,
+        "catalog schema version " + std::to_string(on_disk) + " is newer than this canopy supports",
+        path + " was written by a newer canopy (this one knows up to version " +
+            std::to_string(latest) + "); upgrade canopy to use it");
+  }
+  for (const Migration& migration : migrations) {
+    if (migration.version <= on_disk) continue;
+    Doing("apply migration " + std::to_string(migration.version) + " to " + path,
+          [&] { Apply(db, migration); });
+  }
+}
+
+// --- writes ---
+
+void EnsureDomain(Connection& db, const std::string& domain) {
+  Statement(db, "INSERT INTO domains (name) VALUES (?) ON CONFLICT DO NOTHING").Bind(domain).Run();
+}
+
+std::optional<int64_t> ProductId(Connection& db, const std::string& domain,
+                                 const std::string& product) {
+  Statement select(db, "SELECT id FROM products WHERE domain = ? AND name = ?");
+  if (!select.Bind(domain, product).Step()) return std::nullopt;
+  return select.Int(0);
+}
+
+// Rebuilds the product's search row from its spec and its live version.
+void RefreshSearch(Connection& db, int64_t product_id) {
+  Statement(db, "DELETE FROM search_index WHERE rowid = ?").Bind(product_id).Run();
+  Statement(db, R"sql(
+    INSERT INTO search_index (rowid, name, tags, description, ports, columns)
+    SELECT p.id, p.name,
+      (SELECT group_concat(tag, ' ') FROM product_tags WHERE product_id = p.id),
+      trim(p.purpose || char(10) || p.usage || char(10) || p.limitations, char(10)),
+      (SELECT group_concat(name || ': ' || description, char(10))
+         FROM ports WHERE version_id = p.live_version_id),
+      (SELECT group_concat(c.name || ': ' || c.description, char(10))
+         FROM columns c JOIN ports o ON o.id = c.port_id
+        WHERE o.version_id = p.live_version_id)
+    FROM products p WHERE p.id = ?)sql")
+      .Bind(product_id)
+      .Run();
+}
+
+void UpsertDomain(Connection& db, const DomainRecord& domain) {
+  Statement(db,
+            "INSERT INTO domains (name, description) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET description = excluded.description")
+      .Bind(domain.name, domain.description)
+      .Run();
+  Statement(db, "DELETE FROM domain_owners WHERE domain = ?").Bind(domain.name).Run();
+  Statement insert(db, "INSERT INTO domain_owners (domain, position, owner) VALUES (?, ?, ?)");
+  for (size_t i = 0; i < domain.owners.size(); ++i) {
+    insert.Bind(domain.name, i, domain.owners[i]).Run();
+  }
+}
+
+int64_t UpsertProduct(Connection& db, const ProductRecord& p) {
+  EnsureDomain(db, p.domain);
+  Statement(db, R"sql(
+    INSERT INTO products (domain, name, version, status, type, owner, visibility,
+                          purpose, usage, limitations)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (domain, name) DO UPDATE SET
+      version = excluded.version, status = excluded.status, type = excluded.type,
+      owner = excluded.owner, visibility = excluded.visibility, purpose = excluded.purpose,
+      usage = excluded.usage, limitations = excluded.limitations)sql")
+      .Bind(p.domain, p.name, p.version, p.status, p.type, p.owner, p.visibility, p.purpose,
+            p.usage, p.limitations)
+      .Run();
+  const int64_t id = *ProductId(db, p.domain, p.name);
+  Statement(db, "DELETE FROM product_tags WHERE product_id = ?").Bind(id).Run();
+  Statement insert(db, "INSERT INTO product_tags (product_id, position, tag) VALUES (?, ?, ?)");
+  for (size_t i = 0; i < p.tags.size(); ++i) insert.Bind(id, i, p.tags[i]).Run();
+  return id;
+}
+
+void InsertPorts(Connection& db, int64_t version_id, const std::vector<PortRecord>& ports) {
+  Statement port_insert(db, R"sql(
+    INSERT INTO ports (version_id, position, name, sql_name, description, path, row_count,
+                       byte_count, checksum)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
+  Statement column_insert(db, R"sql(
+    INSERT INTO columns (port_id, position, name, type, classification, required, is_unique,
+                         primary_key, description)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const PortRecord& p = ports[i];
+    port_insert
+        .Bind(version_id, i, p.name, p.sql_name, p.description, p.path, p.rows, p.bytes, p.checksum)
+        .Run();
+    const int64_t port_id = sqlite3_last_insert_rowid(db.handle());
+    for (size_t j = 0; j < p.columns.size(); ++j) {
+      const ColumnRecord& c = p.columns[j];
+      column_insert
+          .Bind(port_id, j, c.name, c.type, c.classification, c.required, c.unique, c.primary_key,
+                c.description)
+          .Run();
+    }
+  }
+}
+
+void InsertVersionDetails(Connection& db, int64_t version_id, const PublishedVersion& v) {
+  InsertPorts(db, version_id, v.ports);
+  Statement quality(db, R"sql(
+    INSERT INTO quality_results (version_id, position, port, column_name, rule, severity,
+                                 passed, observed, threshold, message)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
+  for (size_t i = 0; i < v.quality.size(); ++i) {
+    const QualityResult& q = v.quality[i];
+    quality
+        .Bind(version_id, i, q.port, q.column, q.rule, q.severity, q.passed, q.observed,
+              q.threshold, q.message)
+        .Run();
+  }
+  Statement lineage(db,
+                    "INSERT INTO lineage_edges (version_id, source, target) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING");
+  for (const LineageEdge& edge : v.lineage) lineage.Bind(version_id, edge.from, edge.to).Run();
+  Statement inputs(db,
+                   "INSERT INTO input_versions (version_id, upstream, build_id) VALUES (?, ?, ?)");
+  for (const auto& [upstream, build_id] : v.input_versions) {
+    inputs.Bind(version_id, upstream, build_id).Run();
+  }
+}
+
+// --- reads ---
+
+// The columns ReadSummary expects, in order; the rest of the query follows.
+constexpr const char* kSummarySelect = R"sql(
+  SELECT p.id, p.domain, p.name, p.version, p.status, p.type, p.owner, p.visibility,
+         p.purpose, p.usage, p.limitations, v.build_id, v.version, v.published_at
+  FROM products p LEFT JOIN versions v ON v.id = p.live_version_id)sql";
+
+ProductSummary ReadSummary(Connection& db, const Statement& row) {
+  ProductSummary s;
+  ProductRecord& p = s.product;
+  p.domain = row.Text(1);
+  p.name = row.Text(2);
+  p.version = row.Text(3);
+  p.status = row.Text(4);
+  p.type = row.Text(5);
+  p.owner = row.Text(6);
+  p.visibility = row.Text(7);
+  p.purpose = row.Text(8);
+  p.usage = row.Text(9);
+  p.limitations = row.Text(10);
+  if (!row.IsNull(11)) {
+    s.build_id = row.Text(11);
+    s.live_version = row.Text(12);
+    s.published_at = row.Text(13);
+  }
+  Statement tags(db, "SELECT tag FROM product_tags WHERE product_id = ? ORDER BY position");
+  tags.Bind(row.Int(0));
+  while (tags.Step()) p.tags.push_back(tags.Text(0));
+  return s;
+}
+
+std::vector<PortRecord> ReadPorts(Connection& db, int64_t version_id) {
+  std::vector<PortRecord> ports;
+  Statement select(db, R"sql(
+    SELECT id, name, sql_name, description, path, row_count, byte_count, checksum
+    FROM ports WHERE version_id = ? ORDER BY position)sql");
+  Statement columns(db, R"sql(
+    SELECT name, type, classification, required, is_unique, primary_key, description
+    FROM columns WHERE port_id = ? ORDER BY position)sql");
+  select.Bind(version_id);
+  while (select.Step()) {
+    PortRecord& p = ports.emplace_back();
+    p.name = select.Text(1);
+    p.sql_name = select.Text(2);
+    p.description = select.Text(3);
+    p.path = select.Text(4);
+    p.rows = select.Int(5);
+    p.bytes = select.Int(6);
+    p.checksum = select.Text(7);
+    columns.Bind(select.Int(0));
+    while (columns.Step()) {
+      p.columns.push_back({columns.Text(0), columns.Text(1), columns.Text(2), columns.Bool(3),
+                           columns.Bool(4), columns.Bool(5), columns.Text(6)});
+    }
+  }
+  return ports;
+}
+
+std::vector<QualityResult> ReadQuality(Connection& db, int64_t version_id) {
+  std::vector<QualityResult> results;
+  Statement select(db, R"sql(
+    SELECT port, column_name, rule, severity, passed, observed, threshold, message
+    FROM quality_results WHERE version_id = ? ORDER BY position)sql");
+  select.Bind(version_id);
+  while (select.Step()) {
+    results.push_back({select.Text(0), select.Text(1), select.Text(2), select.Text(3),
+                       select.Bool(4), select.Text(5), select.Text(6), select.Text(7)});
+  }
+  return results;
+}
+
+std::optional<LiveVersion> ReadLive(Connection& db, const std::string& domain,
+                                    const std::string& product) {
+  Statement select(db, R"sql(
+    SELECT v.id, v.version, v.build_id, v.fingerprint, v.published_at, v.manifest_path
+    FROM products p JOIN versions v ON v.id = p.live_version_id
+    WHERE p.domain = ? AND p.name = ?)sql");
+  if (!select.Bind(domain, product).Step()) return std::nullopt;
+  const int64_t version_id = select.Int(0);
+  LiveVersion live;
+  live.version = select.Text(1);
+  live.build_id = select.Text(2);
+  live.fingerprint = select.Text(3);
+  live.published_at = select.Text(4);
+  live.manifest_path = select.Text(5);
+  live.ports = ReadPorts(db, version_id);
+  live.quality = ReadQuality(db, version_id);
+  Statement inputs(db, "SELECT upstream, build_id FROM input_versions WHERE version_id = ?");
+  inputs.Bind(version_id);
+  while (inputs.Step()) live.input_versions[inputs.Text(0)] = inputs.Text(1);
+  return live;
+}
+
+// --- search ---
+
+// The FTS5 columns of search_index, the field name each reports, and its weight.
+constexpr std::array<const char*, 5> kSearchFields = {"name", "tag", "description", "port",
+                                                      "column"};
+
+// The user's words as an FTS5 query: each word a quoted string, so quotes and
+// operators (OR, NEAR, *, ^, :) in it are plain text; all words required, the last
+// one a prefix so results follow typing. Words are runs of ASCII letters and digits
+// and of non-ASCII bytes (the tokenizer splits those further). Empty without words.
+std::string MatchExpression(const std::string& text) {
+  constexpr size_t kMaxWords = 16;
+  std::vector<std::string> words;
+  std::string word;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') ||
+        (byte >= 'A' && byte <= 'Z') || byte >= 0x80) {
+      word += c;
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  if (words.size() > kMaxWords) words.resize(kMaxWords);
+  std::string match;
+  for (const std::string& w : words) match += (match.empty() ? "\"" : " \"") + w + "\"";
+  if (!match.empty()) match += "*";
+  return match;
+}
+
+// `text` on one line: every run of whitespace becomes one space.
+std::string OneLine(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (!space) {
+      out += c;
+    } else if (!out.empty() && out.back() != ' ') {
+      out += ' ';
+    }
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Migration>& SqliteMigrations() {
+  static const std::vector<Migration> migrations = {{1, kSchemaV1}};
+  return migrations;
+}
+
+SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migration>& migrations) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  if (error) {
+    throw Error(ErrorCode::kFailed,
+                "cannot create the folder of the catalog " + path + ": " + error.message());
+  }
+  db_ = std::make_unique<Connection>(path);
+  Migrate(*db_, path, migrations);
+}
+
+SqliteCatalog::~SqliteCatalog() = default;
+
+void SqliteCatalog::SyncSpec(const std::vector<DomainRecord>& domains,
+                             const std::vector<ProductRecord>& products) {
+  Doing("sync the spec", [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    for (const DomainRecord& domain : domains) UpsertDomain(*db_, domain);
+    std::set<int64_t> in_spec;
+    for (const ProductRecord& product : products) {
+      const int64_t id = UpsertProduct(*db_, product);
+      in_spec.insert(id);
+      RefreshSearch(*db_, id);
+    }
+    std::vector<int64_t> gone;
+    Statement all(*db_, "SELECT id FROM products WHERE status <> 'retired'");
+    while (all.Step()) {
+      if (in_spec.count(all.Int(0)) == 0) gone.push_back(all.Int(0));
+    }
+    Statement retire(*db_, "UPDATE products SET status = 'retired' WHERE id = ?");
+    for (const int64_t id : gone) retire.Bind(id).Run();
+    transaction.Commit();
+  });
+}
+
+void SqliteCatalog::BeginBuild(const BuildRecord& build) {
+  Doing("begin build " + build.id, [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    Statement exists(*db_, "SELECT 1 FROM builds WHERE id = ?");
+    if (exists.Bind(build.id).Step()) {
+      throw Error(ErrorCode::kConflict, "build " + build.id + " exists already");
+    }
+    Statement(*db_, "INSERT INTO builds (id, started_at, finished_at, status) VALUES (?, ?, ?, ?)")
+        .Bind(build.id, build.started_at, build.finished_at, build.status)
+        .Run();
+    Statement target(*db_,
+                     "INSERT INTO build_targets (build_id, position, target) VALUES (?, ?, ?)");
+    for (size_t i = 0; i < build.targets.size(); ++i) {
+      target.Bind(build.id, i, build.targets[i]).Run();
+    }
+    transaction.Commit();
+  });
+}
+
+void SqliteCatalog::FinishBuild(const std::string& build_id, const std::string& status,
+                                const std::string& finished_at) {
+  Doing("finish build " + build_id, [&] {
+    Statement(*db_, "UPDATE builds SET status = ?, finished_at = ? WHERE id = ?")
+        .Bind(status, finished_at, build_id)
+        .Run();
+    if (db_->Changes() == 0) throw Error(ErrorCode::kNotFound, "no build " + build_id);
+  });
+}
+
+void SqliteCatalog::RecordRun(const ProductRun& r) {
+  Doing("record the run of " + r.domain + "." + r.product + " in build " + r.build_id, [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    Statement build(*db_, "SELECT 1 FROM builds WHERE id = ?");
+    if (!build.Bind(r.build_id).Step()) throw Error(ErrorCode::kNotFound, "no build " + r.build_id);
+    Statement(*db_, R"sql(
+      INSERT INTO product_runs (build_id, domain, product, status, message, row_count,
+                                duration_ms, checks_passed, checks_total)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (build_id, domain, product) DO UPDATE SET
+        status = excluded.status, message = excluded.message, row_count = excluded.row_count,
+        duration_ms = excluded.duration_ms, checks_passed = excluded.checks_passed,
+        checks_total = excluded.checks_total)sql")
+        .Bind(r.build_id, r.domain, r.product, r.status, r.message, r.rows, r.duration_ms,
+              r.checks_passed, r.checks_total)
+        .Run();
+    transaction.Commit();
+  });
+}
+
+std::vector<ProductRun> SqliteCatalog::Runs(const std::string& build_id) {
+  return Doing("read the runs of build " + build_id, [&] {
+    std::vector<ProductRun> runs;
+    Statement select(*db_, R"sql(
+      SELECT domain, product, status, message, row_count, duration_ms, checks_passed,
+             checks_total
+      FROM product_runs WHERE build_id = ? ORDER BY domain, product)sql");
+    select.Bind(build_id);
+    while (select.Step()) {
+      runs.push_back({build_id, select.Text(0), select.Text(1), select.Text(2), select.Text(3),
+                      select.Int(4), select.Int(5), static_cast<int>(select.Int(6)),
+                      static_cast<int>(select.Int(7))});
+    }
+    return runs;
+  });
+}
+
+void SqliteCatalog::Publish(const PublishedVersion& v) {
+  const std::string name = v.domain + "." + v.product;
+  Doing("publish " + name + " build " + v.build_id, [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    EnsureDomain(*db_, v.domain);
+    Statement(*db_,
+              "INSERT INTO products (domain, name, version, status) VALUES (?, ?, ?, 'active') "
+              "ON CONFLICT DO NOTHING")
+        .Bind(v.domain, v.product, v.version)
+        .Run();
+    const int64_t product_id = *ProductId(*db_, v.domain, v.product);
+    Statement exists(*db_, "SELECT 1 FROM versions WHERE product_id = ? AND build_id = ?");
+    if (exists.Bind(product_id, v.build_id).Step()) {
+      throw Error(ErrorCode::kConflict, name + " build " + v.build_id + " is published already");
+    }
+    Statement(*db_, R"sql(
+      INSERT INTO versions (product_id, version, build_id, fingerprint, published_at,
+                            manifest_path, duration_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?))sql")
+        .Bind(product_id, v.version, v.build_id, v.fingerprint, v.published_at, v.manifest_path,
+              v.duration_ms)
+        .Run();
+    const int64_t version_id = sqlite3_last_insert_rowid(db_->handle());
+    InsertVersionDetails(*db_, version_id, v);
+    Statement(*db_, "UPDATE products SET live_version_id = ? WHERE id = ?")
+        .Bind(version_id, product_id)
+        .Run();
+    RefreshSearch(*db_, product_id);
+    transaction.Commit();
+  });
+}
+
+std::optional<LiveVersion> SqliteCatalog::Live(const std::string& domain,
+                                               const std::string& product) {
+  return Doing("read the live version of " + domain + "." + product, [&] {
+    Transaction snapshot(*db_, Transaction::Mode::kRead);
+    auto live = ReadLive(*db_, domain, product);
+    snapshot.Commit();
+    return live;
+  });
+}
+
+std::vector<ProductSummary> SqliteCatalog::ListProducts() {
+  return Doing("list the products", [&] {
+    Transaction snapshot(*db_, Transaction::Mode::kRead);
+    std::vector<ProductSummary> summaries;
+    Statement select(*db_, (std::string(kSummarySelect) + " ORDER BY p.domain, p.name").c_str());
+    while (select.Step()) summaries.push_back(ReadSummary(*db_, select));
+    snapshot.Commit();
+    return summaries;
+  });
+}
+
+std::optional<ProductDetail> SqliteCatalog::GetProduct(const std::string& domain,
+                                                       const std::string& product) {
+  return Doing("read " + domain + "." + product, [&]() -> std::optional<ProductDetail> {
+    Transaction snapshot(*db_, Transaction::Mode::kRead);
+    Statement select(*db_,
+                     (std::string(kSummarySelect) + " WHERE p.domain = ? AND p.name = ?").c_str());
+    if (!select.Bind(domain, product).Step()) return std::nullopt;
+    ProductDetail detail;
+    detail.summary = ReadSummary(*db_, select);
+    detail.live = ReadLive(*db_, domain, product);
+    Statement history(*db_,
+                      "SELECT version, build_id, published_at FROM versions "
+                      "WHERE product_id = ? ORDER BY id DESC");
+    history.Bind(select.Int(0));
+    while (history.Step()) {
+      detail.version_history.push_back(history.Text(0) + " (" + history.Text(1) + ", " +
+                                       history.Text(2) + ")");
+    }
+    snapshot.Commit();
+    return detail;
+  });
+}
+
+std::vector<SearchHit> SqliteCatalog::Search(const std::string& text, int limit) {
+  const std::string match = MatchExpression(text);
+  if (match.empty() || limit <= 0) return {};
+  return Doing("search", [&] {
+    // Column 2 is the weighted score; 3–7 score each field alone; 8–12 its snippet.
+    Statement select(*db_, R"sql(
+      SELECT p.domain, p.name,
+        bm25(search_index, 10.0, 5.0, 2.0, 2.0, 1.0),
+        bm25(search_index, 10.0, 0, 0, 0, 0), bm25(search_index, 0, 5.0, 0, 0, 0),
+        bm25(search_index, 0, 0, 2.0, 0, 0), bm25(search_index, 0, 0, 0, 2.0, 0),
+        bm25(search_index, 0, 0, 0, 0, 1.0),
+        snippet(search_index, 0, '[', ']', '…', 12), snippet(search_index, 1, '[', ']', '…', 12),
+        snippet(search_index, 2, '[', ']', '…', 12), snippet(search_index, 3, '[', ']', '…', 12),
+        snippet(search_index, 4, '[', ']', '…', 12)
+      FROM search_index JOIN products p ON p.id = search_index.rowid
+      WHERE search_index MATCH ?
+      ORDER BY 3, p.domain, p.name
+      LIMIT ?)sql");
+    select.Bind(match, limit);
+    std::vector<SearchHit> hits;
+    while (select.Step()) {
+      // bm25 is negative, lower is better; the best field is the one scoring lowest.
+      int best = 0;
+      for (int field = 1; field < static_cast<int>(kSearchFields.size()); ++field) {
+        if (select.Double(3 + field) < select.Double(3 + best)) best = field;
+      }
+      hits.push_back({select.Text(0), select.Text(1), -select.Double(2),
+                      kSearchFields[static_cast<size_t>(best)], OneLine(select.Text(8 + best))});
+    }
+    return hits;
+  });
+}
+
+std::vector<std::string> SqliteCatalog::ReferencedPaths() {
+  return Doing("list the referenced paths", [&] {
+    std::vector<std::string> paths;
+    Statement select(*db_, R"sql(
+      SELECT path FROM ports WHERE path <> ''
+      UNION SELECT manifest_path FROM versions WHERE manifest_path <> ''
+      ORDER BY 1)sql");
+    while (select.Step()) paths.push_back(select.Text(0));
+    return paths;
+  });
+}
+
+std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location) {
+  if (location.empty()) throw Error(ErrorCode::kFailed, "no catalog location given");
+  if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0) {
+    throw Error(ErrorCode::kFailed, "PostgreSQL catalogs are not supported yet",
+                "use a SQLite file path");
+  }
+  return std::make_unique<SqliteCatalog>(location);
+}
+
+}  // namespace canopy::catalog

@@ -1,0 +1,73 @@
+// The SQLite implementation of CatalogStore: one file in WAL mode, so a build and a
+// server (separate processes) can use it at once. Writers take the write lock at the
+// start of their transaction and wait up to 5 s for another writer to finish.
+//
+// The schema is versioned: each Migration is applied once, in order, in its own
+// transaction, and recorded in the table schema_migrations(version, applied_at).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+
+namespace canopy::catalog {
+
+namespace sqlite {
+class Connection;
+}
+
+struct Migration {
+  int version = 0;  // strictly increasing along a list
+  std::string sql;  // one or more statements
+};
+
+// The migrations this Canopy knows, oldest first. Append to it; never edit an entry.
+const std::vector<Migration>& SqliteMigrations();
+
+class SqliteCatalog final : public CatalogStore {
+ public:
+  // Opens the file at `path` (creating it and its folder) and applies the
+  // migrations it lacks. Throws Error(kFailed) when it cannot, when a migration
+  // fails (the file keeps the migrations applied before it), or when the file's
+  // schema is newer than the last of `migrations`.
+  explicit SqliteCatalog(const std::string& path,
+                         const std::vector<Migration>& migrations = SqliteMigrations());
+  ~SqliteCatalog() override;
+  SqliteCatalog(const SqliteCatalog&) = delete;
+  SqliteCatalog& operator=(const SqliteCatalog&) = delete;
+
+  void SyncSpec(const std::vector<DomainRecord>& domains,
+                const std::vector<ProductRecord>& products) override;
+  // Throws Error(kConflict) when a build with that id was begun already.
+  void BeginBuild(const BuildRecord& build) override;
+  // Throws Error(kNotFound) for an unknown build.
+  void FinishBuild(const std::string& build_id, const std::string& status,
+                   const std::string& finished_at) override;
+  // Throws Error(kNotFound) for a build not begun. A second run of the same product
+  // in the same build replaces the first.
+  void RecordRun(const ProductRun& run) override;
+  // Sorted by domain, product; empty for an unknown build.
+  std::vector<ProductRun> Runs(const std::string& build_id) override;
+  // Also throws Error(kConflict), changing nothing, when this product already has a
+  // version with the same build id. A product missing from the spec is added.
+  void Publish(const PublishedVersion& version) override;
+  std::optional<LiveVersion> Live(const std::string& domain, const std::string& product) override;
+  // Sorted by domain, name; retired products included.
+  std::vector<ProductSummary> ListProducts() override;
+  std::optional<ProductDetail> GetProduct(const std::string& domain,
+                                          const std::string& product) override;
+  // Every word of `text` must occur in the product (in any field); the last word
+  // may be a prefix. Matches in names weigh most, then tags, descriptions and
+  // ports, then columns. Snippets mark matched words as [word]. Text without
+  // letters or digits finds nothing.
+  std::vector<SearchHit> Search(const std::string& text, int limit) override;
+  // Sorted, without duplicates.
+  std::vector<std::string> ReferencedPaths() override;
+
+ private:
+  std::unique_ptr<sqlite::Connection> db_;
+};
+
+}  // namespace canopy::catalog

@@ -1,0 +1,237 @@
+// canopy products, show and search.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/session.h"
+#include "cli/table.h"
+#include "core/error.h"
+#include "core/text.h"
+
+namespace canopy::cli {
+namespace {
+
+using nlohmann::json;
+
+json Nullable(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+std::pair<std::string, std::string> SplitAddress(const spec::Mesh& mesh,
+                                                 const std::string& address) {
+  const auto dot = address.find('.');
+  if (dot == std::string::npos || mesh.FindProduct(address.substr(0, dot),
+                                                   address.substr(dot + 1)) == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& domain : mesh.domains) {
+      for (const auto& product : domain.products) names.push_back(product.Address());
+    }
+    std::string hint = DidYouMean(address, names);
+    throw Error(ErrorCode::kNotFound, "no product '" + address + "'",
+                hint.empty() ? "products are named domain.product; `canopy products` lists them"
+                             : hint);
+  }
+  return {address.substr(0, dot), address.substr(dot + 1)};
+}
+
+// The product as `canopy show --format json` gives it (DESIGN §5). Columns come from
+// the live version when there is one, else from the contract.
+json ProductJson(const spec::Product& product, const catalog::ProductDetail& detail) {
+  const auto& summary = detail.summary;
+  json out = {{"domain", product.domain},
+              {"name", product.name},
+              {"version", product.version.ToString()},
+              {"status", spec::ToString(product.status)},
+              {"type", spec::ToString(product.type)},
+              {"owner", product.owner},
+              {"visibility", spec::ToString(product.visibility)},
+              {"description",
+               {{"purpose", product.description.purpose},
+                {"usage", product.description.usage},
+                {"limitations", product.description.limitations}}},
+              {"tags", product.tags},
+              {"build_id", Nullable(summary.build_id)},
+              {"live_version", Nullable(summary.live_version)},
+              {"published_at", Nullable(summary.published_at)}};
+  json outputs = json::array();
+  for (const auto& port : product.outputs) {
+    json item = {{"name", port.name},
+                 {"sql_name", product.domain + "." + port.name},
+                 {"description", port.description},
+                 {"rows", nullptr}};
+    json columns = json::array();
+    const catalog::PortRecord* live = nullptr;
+    if (detail.live) {
+      for (const auto& record : detail.live->ports) {
+        if (record.name == port.name) live = &record;
+      }
+    }
+    if (live != nullptr) {
+      item["rows"] = live->rows;
+      for (const auto& column : live->columns) {
+        columns.push_back({{"name", column.name},
+                           {"type", column.type},
+                           {"classification", column.classification},
+                           {"required", column.required},
+                           {"unique", column.unique},
+                           {"primary_key", column.primary_key},
+                           {"description", column.description}});
+      }
+    } else {
+      for (const auto& property : port.contract.properties) {
+        columns.push_back(
+            {{"name", property.name},
+             {"type", property.physical_type.empty() ? spec::ToString(property.logical_type)
+                                                     : property.physical_type},
+             {"classification", property.classification},
+             {"required", property.required},
+             {"unique", property.unique},
+             {"primary_key", property.primary_key},
+             {"description", property.description}});
+      }
+    }
+    item["columns"] = columns;
+    json sla = json::array();
+    for (const auto& entry : port.sla) {
+      sla.push_back({{"property", entry.property}, {"value", entry.value}, {"unit", entry.unit}});
+    }
+    item["sla"] = sla;
+    outputs.push_back(item);
+  }
+  out["outputs"] = outputs;
+  json quality = json::array();
+  if (detail.live) {
+    for (const auto& q : detail.live->quality) {
+      quality.push_back({{"port", q.port},
+                         {"column", q.column},
+                         {"rule", q.rule},
+                         {"severity", q.severity},
+                         {"passed", q.passed},
+                         {"observed", q.observed},
+                         {"threshold", q.threshold}});
+    }
+  }
+  out["quality"] = quality;
+  out["history"] = detail.version_history;
+  return out;
+}
+
+}  // namespace
+
+int RunProducts(const GlobalOptions& global, OutputFormat format) {
+  MeshSession session = OpenMesh(global);
+  auto products = session.catalog->ListProducts();
+  if (format == OutputFormat::kJson) {
+    json out = json::array();
+    for (const auto& p : products) {
+      out.push_back({{"domain", p.product.domain},
+                     {"name", p.product.name},
+                     {"version", p.product.version},
+                     {"status", p.product.status},
+                     {"type", p.product.type},
+                     {"owner", p.product.owner},
+                     {"visibility", p.product.visibility},
+                     {"build_id", Nullable(p.build_id)},
+                     {"published_at", Nullable(p.published_at)}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  Table table({"product", "version", "status", "type", "owner", "visibility", "published"});
+  for (const auto& p : products) {
+    table.AddRow({p.product.domain + "." + p.product.name, p.product.version, p.product.status,
+                  p.product.type, p.product.owner, p.product.visibility,
+                  p.published_at.value_or("never")});
+  }
+  table.Print(std::cout);
+  return 0;
+}
+
+int RunShow(const GlobalOptions& global, const std::string& address, OutputFormat format) {
+  MeshSession session = OpenMesh(global);
+  auto [domain, name] = SplitAddress(session.mesh, address);
+  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  auto detail = session.catalog->GetProduct(domain, name);
+  if (!detail) throw Error(ErrorCode::kInternal, "product " + address + " is not in the catalog");
+  json out = ProductJson(product, *detail);
+  if (format == OutputFormat::kJson) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << product.Address() << "  " << out["version"].get<std::string>() << "  ("
+            << out["status"].get<std::string>() << ", " << out["type"].get<std::string>()
+            << ", " << out["visibility"].get<std::string>() << ")\n";
+  std::cout << "owner: " << product.owner << "\n";
+  if (!product.description.purpose.empty()) {
+    std::cout << "purpose: " << product.description.purpose << "\n";
+  }
+  if (!product.description.usage.empty()) std::cout << "usage: " << product.description.usage << "\n";
+  if (!product.description.limitations.empty()) {
+    std::cout << "limitations: " << product.description.limitations << "\n";
+  }
+  if (!product.tags.empty()) std::cout << "tags: " << Join(product.tags, ", ") << "\n";
+  std::cout << "live: "
+            << (detail->summary.build_id
+                    ? *detail->summary.live_version + " from build " + *detail->summary.build_id +
+                          " at " + detail->summary.published_at.value_or("")
+                    : std::string("never published (run canopy build ") + address + ")")
+            << "\n";
+  for (const auto& port : out["outputs"]) {
+    std::cout << "\nport " << port["sql_name"].get<std::string>();
+    if (!port["rows"].is_null()) std::cout << "  (" << WithThousands(port["rows"].get<int64_t>()) << " rows)";
+    std::cout << "\n";
+    Table columns({"column", "type", "classification", "required", "description"});
+    for (const auto& column : port["columns"]) {
+      columns.AddRow({column["name"].get<std::string>(), column["type"].get<std::string>(),
+                      column["classification"].get<std::string>(),
+                      column["required"].get<bool>() ? "yes" : "",
+                      column["description"].get<std::string>()});
+    }
+    columns.Print(std::cout);
+  }
+  if (!out["quality"].empty()) {
+    int passed = 0;
+    for (const auto& q : out["quality"]) passed += q["passed"].get<bool>() ? 1 : 0;
+    std::cout << "\nquality: " << passed << "/" << out["quality"].size() << " checks passed\n";
+    for (const auto& q : out["quality"]) {
+      if (q["passed"].get<bool>()) continue;
+      std::cout << "  " << q["severity"].get<std::string>() << ": " << q["port"].get<std::string>()
+                << " " << q["rule"].get<std::string>() << " observed "
+                << q["observed"].get<std::string>() << ", expected "
+                << q["threshold"].get<std::string>() << "\n";
+    }
+  }
+  return 0;
+}
+
+int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format,
+              int limit) {
+  MeshSession session = OpenMesh(global);
+  auto hits = session.catalog->Search(text, limit);
+  if (format == OutputFormat::kJson) {
+    json out = json::array();
+    for (const auto& hit : hits) {
+      out.push_back({{"domain", hit.domain},
+                     {"name", hit.product},
+                     {"score", hit.score},
+                     {"field", hit.field},
+                     {"snippet", hit.snippet}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (hits.empty()) {
+    std::cout << "no product matches '" << text << "'\n";
+    return 0;
+  }
+  Table table({"product", ">score", "matched", "excerpt"});
+  for (const auto& hit : hits) {
+    char score[32];
+    std::snprintf(score, sizeof score, "%.2f", hit.score);
+    table.AddRow({hit.domain + "." + hit.product, score, hit.field, hit.snippet});
+  }
+  table.Print(std::cout);
+  return 0;
+}
+
+}  // namespace canopy::cli

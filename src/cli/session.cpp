@@ -1,0 +1,45 @@
+#include "cli/session.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "build/runner.h"
+#include "core/error.h"
+#include "spec/loader.h"
+#include "spec/validate.h"
+
+namespace canopy::cli {
+
+MeshSession OpenMesh(const GlobalOptions& global) {
+  MeshSession session;
+  const std::string root = spec::FindMeshRoot(global.mesh);
+  Diagnostics diagnostics;
+  session.mesh = spec::LoadMesh(root, diagnostics);
+  spec::ValidateMesh(session.mesh, diagnostics);
+  diagnostics.Sort();
+  const std::string prefix = DisplayPrefix(root);
+  for (const auto& d : diagnostics.items()) std::cerr << d.Format(prefix) << "\n";
+  if (diagnostics.HasErrors()) {
+    throw Error(ErrorCode::kInvalidInput,
+                "the mesh has " + std::to_string(diagnostics.ErrorCount()) + " error(s)",
+                "fix them (canopy validate lists them) and run the command again");
+  }
+  std::string location;
+  if (const char* env = std::getenv("CANOPY_CATALOG"); env != nullptr && *env != '\0') {
+    location = env;
+  } else if (session.mesh.catalog == "sqlite") {
+    location = (std::filesystem::path(build::StorageRoot(session.mesh)) / "catalog.db").string();
+  } else {
+    location = session.mesh.catalog;
+  }
+  if (location.rfind("postgres", 0) == 0) {
+    throw Error(ErrorCode::kFailed, "the PostgreSQL catalog is not available in this build yet",
+                "use catalog: sqlite in mesh.yaml");
+  }
+  session.catalog = catalog::OpenCatalog(location);
+  build::SyncCatalogWithSpec(session.mesh, *session.catalog);
+  return session;
+}
+
+}  // namespace canopy::cli

@@ -1,0 +1,23 @@
+// Internal to cli: what most commands start from — the mesh, validated, and its
+// catalog, opened and in step with the specs.
+#pragma once
+
+#include <memory>
+
+#include "catalog/catalog.h"
+#include "cli/commands.h"
+#include "spec/model.h"
+
+namespace canopy::cli {
+
+struct MeshSession {
+  spec::Mesh mesh;
+  std::unique_ptr<catalog::CatalogStore> catalog;
+};
+
+// Finds, loads and validates the mesh (printing its diagnostics; an invalid mesh is
+// Error(kInvalidInput)), then opens the catalog: $CANOPY_CATALOG, or
+// <storage>/catalog.db.
+MeshSession OpenMesh(const GlobalOptions& global);
+
+}  // namespace canopy::cli

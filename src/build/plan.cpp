@@ -35,9 +35,9 @@ BuildPlan PlanBuild(const spec::Mesh& mesh, const std::vector<std::string>& targ
     }
     if (!found) {
       std::string hint = DidYouMean(target, names);
-      throw Error(ErrorCode::kUsage, "nothing to build named '" + target + "'",
-                  hint.empty() ? "targets are domains or domain.product: " + Join(names, ", ")
-                               : hint);
+      throw Error(
+          ErrorCode::kUsage, "nothing to build named '" + target + "'",
+          hint.empty() ? "targets are domains or domain.product: " + Join(names, ", ") : hint);
     }
   }
 

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <regex>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -22,6 +22,10 @@
 #include "core/hash.h"
 #include "core/text.h"
 #include "engine/engine.h"
+#include "governance/gates.h"
+#include "governance/governed.h"
+#include "governance/policy.h"
+#include "governance/query.h"
 
 namespace fs = std::filesystem;
 
@@ -111,14 +115,28 @@ std::string SummariseEngineError(const std::string& message, const std::string& 
   if (std::smatch row; std::regex_search(message, row, original)) {
     out += "\n      the line: " + row[1].str();
   }
-  return out + "\n      fix the value in the file, or change the column's type in the input's "
-               "options (types: {...}); nothing was published";
+  return out +
+         "\n      fix the value in the file, or change the column's type in the input's "
+         "options (types: {...}); nothing was published";
 }
 
 struct Upstream {
   std::string build_id;
   std::map<std::string, std::string> port_paths;  // port name → absolute Parquet path
+  std::map<std::string, std::vector<governance::ColumnType>> port_columns;
 };
+
+Upstream FromLive(const std::string& root, const std::string& build_id,
+                  const std::vector<catalog::PortRecord>& ports) {
+  Upstream upstream;
+  upstream.build_id = build_id;
+  for (const auto& port : ports) {
+    upstream.port_paths[port.name] = (fs::path(root) / port.path).string();
+    auto& columns = upstream.port_columns[port.name];
+    for (const auto& column : port.columns) columns.push_back({column.name, column.type});
+  }
+  return upstream;
+}
 
 // Everything one product build needs from the rest of the build; shared state is
 // guarded by the runner's mutex.
@@ -131,8 +149,11 @@ struct Context {
   std::string build_id;
   bool force = false;
   int threads_per_product = 0;
-  std::mutex* mutex = nullptr;                       // guards catalog and live
-  std::map<std::string, Upstream>* live = nullptr;   // product address → live version
+  std::mutex* mutex = nullptr;                              // guards catalog and live
+  std::map<std::string, Upstream>* live = nullptr;          // product address → live version
+  std::vector<governance::RuntimeGrant> grants;             // runtime grants, for build edges
+  std::string salt;                                         // of the hash mask
+  std::map<std::string, std::vector<std::string>> blocked;  // address → gate violations
 };
 
 void Report(const Context& context, const std::string& product, const std::string& step) {
@@ -155,7 +176,8 @@ class ProductBuild {
     try {
       Build();
     } catch (const Error& e) {
-      Fail(e.what());
+      Fail(e.hint().empty() ? std::string(e.what())
+                            : std::string(e.what()) + "\n      hint: " + e.hint());
     } catch (const std::exception& e) {
       Fail(std::string("internal: ") + e.what());
     }
@@ -183,9 +205,12 @@ class ProductBuild {
 
   // What the output depends on: the product's files, its SQL and contracts, its
   // input files (path, size, modification time) and its upstreams' live versions.
-  std::string Fingerprint(const std::map<std::string, Upstream>& upstreams) {
+  std::string Fingerprint(const std::map<std::string, Upstream>& upstreams,
+                          const std::string& decisions) {
     Sha256 hash;
-    hash.Add("canopy-build-v1").Add(engine::LibraryVersion());
+    hash.Add("canopy-build-v1").Add(engine::LibraryVersion()).Add(decisions);
+    // What mesh.yaml lends every product: the classification of unclassified columns.
+    hash.Add(c_.mesh->governance.default_classification);
     hash.Add(ReadText((fs::path(c_.mesh->root) / product_.file).string()));
     for (const auto& model : product_.transform) hash.Add(model.name).Add(model.sql);
     for (const auto& port : product_.outputs) {
@@ -221,20 +246,59 @@ class ProductBuild {
       if (upstream == nullptr) continue;
       auto live = c_.live->find(upstream->Address());
       if (live == c_.live->end()) {
-        throw Error(ErrorCode::kFailed,
-                    "input '" + input.name + "' reads " + sql_name + ", which has never been "
-                    "published; build " + upstream->Address() + " first (canopy build " +
-                        upstream->Address() + ")");
+        throw Error(ErrorCode::kFailed, "input '" + input.name + "' reads " + sql_name +
+                                            ", which has never been "
+                                            "published; build " +
+                                            upstream->Address() + " first (canopy build " +
+                                            upstream->Address() + ")");
       }
       out[sql_name] = live->second;
     }
     return out;
   }
 
+  // Reads of other products run as domain:<this domain>, under the same decision as
+  // any reader's: denied fails the build; masks and row filters apply.
+  std::map<std::string, governance::PolicyDecision> DecideInputs() {
+    std::map<std::string, governance::PolicyDecision> decisions;
+    const governance::Principal reader =
+        governance::ResolvePrincipal(*c_.mesh, "domain:" + product_.domain);
+    for (const auto& input : product_.inputs) {
+      if (!input.product) continue;
+      auto [upstream, port] = c_.mesh->FindPort(input.product->domain, input.product->port);
+      if (upstream == nullptr) continue;
+      auto decision = governance::Decide(*c_.mesh, c_.grants, reader, *upstream, *port);
+      if (!decision.allowed) {
+        const spec::Domain* owning = c_.mesh->FindDomain(upstream->domain);
+        throw Error(
+            ErrorCode::kFailed,
+            "input '" + input.name + "': " + reader.ToString() + " may not read " +
+                input.product->ToString() + " (" + decision.reason + ")\n      an owner of " +
+                upstream->domain + " can grant it: canopy grant " + upstream->Address() + " --to " +
+                reader.ToString() + " --as " + owning->owners.front() + "\n      or add domain:" +
+                product_.domain + " to access.grants in " + upstream->file);
+      }
+      decisions[input.name] = std::move(decision);
+    }
+    return decisions;
+  }
+
   void Build() {
     const std::string address = product_.Address();
+    if (auto blocked = c_.blocked.find(address); blocked != c_.blocked.end()) {
+      throw Error(ErrorCode::kFailed,
+                  "blocked by publish gates:\n    " + Join(blocked->second, "\n    "));
+    }
     auto upstreams = ResolveUpstreams();
-    const std::string fingerprint = Fingerprint(upstreams);
+    const auto decisions = DecideInputs();
+    std::string decided;
+    for (const auto& [input, decision] : decisions) {
+      decided += input + ":" + decision.row_filter.value_or("") + ";";
+      for (const auto& mask : decision.masks) {
+        decided += mask.column + "=" + spec::ToString(mask.method) + ",";
+      }
+    }
+    const std::string fingerprint = Fingerprint(upstreams, decided);
     if (!c_.force) {
       std::optional<catalog::LiveVersion> live;
       {
@@ -267,14 +331,19 @@ class ProductBuild {
     options.memory_bytes = c_.mesh->limits.build.memory_bytes;
     options.threads = c_.threads_per_product;
     options.writable_dir = staging_;
+    for (const auto& [input, decision] : decisions) {
+      options.filter_barrier = options.filter_barrier || decision.row_filter.has_value();
+    }
     std::vector<std::pair<std::string, std::string>> views;  // name → reader SQL
     for (const auto& input : product_.inputs) {
       if (input.file) {
         const std::string path = (fs::path(DomainFolder()) / *input.file).lexically_normal();
         if (!fs::exists(path)) {
-          throw Error(ErrorCode::kFailed, "input '" + input.name + "': file " +
-                                              product_.domain + "/" + *input.file +
-                                              " does not exist");
+          throw Error(ErrorCode::kFailed,
+                      "input '" + input.name + "': file " +
+                          fs::path(path).lexically_relative(c_.mesh->root).string() +
+                          " does not exist",
+                      "put the file there, or fix the path in " + product_.file);
         }
         options.readable.push_back(path);
         views.emplace_back(input.name, "SELECT * FROM " + InputReader(input, path));
@@ -282,7 +351,10 @@ class ProductBuild {
         const Upstream& upstream = upstreams.at(input.product->ToString());
         const std::string& path = upstream.port_paths.at(input.product->port);
         options.readable.push_back(path);
-        views.emplace_back(input.name, "SELECT * FROM read_parquet(" + SqlString(path) + ")");
+        views.emplace_back(
+            input.name, governance::GovernedSelect(
+                            decisions.at(input.name), upstream.port_columns.at(input.product->port),
+                            "read_parquet(" + SqlString(path) + ")", c_.salt));
       }
     }
     Sandbox sandbox(options);
@@ -339,18 +411,17 @@ class ProductBuild {
       const std::string file = staging_ + "/" + port.name + ".parquet";
       int64_t rows = 0;
       try {
-        rows = std::stoll(db.QueryValue("COPY (SELECT * FROM " + model + ") TO " +
-                                        SqlString(file) +
+        rows = std::stoll(db.QueryValue("COPY (SELECT * FROM " + model + ") TO " + SqlString(file) +
                                         " (FORMAT parquet, COMPRESSION zstd)")
                               .value_or("0"));
       } catch (const Error& e) {
-        throw Error(ErrorCode::kFailed,
-                    "computing " + port.name + ": " + SummariseEngineError(e.what(), c_.mesh->root));
+        throw Error(ErrorCode::kFailed, "computing " + port.name + ": " +
+                                            SummariseEngineError(e.what(), c_.mesh->root));
       }
       Report(c_, address, "checking " + port.name + " (" + std::to_string(rows) + " rows)");
       const std::string relation = SqlIdentifier("__canopy_port_" + port.name);
-      db.Execute("CREATE VIEW " + relation + " AS SELECT * FROM read_parquet(" +
-                 SqlString(file) + ")");
+      db.Execute("CREATE VIEW " + relation + " AS SELECT * FROM read_parquet(" + SqlString(file) +
+                 ")");
       auto checks = contract::CheckData(db, port.contract, relation);
       for (auto& check : checks) {
         outcome_.run.checks_total += 1;
@@ -398,7 +469,8 @@ class ProductBuild {
       version.ports.push_back(std::move(record));
       for (const auto& input : product_.inputs) {
         version.lineage.push_back(
-            {input.product ? input.product->ToString() : "file:" + *input.file, product_.domain + "." + port.name});
+            {input.product ? input.product->ToString() : "file:" + *input.file,
+             product_.domain + "." + port.name});
       }
     }
     if (failed) {
@@ -469,12 +541,7 @@ class ProductBuild {
     c_.storage->Commit([&] {
       std::lock_guard<std::mutex> lock(*c_.mutex);
       c_.catalog->Publish(version);
-      Upstream& live = (*c_.live)[address];
-      live.build_id = version.build_id;
-      live.port_paths.clear();
-      for (const auto& port : version.ports) {
-        live.port_paths[port.name] = (fs::path(c_.root) / port.path).string();
-      }
+      (*c_.live)[address] = FromLive(c_.root, version.build_id, version.ports);
     });
     outcome_.run.status = "published";
     outcome_.run.message = "version " + version.version + " is live";
@@ -561,11 +628,7 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
       auto [upstream, port] = mesh.FindPort(input.product->domain, input.product->port);
       if (upstream == nullptr || live.count(upstream->Address()) != 0) continue;
       if (auto version = catalog.Live(upstream->domain, upstream->name)) {
-        Upstream& entry = live[upstream->Address()];
-        entry.build_id = version->build_id;
-        for (const auto& p : version->ports) {
-          entry.port_paths[p.name] = (fs::path(root) / p.path).string();
-        }
+        live[upstream->Address()] = FromLive(root, version->build_id, version->ports);
       }
     }
   }
@@ -583,6 +646,25 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
   context.threads_per_product = mesh.limits.build.threads;
   context.mutex = &mutex;
   context.live = &live;
+  context.grants = governance::LoadGrantsFrom(catalog.Grants());
+  context.salt = catalog.MaskSalt();
+
+  // Publish gates, against the metadata as it will be after this build publishes.
+  std::set<std::string> planned;
+  for (const auto& p : plan.products) planned.insert(p.product->Address());
+  for (const auto& violation : governance::EvaluateGates(mesh, context.grants)) {
+    const std::string line = "rule '" + violation.rule->name + "': " + violation.row;
+    if (violation.rule->severity == spec::RuleSeverity::kWarning) {
+      report.gate_warnings.push_back(line);
+      continue;
+    }
+    const std::string address = violation.domain + "." + violation.product;
+    if (!violation.product.empty() && planned.count(address) != 0) {
+      context.blocked[address].push_back(line);
+    } else if (violation.product.empty()) {
+      for (const auto& name : planned) context.blocked[name].push_back(line);
+    }
+  }
 
   const size_t count = plan.products.size();
   report.products.resize(count);
@@ -597,7 +679,8 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
     for (size_t i = 0; i < count; ++i) {
       if (states[i] != State::kWaiting) continue;
       bool ready = true;
-      for (int up : plan.products[i].upstream) ready &= states[static_cast<size_t>(up)] == State::kDone;
+      for (int up : plan.products[i].upstream)
+        ready &= states[static_cast<size_t>(up)] == State::kDone;
       if (ready) return static_cast<int>(i);
     }
     return -1;
@@ -621,8 +704,15 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
       guard.unlock();
       ProductOutcome outcome;
       if (!blocked.empty()) {
-        outcome.run = {report.build_id, product.domain, product.name, "failed",
-                       "not built: its input " + blocked + " failed in this build", 0, 0, 0, 0};
+        outcome.run = {report.build_id,
+                       product.domain,
+                       product.name,
+                       "failed",
+                       "not built: its input " + blocked + " failed in this build",
+                       0,
+                       0,
+                       0,
+                       0};
         outcome.error = outcome.run.message;
       } else {
         outcome = ProductBuild(context, product).Run();
@@ -645,6 +735,12 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
   for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
   for (auto& thread : workers) thread.join();
 
+  // Each product removed its own staging folder; the build's own is empty now.
+  try {
+    storage.RemoveAll((fs::path(root) / "staging" / report.build_id).string());
+  } catch (const Error&) {
+    // Removed by the next build's clean-up.
+  }
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   catalog.FinishBuild(report.build_id, report.ok() ? "succeeded" : "failed", NowIso8601());
   return report;

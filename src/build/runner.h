@@ -23,12 +23,13 @@ struct BuildOptions {
 struct ProductOutcome {
   catalog::ProductRun run;
   std::vector<contract::CheckResult> checks;  // all checks, passed and failed
-  std::string error;                           // the failure, ready to print
+  std::string error;                          // the failure, ready to print
 };
 
 struct BuildReport {
   std::string build_id;
-  std::vector<ProductOutcome> products;  // in plan order
+  std::vector<ProductOutcome> products;    // in plan order
+  std::vector<std::string> gate_warnings;  // warning-severity publish gate rows
   double seconds = 0;
   bool ok() const;
 };

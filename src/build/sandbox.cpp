@@ -28,11 +28,14 @@ Sandbox::Sandbox(const SandboxOptions& options)
     : database_(Options(options)), connection_(database_) {
   std::string dir = options.writable_dir;
   if (!dir.empty() && dir.back() != '/') dir += '/';
-  connection_.Execute("SET allowed_paths = " + SqlList(options.readable) + ";" +
-                      "SET allowed_directories = " + SqlList({dir}) + ";" +
-                      "SET temp_directory = " + SqlString(dir + "tmp") + ";" +
-                      "SET enable_external_access = false;" +
-                      "SET lock_configuration = true;");
+  connection_.Execute(
+      "SET allowed_paths = " + SqlList(options.readable) + ";" + "SET allowed_directories = " +
+      SqlList({dir}) + ";" + "SET temp_directory = " + SqlString(dir + "tmp") + ";" +
+      "SET enable_external_access = false;" +
+      (options.filter_barrier
+           ? "SET disabled_optimizers = 'filter_pushdown,filter_pullup,reorder_filter';"
+           : "") +
+      "SET lock_configuration = true;");
 }
 
 }  // namespace canopy::build

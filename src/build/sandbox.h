@@ -12,9 +12,12 @@ namespace canopy::build {
 
 struct SandboxOptions {
   int64_t memory_bytes = 4LL << 30;
-  int threads = 0;                       // 0: DuckDB's default (all cores)
-  std::vector<std::string> readable;     // absolute file paths
-  std::string writable_dir;              // absolute; also the spill folder
+  int threads = 0;                    // 0: DuckDB's default (all cores)
+  std::vector<std::string> readable;  // absolute file paths
+  std::string writable_dir;           // absolute; also the spill folder
+  // Keep the product's SQL from running below its inputs' row filters (see
+  // governance/query.cpp): set when any input is row-filtered for this domain.
+  bool filter_barrier = false;
 };
 
 // After construction the configuration is locked: SQL run inside cannot widen its

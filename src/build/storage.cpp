@@ -75,6 +75,8 @@ class LocalStorage : public Storage {
 
 }  // namespace
 
-std::unique_ptr<Storage> NewLocalStorage() { return std::make_unique<LocalStorage>(); }
+std::unique_ptr<Storage> NewLocalStorage() {
+  return std::make_unique<LocalStorage>();
+}
 
 }  // namespace canopy::build

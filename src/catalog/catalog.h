@@ -57,7 +57,7 @@ struct PortRecord {
   std::string name;      // port name
   std::string sql_name;  // domain.port
   std::string description;
-  std::string path;      // the Parquet file, relative to the storage root
+  std::string path;  // the Parquet file, relative to the storage root
   int64_t rows = 0;
   int64_t bytes = 0;
   std::string checksum;  // sha256 of the Parquet file, hex
@@ -70,9 +70,9 @@ struct QualityResult {
   std::string rule;      // a readable name: "nullValues mustBe 0", "sql: select ..."
   std::string severity;  // error | warning
   bool passed = false;
-  std::string observed;  // the measured value, as text
-  std::string threshold; // the expected condition, as text ("= 0", "> 1000", "in [1, 5]")
-  std::string message;   // for failures: what to look at
+  std::string observed;   // the measured value, as text
+  std::string threshold;  // the expected condition, as text ("= 0", "> 1000", "in [1, 5]")
+  std::string message;    // for failures: what to look at
 };
 
 struct LineageEdge {
@@ -85,8 +85,8 @@ struct PublishedVersion {
   std::string product;
   std::string version;
   std::string build_id;
-  std::string fingerprint;  // of spec, SQL, contract and inputs; unchanged → skip
-  std::string published_at; // ISO 8601 UTC
+  std::string fingerprint;    // of spec, SQL, contract and inputs; unchanged → skip
+  std::string published_at;   // ISO 8601 UTC
   std::string manifest_path;  // relative to the storage root
   std::map<std::string, std::string> input_versions;  // upstream SQL name → its build id
   std::vector<PortRecord> ports;
@@ -109,7 +109,7 @@ struct ProductRun {
   std::string build_id;
   std::string domain;
   std::string product;
-  std::string status;  // published | skipped | failed
+  std::string status;   // published | skipped | failed
   std::string message;  // why it failed / was skipped
   int64_t rows = 0;
   int64_t duration_ms = 0;
@@ -151,6 +151,50 @@ struct SearchHit {
   std::string snippet;
 };
 
+// --- governance ---
+
+// A grant made at run time: by `canopy grant`, or by approving an access request.
+struct GrantRecord {
+  int64_t id = 0;
+  std::string domain;
+  std::string product;
+  std::string grantee;     // "user:x" | "group:x" | "domain:x"
+  std::string granted_by;  // the principal who granted it
+  std::string granted_at;
+  std::optional<int64_t> request_id;  // the approved request, if any
+};
+
+struct AccessRequest {
+  int64_t id = 0;
+  std::string domain;
+  std::string product;
+  std::string requester;  // "user:x"
+  std::string purpose;
+  std::string status;  // pending | approved | denied
+  std::string created_at;
+  std::string decided_by;
+  std::string decided_at;
+  std::string note;  // the decider's reason
+};
+
+// One entry of the tamper-evident audit log. `hash` chains it to the entry before:
+// AuditEntryHash(entry) over prev_hash and every field.
+struct AuditEntry {
+  int64_t seq = 0;  // 1, 2, 3, … in order of appending
+  std::string at;
+  std::string principal;
+  std::string action;   // query | grant | revoke | request | approve | deny | publish | token
+  std::string target;   // what it acted on (ports, product, request id)
+  std::string outcome;  // ok | denied | failed
+  std::string details;  // JSON object text
+  std::string prev_hash;
+  std::string hash;
+};
+
+// The chain hash of an entry: SHA-256 over prev_hash and every other field, each
+// length-prefixed. The first entry's prev_hash is 64 zeros.
+std::string AuditEntryHash(const AuditEntry& entry);
+
 class CatalogStore {
  public:
   virtual ~CatalogStore() = default;
@@ -183,6 +227,36 @@ class CatalogStore {
   // Every file path (relative to the storage root) that a published version refers
   // to, live or not: what clean-up must keep.
   virtual std::vector<std::string> ReferencedPaths() = 0;
+
+  // --- runtime grants and the access workflow ---
+
+  // Adds a grant; Error(kConflict) if the grantee already holds one on the product.
+  virtual int64_t AddGrant(const GrantRecord& grant) = 0;
+  // Removes the grant; false when there was none.
+  virtual bool RevokeGrant(const std::string& domain, const std::string& product,
+                           const std::string& grantee) = 0;
+  virtual std::vector<GrantRecord> Grants() = 0;
+
+  virtual int64_t CreateAccessRequest(const AccessRequest& request) = 0;
+  virtual std::optional<AccessRequest> GetAccessRequest(int64_t id) = 0;
+  // Newest first.
+  virtual std::vector<AccessRequest> AccessRequests() = 0;
+  // Approves or denies a pending request — approving also adds the grant to the
+  // requester — in one transaction. Error(kNotFound) for an unknown id,
+  // Error(kConflict) when it was decided already.
+  virtual void DecideAccessRequest(int64_t id, bool approve, const std::string& decided_by,
+                                   const std::string& decided_at, const std::string& note) = 0;
+
+  // --- the audit log ---
+
+  // Appends `entry` (its seq, prev_hash and hash are set here, under the write
+  // lock, so concurrent writers keep one chain) and returns it as stored.
+  virtual AuditEntry AppendAudit(const AuditEntry& entry) = 0;
+  // Entries with seq > after, oldest first, at most `limit`.
+  virtual std::vector<AuditEntry> Audit(int64_t after, int limit) = 0;
+
+  // A random secret made once per catalog (keys the hash mask).
+  virtual std::string MaskSalt() = 0;
 };
 
 // Opens the store named by `location`: a file path for SQLite (created and migrated

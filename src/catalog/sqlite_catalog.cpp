@@ -7,6 +7,7 @@
 
 #include "catalog/sqlite_handle.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace canopy::catalog {
 
@@ -470,10 +471,107 @@ std::string OneLine(const std::string& text) {
   return out;
 }
 
+// Version 2: governance — runtime grants, access requests, the audit log, secrets.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE grants (
+  id          INTEGER PRIMARY KEY,
+  domain      TEXT NOT NULL,
+  product     TEXT NOT NULL,
+  grantee     TEXT NOT NULL,
+  granted_by  TEXT NOT NULL,
+  granted_at  TEXT NOT NULL,
+  request_id  INTEGER REFERENCES access_requests(id),
+  UNIQUE (domain, product, grantee)
+);
+CREATE TABLE access_requests (
+  id          INTEGER PRIMARY KEY,
+  domain      TEXT NOT NULL,
+  product     TEXT NOT NULL,
+  requester   TEXT NOT NULL,
+  purpose     TEXT NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+  created_at  TEXT NOT NULL,
+  decided_by  TEXT NOT NULL DEFAULT '',
+  decided_at  TEXT NOT NULL DEFAULT '',
+  note        TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE audit_log (
+  seq        INTEGER PRIMARY KEY,
+  at         TEXT NOT NULL,
+  principal  TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  target     TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  details    TEXT NOT NULL,
+  prev_hash  TEXT NOT NULL,
+  hash       TEXT NOT NULL
+);
+CREATE TABLE secrets (
+  name   TEXT PRIMARY KEY,
+  value  TEXT NOT NULL
+);
+INSERT INTO secrets (name, value) VALUES ('mask_salt', lower(hex(randomblob(16))));
+)sql";
+
+AccessRequest ReadRequest(const Statement& row) {
+  AccessRequest r;
+  r.id = row.Int(0);
+  r.domain = row.Text(1);
+  r.product = row.Text(2);
+  r.requester = row.Text(3);
+  r.purpose = row.Text(4);
+  r.status = row.Text(5);
+  r.created_at = row.Text(6);
+  r.decided_by = row.Text(7);
+  r.decided_at = row.Text(8);
+  r.note = row.Text(9);
+  return r;
+}
+
+constexpr const char* kRequestSelect =
+    "SELECT id, domain, product, requester, purpose, status, created_at, decided_by, "
+    "decided_at, note FROM access_requests";
+
+int64_t InsertGrant(Connection& db, const GrantRecord& grant) {
+  Statement exists(db, "SELECT 1 FROM grants WHERE domain = ? AND product = ? AND grantee = ?");
+  if (exists.Bind(grant.domain, grant.product, grant.grantee).Step()) {
+    throw Error(ErrorCode::kConflict,
+                grant.grantee + " already holds a grant on " + grant.domain + "." + grant.product);
+  }
+  if (grant.request_id) {
+    Statement(db, R"sql(
+      INSERT INTO grants (domain, product, grantee, granted_by, granted_at, request_id)
+      VALUES (?, ?, ?, ?, ?, ?))sql")
+        .Bind(grant.domain, grant.product, grant.grantee, grant.granted_by, grant.granted_at,
+              *grant.request_id)
+        .Run();
+  } else {
+    Statement(db, R"sql(
+      INSERT INTO grants (domain, product, grantee, granted_by, granted_at)
+      VALUES (?, ?, ?, ?, ?))sql")
+        .Bind(grant.domain, grant.product, grant.grantee, grant.granted_by, grant.granted_at)
+        .Run();
+  }
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db.handle()));
+}
+
 }  // namespace
 
+std::string AuditEntryHash(const AuditEntry& entry) {
+  Sha256 hash;
+  hash.Add(entry.prev_hash)
+      .Add(std::to_string(entry.seq))
+      .Add(entry.at)
+      .Add(entry.principal)
+      .Add(entry.action)
+      .Add(entry.target)
+      .Add(entry.outcome)
+      .Add(entry.details);
+  return hash.HexDigest();
+}
+
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}};
+  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}};
   return migrations;
 }
 
@@ -707,6 +805,152 @@ std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location) {
                 "use a SQLite file path");
   }
   return std::make_unique<SqliteCatalog>(location);
+}
+
+int64_t SqliteCatalog::AddGrant(const GrantRecord& grant) {
+  return Doing("grant " + grant.domain + "." + grant.product + " to " + grant.grantee, [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    const int64_t id = InsertGrant(*db_, grant);
+    transaction.Commit();
+    return id;
+  });
+}
+
+bool SqliteCatalog::RevokeGrant(const std::string& domain, const std::string& product,
+                                const std::string& grantee) {
+  return Doing("revoke " + domain + "." + product + " from " + grantee, [&] {
+    Statement(*db_, "DELETE FROM grants WHERE domain = ? AND product = ? AND grantee = ?")
+        .Bind(domain, product, grantee)
+        .Run();
+    return db_->Changes() > 0;
+  });
+}
+
+std::vector<GrantRecord> SqliteCatalog::Grants() {
+  return Doing("read the grants", [&] {
+    std::vector<GrantRecord> grants;
+    Statement select(*db_, R"sql(
+      SELECT id, domain, product, grantee, granted_by, granted_at, request_id
+      FROM grants ORDER BY domain, product, grantee)sql");
+    while (select.Step()) {
+      GrantRecord g;
+      g.id = select.Int(0);
+      g.domain = select.Text(1);
+      g.product = select.Text(2);
+      g.grantee = select.Text(3);
+      g.granted_by = select.Text(4);
+      g.granted_at = select.Text(5);
+      if (!select.IsNull(6)) g.request_id = select.Int(6);
+      grants.push_back(std::move(g));
+    }
+    return grants;
+  });
+}
+
+int64_t SqliteCatalog::CreateAccessRequest(const AccessRequest& r) {
+  return Doing("record an access request", [&] {
+    Statement(*db_, R"sql(
+      INSERT INTO access_requests (domain, product, requester, purpose, status, created_at)
+      VALUES (?, ?, ?, ?, 'pending', ?))sql")
+        .Bind(r.domain, r.product, r.requester, r.purpose, r.created_at)
+        .Run();
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  });
+}
+
+std::optional<AccessRequest> SqliteCatalog::GetAccessRequest(int64_t id) {
+  return Doing("read access request " + std::to_string(id), [&]() -> std::optional<AccessRequest> {
+    Statement select(*db_, (std::string(kRequestSelect) + " WHERE id = ?").c_str());
+    if (!select.Bind(id).Step()) return std::nullopt;
+    return ReadRequest(select);
+  });
+}
+
+std::vector<AccessRequest> SqliteCatalog::AccessRequests() {
+  return Doing("read the access requests", [&] {
+    std::vector<AccessRequest> requests;
+    Statement select(*db_, (std::string(kRequestSelect) + " ORDER BY id DESC").c_str());
+    while (select.Step()) requests.push_back(ReadRequest(select));
+    return requests;
+  });
+}
+
+void SqliteCatalog::DecideAccessRequest(int64_t id, bool approve, const std::string& decided_by,
+                                        const std::string& decided_at, const std::string& note) {
+  Doing("decide access request " + std::to_string(id), [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    Statement select(*db_, (std::string(kRequestSelect) + " WHERE id = ?").c_str());
+    if (!select.Bind(id).Step()) {
+      throw Error(ErrorCode::kNotFound, "no access request " + std::to_string(id),
+                  "canopy access list shows the requests");
+    }
+    const AccessRequest request = ReadRequest(select);
+    if (request.status != "pending") {
+      throw Error(ErrorCode::kConflict, "access request " + std::to_string(id) + " was " +
+                                            request.status + " already by " + request.decided_by);
+    }
+    Statement(*db_, R"sql(
+      UPDATE access_requests SET status = ?, decided_by = ?, decided_at = ?, note = ?
+      WHERE id = ?)sql")
+        .Bind(std::string(approve ? "approved" : "denied"), decided_by, decided_at, note, id)
+        .Run();
+    if (approve) {
+      Statement held(*db_, "SELECT 1 FROM grants WHERE domain = ? AND product = ? AND grantee = ?");
+      if (!held.Bind(request.domain, request.product, request.requester).Step()) {
+        InsertGrant(*db_, {0, request.domain, request.product, request.requester, decided_by,
+                           decided_at, id});
+      }
+    }
+    transaction.Commit();
+  });
+}
+
+AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
+  return Doing("append to the audit log", [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    AuditEntry stored = entry;
+    Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    if (last.Step()) {
+      stored.seq = last.Int(0) + 1;
+      stored.prev_hash = last.Text(1);
+    } else {
+      stored.seq = 1;
+      stored.prev_hash = std::string(64, '0');
+    }
+    stored.hash = AuditEntryHash(stored);
+    Statement(*db_, R"sql(
+      INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
+        .Bind(stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
+              stored.details, stored.prev_hash, stored.hash)
+        .Run();
+    transaction.Commit();
+    return stored;
+  });
+}
+
+std::vector<AuditEntry> SqliteCatalog::Audit(int64_t after, int limit) {
+  return Doing("read the audit log", [&] {
+    std::vector<AuditEntry> entries;
+    Statement select(*db_, R"sql(
+      SELECT seq, at, principal, action, target, outcome, details, prev_hash, hash
+      FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?)sql");
+    select.Bind(after, limit);
+    while (select.Step()) {
+      entries.push_back({select.Int(0), select.Text(1), select.Text(2), select.Text(3),
+                         select.Text(4), select.Text(5), select.Text(6), select.Text(7),
+                         select.Text(8)});
+    }
+    return entries;
+  });
+}
+
+std::string SqliteCatalog::MaskSalt() {
+  return Doing("read the mask salt", [&] {
+    Statement select(*db_, "SELECT value FROM secrets WHERE name = 'mask_salt'");
+    if (!select.Step()) throw Error(ErrorCode::kInternal, "the catalog has no mask salt");
+    return select.Text(0);
+  });
 }
 
 }  // namespace canopy::catalog

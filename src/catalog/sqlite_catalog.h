@@ -66,6 +66,20 @@ class SqliteCatalog final : public CatalogStore {
   // Sorted, without duplicates.
   std::vector<std::string> ReferencedPaths() override;
 
+  int64_t AddGrant(const GrantRecord& grant) override;
+  bool RevokeGrant(const std::string& domain, const std::string& product,
+                   const std::string& grantee) override;
+  // Sorted by domain, product, grantee.
+  std::vector<GrantRecord> Grants() override;
+  int64_t CreateAccessRequest(const AccessRequest& request) override;
+  std::optional<AccessRequest> GetAccessRequest(int64_t id) override;
+  std::vector<AccessRequest> AccessRequests() override;
+  void DecideAccessRequest(int64_t id, bool approve, const std::string& decided_by,
+                           const std::string& decided_at, const std::string& note) override;
+  AuditEntry AppendAudit(const AuditEntry& entry) override;
+  std::vector<AuditEntry> Audit(int64_t after, int limit) override;
+  std::string MaskSalt() override;
+
  private:
   std::unique_ptr<sqlite::Connection> db_;
 };

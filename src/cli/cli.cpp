@@ -19,6 +19,7 @@ int RunCli(int argc, char** argv) {
       "canopy"};
   app.set_version_flag("--version", std::string("canopy ") + CANOPY_VERSION);
   app.require_subcommand(1);
+  app.footer("Exit codes: 0 ok, 1 failed, 2 usage error, 3 permission denied.");
   app.fallthrough();
 
   GlobalOptions global;
@@ -40,7 +41,9 @@ int RunCli(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "Parse and check every spec of the mesh");
   add_format(validate);
-  auto chosen_format = [&] { return format == "json" ? OutputFormat::kJson : OutputFormat::kTable; };
+  auto chosen_format = [&] {
+    return format == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  };
   validate->callback([&] { exit_code = RunValidate(with_mesh(), chosen_format()); });
 
   std::vector<std::string> build_targets;
@@ -68,11 +71,11 @@ int RunCli(int argc, char** argv) {
   int search_limit = 20;
   auto* search = app.add_subcommand("search", "Search products by name, description, tag, column");
   search->add_option("text", search_text, "Words to look for")->required();
-  search->add_option("--limit", search_limit, "At most this many results")->check(CLI::Range(1, 1000));
+  search->add_option("--limit", search_limit, "At most this many results")
+      ->check(CLI::Range(1, 1000));
   add_format(search);
-  search->callback([&] {
-    exit_code = RunSearch(with_mesh(), search_text, chosen_format(), search_limit);
-  });
+  search->callback(
+      [&] { exit_code = RunSearch(with_mesh(), search_text, chosen_format(), search_limit); });
 
   std::string init_dir = ".";
   std::string init_domain = "sales";
@@ -95,6 +98,70 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(0.0001, 1000.0));
   example->add_flag("--force", overwrite, "Overwrite an existing mesh in the folder");
   example->callback([&] { exit_code = RunExample(example_dir, scale, overwrite); });
+
+  // canopy query --as USER [--format …] [--output FILE] [--max-rows N] SQL
+  std::string as;
+  std::string query_sql;
+  std::string query_format = "table";
+  std::string output;
+  int64_t max_rows = 0;
+  auto* query = app.add_subcommand("query", "Run a governed SQL query as a principal");
+  query->add_option("--as", as, "The principal: a user name, or domain:NAME")->required();
+  query->add_option("sql", query_sql, "One SELECT over output ports (domain.port)")->required();
+  query->add_option("--format", query_format, "Output format")
+      ->check(CLI::IsMember({"table", "csv", "json", "parquet"}));
+  query->add_option("--output", output, "Write the result to FILE instead of stdout");
+  query->add_option("--max-rows", max_rows, "At most this many rows (default: the mesh's limit)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  query->callback(
+      [&] { exit_code = RunQuery(with_mesh(), as, query_sql, query_format, output, max_rows); });
+
+  std::string grant_target;
+  std::string grantee;
+  for (const bool revoke : {false, true}) {
+    auto* command = app.add_subcommand(
+        revoke ? "revoke" : "grant", revoke ? "Revoke a runtime grant (owners and admins)"
+                                            : "Grant read access to a product (owners and admins)");
+    command->add_option("product", grant_target, "domain.product")->required();
+    command->add_option(revoke ? "--from" : "--to", grantee, "user:NAME, group:NAME or domain:NAME")
+        ->required();
+    command->add_option("--as", as, "Who grants: an owner of the domain or an admin")->required();
+    command->callback(
+        [&, revoke] { exit_code = RunGrant(with_mesh(), grant_target, grantee, as, revoke); });
+  }
+
+  auto* access = app.add_subcommand("access", "Request access, and decide requests");
+  access->require_subcommand(1);
+  std::string purpose;
+  std::string note;
+  int64_t request_id = 0;
+  auto* request = access->add_subcommand("request", "Ask for read access to a product");
+  request->add_option("product", grant_target, "domain.product")->required();
+  request->add_option("--as", as, "Who asks")->required();
+  request->add_option("--purpose", purpose, "Why you need it")->required();
+  request->callback([&] { exit_code = RunAccessRequest(with_mesh(), grant_target, as, purpose); });
+  for (const bool approve : {true, false}) {
+    auto* decide = access->add_subcommand(
+        approve ? "approve" : "deny",
+        approve ? "Approve a request (owners and admins)" : "Deny a request (owners and admins)");
+    decide->add_option("id", request_id, "The request's id (canopy access list)")->required();
+    decide->add_option("--as", as, "Who decides")->required();
+    decide->add_option("--note", note, "A reason, kept with the decision");
+    decide->callback([&, approve] {
+      exit_code = RunAccessDecision(with_mesh(), request_id, as, approve, note);
+    });
+  }
+  auto* list = access->add_subcommand("list", "List access requests, newest first");
+  add_format(list);
+  list->callback([&] { exit_code = RunAccessList(with_mesh(), chosen_format()); });
+
+  bool verify = false;
+  int audit_limit = 100;
+  auto* audit = app.add_subcommand("audit", "Show the audit log, or verify its hash chain");
+  audit->add_flag("--verify", verify, "Check the chain; exit 1 at the first entry that fails");
+  audit->add_option("--limit", audit_limit, "Show the last N entries (0: all)");
+  add_format(audit);
+  audit->callback([&] { exit_code = RunAudit(with_mesh(), verify, chosen_format(), audit_limit); });
 
   try {
     app.parse(argc, argv);

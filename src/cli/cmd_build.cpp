@@ -102,6 +102,9 @@ int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>&
     std::cerr << "error: " << outcome.run.domain << "." << outcome.run.product << ": "
               << outcome.error << "\n";
   }
+  for (const auto& warning : report.gate_warnings) {
+    std::cerr << "warning: publish gate " << warning << "\n";
+  }
   for (const auto& outcome : report.products) {
     for (const auto& check : outcome.checks) {
       if (check.passed || check.severity != "warning") continue;
@@ -120,11 +123,10 @@ int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>&
     skipped += run.status == "skipped" ? 1 : 0;
     failed += run.status == "failed" ? 1 : 0;
     table.AddRow({run.domain + "." + run.product, run.status,
-                  run.status == "failed" ? "-" : WithThousands(run.rows),
-                  Duration(run.duration_ms),
-                  run.checks_total > 0 ? std::to_string(run.checks_passed) + "/" +
-                                             std::to_string(run.checks_total)
-                                       : "-"});
+                  run.status == "failed" ? "-" : WithThousands(run.rows), Duration(run.duration_ms),
+                  run.checks_total > 0
+                      ? std::to_string(run.checks_passed) + "/" + std::to_string(run.checks_total)
+                      : "-"});
   }
   std::cout << "\n";
   table.Print(std::cout);

@@ -20,16 +20,16 @@ json Nullable(const std::optional<std::string>& value) {
 std::pair<std::string, std::string> SplitAddress(const spec::Mesh& mesh,
                                                  const std::string& address) {
   const auto dot = address.find('.');
-  if (dot == std::string::npos || mesh.FindProduct(address.substr(0, dot),
-                                                   address.substr(dot + 1)) == nullptr) {
+  if (dot == std::string::npos ||
+      mesh.FindProduct(address.substr(0, dot), address.substr(dot + 1)) == nullptr) {
     std::vector<std::string> names;
     for (const auto& domain : mesh.domains) {
       for (const auto& product : domain.products) names.push_back(product.Address());
     }
     std::string hint = DidYouMean(address, names);
-    throw Error(ErrorCode::kNotFound, "no product '" + address + "'",
-                hint.empty() ? "products are named domain.product; `canopy products` lists them"
-                             : hint);
+    throw Error(
+        ErrorCode::kNotFound, "no product '" + address + "'",
+        hint.empty() ? "products are named domain.product; `canopy products` lists them" : hint);
   }
   return {address.substr(0, dot), address.substr(dot + 1)};
 }
@@ -159,13 +159,14 @@ int RunShow(const GlobalOptions& global, const std::string& address, OutputForma
     return 0;
   }
   std::cout << product.Address() << "  " << out["version"].get<std::string>() << "  ("
-            << out["status"].get<std::string>() << ", " << out["type"].get<std::string>()
-            << ", " << out["visibility"].get<std::string>() << ")\n";
+            << out["status"].get<std::string>() << ", " << out["type"].get<std::string>() << ", "
+            << out["visibility"].get<std::string>() << ")\n";
   std::cout << "owner: " << product.owner << "\n";
   if (!product.description.purpose.empty()) {
     std::cout << "purpose: " << product.description.purpose << "\n";
   }
-  if (!product.description.usage.empty()) std::cout << "usage: " << product.description.usage << "\n";
+  if (!product.description.usage.empty())
+    std::cout << "usage: " << product.description.usage << "\n";
   if (!product.description.limitations.empty()) {
     std::cout << "limitations: " << product.description.limitations << "\n";
   }
@@ -178,7 +179,8 @@ int RunShow(const GlobalOptions& global, const std::string& address, OutputForma
             << "\n";
   for (const auto& port : out["outputs"]) {
     std::cout << "\nport " << port["sql_name"].get<std::string>();
-    if (!port["rows"].is_null()) std::cout << "  (" << WithThousands(port["rows"].get<int64_t>()) << " rows)";
+    if (!port["rows"].is_null())
+      std::cout << "  (" << WithThousands(port["rows"].get<int64_t>()) << " rows)";
     std::cout << "\n";
     Table columns({"column", "type", "classification", "required", "description"});
     for (const auto& column : port["columns"]) {

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/diagnostics.h"
+#include "governance/gates.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 
@@ -26,6 +27,19 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
   Diagnostics diagnostics;
   spec::Mesh mesh = spec::LoadMesh(root, diagnostics);
   spec::ValidateMesh(mesh, diagnostics);
+  // The global rules (publish gates), over the specs' metadata and standing grants.
+  if (!diagnostics.HasErrors()) {
+    for (const auto& violation : governance::EvaluateGates(mesh, {})) {
+      const auto& rule = *violation.rule;
+      const std::string message = "publish gate '" + rule.name + "': " + violation.row;
+      const std::string hint = rule.description.empty() ? "" : rule.description;
+      if (rule.severity == spec::RuleSeverity::kError) {
+        diagnostics.Error(rule.location, message, hint);
+      } else {
+        diagnostics.Warning(rule.location, message, hint);
+      }
+    }
+  }
   diagnostics.Sort();
 
   int products = 0;

@@ -2,6 +2,7 @@
 // canopy::Error, which RunCli maps to a message and an exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,17 @@ int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>&
                     bool force, int jobs);
 int RunProducts(const GlobalOptions& global, OutputFormat format);
 int RunShow(const GlobalOptions& global, const std::string& address, OutputFormat format);
-int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format,
-              int limit);
+int RunQuery(const GlobalOptions& global, const std::string& as, const std::string& sql,
+             const std::string& format, const std::string& output, int64_t max_rows);
+int RunGrant(const GlobalOptions& global, const std::string& address, const std::string& grantee,
+             const std::string& as, bool revoke);
+int RunAccessRequest(const GlobalOptions& global, const std::string& address, const std::string& as,
+                     const std::string& purpose);
+int RunAccessDecision(const GlobalOptions& global, int64_t id, const std::string& as, bool approve,
+                      const std::string& note);
+int RunAccessList(const GlobalOptions& global, OutputFormat format);
+int RunAudit(const GlobalOptions& global, bool verify, OutputFormat format, int limit);
+int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current
 // folder, "demo/" below it, else the absolute path with a '/'.

@@ -42,8 +42,8 @@ bool LogicalCompatible(LogicalType logical, const std::string& type) {
   const std::string t = ToLower(type);
   auto starts = [&](const char* prefix) { return t.rfind(prefix, 0) == 0; };
   const bool integer = t == "tinyint" || t == "smallint" || t == "integer" || t == "bigint" ||
-                       t == "hugeint" || t == "utinyint" || t == "usmallint" ||
-                       t == "uinteger" || t == "ubigint" || t == "uhugeint";
+                       t == "hugeint" || t == "utinyint" || t == "usmallint" || t == "uinteger" ||
+                       t == "ubigint" || t == "uhugeint";
   const bool list = t.size() > 2 && t.substr(t.size() - 2) == "[]";
   switch (logical) {
     case LogicalType::kUnspecified:
@@ -108,8 +108,8 @@ std::vector<std::string> Samples(engine::Connection& connection, const std::stri
 
 // What one library rule measures, as an aggregate over the relation, and which rows fail.
 struct Measure {
-  std::string aggregate;   // a count
-  std::string failing;     // a predicate selecting failing rows ("" when not row-wise)
+  std::string aggregate;  // a count
+  std::string failing;    // a predicate selecting failing rows ("" when not row-wise)
 };
 
 Measure MeasureFor(const QualityRule& rule, const std::string& column) {
@@ -220,8 +220,7 @@ std::vector<ActualColumn> DescribeColumns(engine::Connection& connection,
   return columns;
 }
 
-std::vector<CheckResult> CheckSchema(engine::Connection& connection,
-                                     const spec::Contract& contract,
+std::vector<CheckResult> CheckSchema(engine::Connection& connection, const spec::Contract& contract,
                                      const std::vector<ActualColumn>& actual) {
   std::vector<CheckResult> results;
   std::vector<std::string> missing;
@@ -250,9 +249,9 @@ std::vector<CheckResult> CheckSchema(engine::Connection& connection,
     it = missing.erase(it);
   }
   for (const auto& name : missing) {
-    results.push_back(Failure(name, "column present", "absent", "present",
-                              "the contract has column '" + name +
-                                  "' but the model does not produce it"));
+    results.push_back(
+        Failure(name, "column present", "absent", "present",
+                "the contract has column '" + name + "' but the model does not produce it"));
   }
   for (const auto& name : extra) {
     results.push_back(Failure(name, "column declared", "present", "absent",
@@ -269,10 +268,9 @@ std::vector<CheckResult> CheckSchema(engine::Connection& connection,
     if (!property.physical_type.empty()) {
       const std::string expected = NormaliseType(connection, property.physical_type);
       if (expected.empty()) {
-        results.push_back(Failure(property.name, "physicalType", column->type,
-                                  property.physical_type,
-                                  "physicalType '" + property.physical_type +
-                                      "' is not a DuckDB type"));
+        results.push_back(
+            Failure(property.name, "physicalType", column->type, property.physical_type,
+                    "physicalType '" + property.physical_type + "' is not a DuckDB type"));
       } else if (expected != column->type) {
         results.push_back(Failure(property.name, "physicalType", column->type, expected,
                                   "column '" + property.name + "' is " + column->type +
@@ -284,8 +282,7 @@ std::vector<CheckResult> CheckSchema(engine::Connection& connection,
       results.push_back(Failure(property.name, "logicalType", column->type,
                                 spec::ToString(property.logical_type),
                                 "column '" + property.name + "' is " + column->type +
-                                    ", which is not a " +
-                                    spec::ToString(property.logical_type)));
+                                    ", which is not a " + spec::ToString(property.logical_type)));
     }
   }
   return results;
@@ -323,8 +320,14 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
     }
     if (property.unique || (property.primary_key && key_columns.size() == 1)) {
       Pending item;
-      item.result = {property.name, property.primary_key ? "primaryKey unique" : "unique",
-                     "error", false, "", "0 duplicates", "", {}};
+      item.result = {property.name,
+                     property.primary_key ? "primaryKey unique" : "unique",
+                     "error",
+                     false,
+                     "",
+                     "0 duplicates",
+                     "",
+                     {}};
       item.group_column = property.name;
       add(std::move(item), "count(" + c + ") - count(DISTINCT " + c + ")");
     }
@@ -344,8 +347,8 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
     std::vector<std::string> quoted;
     for (const auto& k : key_columns) quoted.push_back(SqlIdentifier(k));
     Pending item;
-    item.result = {Join(key_columns, ", "), "primaryKey unique", "error", false, "",
-                   "0 duplicates", "", {}};
+    item.result = {
+        Join(key_columns, ", "), "primaryKey unique", "error", false, "", "0 duplicates", "", {}};
     add(std::move(item), "count(*) - count(DISTINCT (" + Join(quoted, ", ") + "))");
   }
   for (const auto& rule : contract.quality) {
@@ -358,8 +361,7 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
   }
 
   std::vector<CheckResult> results;
-  engine::Result scan =
-      connection.Query("SELECT " + Join(aggregates, ", ") + " FROM " + relation);
+  engine::Result scan = connection.Query("SELECT " + Join(aggregates, ", ") + " FROM " + relation);
   std::vector<double> values(aggregates.size(), 0);
   if (scan.NextChunk()) {
     for (size_t i = 0; i < aggregates.size(); ++i) {
@@ -382,18 +384,17 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
     result.observed = FormatNumber(observed) + (item.percent ? "%" : "");
     if (!result.passed) {
       const std::string where = result.column.empty() ? "" : "column '" + result.column + "': ";
-      result.message = where + result.rule + " measured " + result.observed + ", expected " +
-                       result.threshold;
+      result.message =
+          where + result.rule + " measured " + result.observed + ", expected " + result.threshold;
       if (!item.failing.empty()) {
         result.samples =
             Samples(connection, "SELECT * FROM " + relation + " WHERE " + item.failing);
       } else if (!item.group_column.empty()) {
         const std::string c = SqlIdentifier(item.group_column);
-        result.samples = Samples(connection, "SELECT " + c + ", count(*) AS copies FROM " +
-                                                 relation + " WHERE " + c +
-                                                 " IS NOT NULL GROUP BY " + c +
-                                                 " HAVING count(*) > 1 ORDER BY copies DESC, " +
-                                                 c);
+        result.samples =
+            Samples(connection, "SELECT " + c + ", count(*) AS copies FROM " + relation +
+                                    " WHERE " + c + " IS NOT NULL GROUP BY " + c +
+                                    " HAVING count(*) > 1 ORDER BY copies DESC, " + c);
       }
     }
     results.push_back(std::move(result));
@@ -425,13 +426,14 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
       result.observed = FormatNumber(observed);
       result.passed = Satisfies(rule, observed);
       if (!result.passed) {
-        result.message = "the query returned " + result.observed + ", expected " +
+        result.message = (column.empty() ? "" : "column '" + column + "': ") + "rule " +
+                         result.rule + " returned " + result.observed + ", expected " +
                          result.threshold;
       }
     } catch (const Error& e) {
       result.passed = false;
       result.observed = "error";
-      result.message = std::string("the rule's query failed: ") + e.what();
+      result.message = "rule " + result.rule + " failed to run: " + e.what();
     }
     results.push_back(std::move(result));
   };

@@ -24,8 +24,8 @@ struct CheckResult {
   bool passed = false;
   std::string observed;
   std::string threshold;
-  std::string message;              // for failures: what is wrong and where to look
-  std::vector<std::string> samples; // up to 5 failing rows, as "col=value, ..." lines
+  std::string message;               // for failures: what is wrong and where to look
+  std::vector<std::string> samples;  // up to 5 failing rows, as "col=value, ..." lines
 };
 
 // The columns of `relation` (a table, view or query) as DuckDB describes them.
@@ -35,8 +35,7 @@ std::vector<ActualColumn> DescribeColumns(engine::Connection& connection,
 // Compares the produced columns with the contract: missing, extra and renamed
 // columns, exact physical types (normalised by DuckDB itself) and compatible
 // logical types. Every problem is an error-severity failed CheckResult.
-std::vector<CheckResult> CheckSchema(engine::Connection& connection,
-                                     const spec::Contract& contract,
+std::vector<CheckResult> CheckSchema(engine::Connection& connection, const spec::Contract& contract,
                                      const std::vector<ActualColumn>& actual);
 
 // Runs required/unique/primary key and every quality rule of `contract` against the

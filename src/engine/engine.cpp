@@ -31,7 +31,9 @@ Database::Database(const DatabaseOptions& options) {
   }
 }
 
-Database::~Database() { duckdb_close(&handle_); }
+Database::~Database() {
+  duckdb_close(&handle_);
+}
 
 Connection::Connection(Database& database) {
   if (duckdb_connect(database.handle(), &handle_) == DuckDBError) {
@@ -39,9 +41,13 @@ Connection::Connection(Database& database) {
   }
 }
 
-Connection::~Connection() { duckdb_disconnect(&handle_); }
+Connection::~Connection() {
+  duckdb_disconnect(&handle_);
+}
 
-void Connection::Interrupt() { duckdb_interrupt(handle_); }
+void Connection::Interrupt() {
+  duckdb_interrupt(handle_);
+}
 
 struct Result::Impl {
   duckdb_result result{};
@@ -221,10 +227,15 @@ std::string Result::Text(int column, int64_t row) const {
       return Int(column, row) != 0 ? "true" : "false";
     case ColumnType::kInteger:
       return std::to_string(Int(column, row));
-    case ColumnType::kDouble:
-    case ColumnType::kDecimal: {
+    case ColumnType::kDouble: {
       char buffer[64];
       std::snprintf(buffer, sizeof buffer, "%.15g", Double(column, row));
+      return buffer;
+    }
+    case ColumnType::kDecimal: {
+      char buffer[64];
+      std::snprintf(buffer, sizeof buffer, "%.*f", static_cast<int>(impl_->scales[index]),
+                    Double(column, row));
       return buffer;
     }
     case ColumnType::kOther:
@@ -274,9 +285,9 @@ void Connection::Execute(const std::string& sql) {
   for (idx_t i = 0; i < count; ++i) {
     duckdb_prepared_statement prepared = nullptr;
     const auto where = [&] {
-      return count > 1 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) +
-                             ": "
-                       : std::string();
+      return count > 1
+                 ? "statement " + std::to_string(i + 1) + " of " + std::to_string(count) + ": "
+                 : std::string();
     };
     if (duckdb_prepare_extracted_statement(handle_, statements, i, &prepared) == DuckDBError) {
       std::string error = duckdb_prepare_error(prepared);
@@ -292,7 +303,9 @@ void Connection::Execute(const std::string& sql) {
   }
 }
 
-std::string LibraryVersion() { return duckdb_library_version(); }
+std::string LibraryVersion() {
+  return duckdb_library_version();
+}
 
 int ErrorLine(const std::string& message) {
   static const std::regex line(R"(LINE ([0-9]+):)");

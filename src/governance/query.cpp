@@ -1,0 +1,304 @@
+#include "governance/query.h"
+
+#include <unistd.h>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/error.h"
+#include "core/text.h"
+#include "engine/engine.h"
+#include "governance/audit.h"
+#include "governance/governed.h"
+#include "governance/guard.h"
+
+namespace fs = std::filesystem;
+
+namespace canopy::governance {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kFilterBarrier = "filter_pushdown,filter_pullup,reorder_filter";
+
+std::string StorageRootOf(const spec::Mesh& mesh) {
+  const fs::path storage(mesh.storage);
+  return (storage.is_absolute() ? storage : fs::path(mesh.root) / storage)
+      .lexically_normal()
+      .string();
+}
+
+// Stops a running query when its time is up.
+class Watchdog {
+ public:
+  Watchdog(engine::Connection& connection, int timeout_ms)
+      : thread_([this, &connection, timeout_ms] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (!done_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                      [this] { return done_; })) {
+            fired_ = true;
+            connection.Interrupt();
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_changed_.notify_all();
+    thread_.join();
+  }
+  bool fired() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fired_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  bool fired_ = false;
+  std::thread thread_;
+};
+
+struct PortAccess {
+  const spec::Product* product = nullptr;
+  const spec::OutputPort* port = nullptr;
+  PolicyDecision decision;
+  std::string file;  // absolute path of the live Parquet file
+  std::vector<ColumnType> columns;
+};
+
+Value ReadValue(const engine::Result& result, int column, int64_t row) {
+  if (result.IsNull(column, row)) return std::monostate{};
+  switch (result.Type(column)) {
+    case engine::ColumnType::kBoolean:
+      return result.Int(column, row) != 0;
+    case engine::ColumnType::kInteger:
+      return result.Int(column, row);
+    case engine::ColumnType::kDouble:
+      return result.Double(column, row);
+    case engine::ColumnType::kDecimal:
+    case engine::ColumnType::kVarchar:
+    case engine::ColumnType::kOther:
+      return result.Text(column, row);
+  }
+  return std::monostate{};
+}
+
+}  // namespace
+
+std::vector<RuntimeGrant> LoadGrantsFrom(const std::vector<catalog::GrantRecord>& records) {
+  std::vector<RuntimeGrant> grants;
+  grants.reserve(records.size());
+  for (const auto& grant : records) grants.push_back({grant.domain, grant.product, grant.grantee});
+  return grants;
+}
+
+std::vector<RuntimeGrant> LoadGrants(catalog::CatalogStore& catalog) {
+  return LoadGrantsFrom(catalog.Grants());
+}
+
+QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
+                              const Principal& principal, const std::string& sql,
+                              const QueryOptions& options, ResultSink& sink) {
+  const auto start = Clock::now();
+  QueryOutcome outcome;
+  nlohmann::json details = {{"sql", sql}};
+  auto audit = [&](const std::string& result, const std::string& reason) {
+    details["ports"] = outcome.ports;
+    details["masked"] = outcome.masked;
+    details["filtered"] = outcome.filtered;
+    details["rows"] = outcome.rows;
+    details["duration_ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    if (!reason.empty()) details["reason"] = reason;
+    RecordAudit(catalog, principal.ToString(), "query", Join(outcome.ports, ","), result,
+                details.dump());
+  };
+
+  // 1. The guard, in an engine that can read nothing.
+  std::set<std::string> known;
+  for (const auto& domain : mesh.domains) {
+    for (const auto& product : domain.products) {
+      for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
+    }
+  }
+  engine::DatabaseOptions parser_options;
+  parser_options.config["enable_external_access"] = "false";
+  engine::Database parser_db(parser_options);
+  engine::Connection parser(parser_db);
+  GuardVerdict verdict = Guard(parser, sql, known);
+  if (!verdict.allowed) {
+    audit("denied", verdict.reason);
+    throw Error(ErrorCode::kInvalidInput, "query refused: " + verdict.reason);
+  }
+  outcome.ports = verdict.ports;
+
+  // 2. A decision per port; any denial stops the query.
+  const auto grants = LoadGrants(catalog);
+  const std::string root = StorageRootOf(mesh);
+  std::vector<PortAccess> accesses;
+  for (const auto& sql_name : verdict.ports) {
+    const auto dot = sql_name.find('.');
+    auto [product, port] = mesh.FindPort(sql_name.substr(0, dot), sql_name.substr(dot + 1));
+    PortAccess access{product, port, Decide(mesh, grants, principal, *product, *port), "", {}};
+    if (!access.decision.allowed) {
+      audit("denied", access.decision.reason);
+      if (!CanDiscover(principal, *product)) {
+        // A private port is not admitted to exist.
+        throw Error(ErrorCode::kPermissionDenied,
+                    "'" + sql_name + "' is not an output port you can read");
+      }
+      throw Error(
+          ErrorCode::kPermissionDenied,
+          principal.ToString() + " may not read " + sql_name + ": " + access.decision.reason,
+          "ask for access: canopy access request " + product->Address() + " --as " +
+              principal.name + " --purpose \"why you need it\"");
+    }
+    auto live = catalog.Live(product->domain, product->name);
+    const catalog::PortRecord* record = nullptr;
+    if (live) {
+      for (const auto& p : live->ports) {
+        if (p.name == port->name) record = &p;
+      }
+    }
+    if (record == nullptr) {
+      audit("failed", sql_name + " has not been published");
+      throw Error(ErrorCode::kFailed, sql_name + " has not been published yet",
+                  "build it: canopy build " + product->Address());
+    }
+    access.file = (fs::path(root) / record->path).string();
+    for (const auto& column : record->columns) access.columns.push_back({column.name, column.type});
+    for (const auto& mask : access.decision.masks) {
+      outcome.masked.push_back(sql_name + "." + mask.column);
+    }
+    if (access.decision.row_filter) outcome.filtered.push_back(sql_name);
+    accesses.push_back(std::move(access));
+  }
+  outcome.guard_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+
+  // 3. The sandbox: each port a governed view; only the authorised files readable.
+  const spec::QueryLimits& limits = mesh.limits.query;
+  engine::DatabaseOptions sandbox_options;
+  sandbox_options.config["memory_limit"] =
+      std::to_string(limits.memory_bytes / (1024 * 1024)) + "MB";
+  sandbox_options.config["threads"] = std::to_string(std::max(1, limits.threads));
+  sandbox_options.config["autoinstall_known_extensions"] = "false";
+  sandbox_options.config["autoload_known_extensions"] = "false";
+  sandbox_options.config["allow_community_extensions"] = "false";
+  engine::Database database(sandbox_options);
+  engine::Connection db(database);
+  std::vector<std::string> files;
+  for (const auto& access : accesses) files.push_back(SqlString(access.file));
+  std::string output_dir;
+  if (!options.parquet_path.empty()) {
+    output_dir = fs::absolute(options.parquet_path).parent_path().string() + "/";
+  }
+  const std::string salt = catalog.MaskSalt();
+  std::string setup = "SET allowed_paths = [" + Join(files, ", ") + "];";
+  if (!output_dir.empty()) setup += "SET allowed_directories = [" + SqlString(output_dir) + "];";
+  setup += "SET enable_external_access = false;";
+  std::set<std::string> schemas;
+  for (const auto& access : accesses) {
+    if (schemas.insert(access.product->domain).second) {
+      setup += "CREATE SCHEMA " + SqlIdentifier(access.product->domain) + ";";
+    }
+    setup += "CREATE VIEW " + SqlIdentifier(access.product->domain) + "." +
+             SqlIdentifier(access.port->name) + " AS " +
+             GovernedSelect(access.decision, access.columns,
+                            "read_parquet(" + SqlString(access.file) + ")", salt) +
+             ";";
+  }
+  // With a row filter in play, keep the optimizer from moving the reader's predicates
+  // below it (or reordering them before it), so they never run on hidden rows — an
+  // error raised there would tell the reader something about a row it may not see.
+  if (!outcome.filtered.empty())
+    setup += std::string("SET disabled_optimizers = '") + kFilterBarrier + "';";
+  setup += "SET lock_configuration = true;";
+  try {
+    db.Execute(setup);
+  } catch (const Error& e) {
+    audit("failed", e.what());
+    throw Error(ErrorCode::kFailed, std::string("cannot prepare the query: ") + e.what());
+  }
+
+  // 4. Run what the guard checked, within the limits.
+  const int64_t max_rows = options.max_rows > 0 ? options.max_rows : limits.max_rows;
+  std::set<std::string> masked_columns;
+  for (const auto& access : accesses) {
+    for (const auto& mask : access.decision.masks) masked_columns.insert(ToLower(mask.column));
+  }
+  try {
+    Watchdog watchdog(db, limits.timeout_ms);
+    try {
+      if (!options.parquet_path.empty()) {
+        const std::string staged =
+            output_dir + ".canopy-query-" + std::to_string(::getpid()) + ".parquet";
+        outcome.rows = std::stoll(db.QueryValue("COPY (SELECT * FROM (\n" + verdict.normalized_sql +
+                                                "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
+                                                SqlString(staged) + " (FORMAT parquet)")
+                                      .value_or("0"));
+        fs::rename(staged, options.parquet_path);
+      } else {
+        std::vector<ResultColumn> columns;
+        std::vector<std::string> projection;
+        engine::Result described = db.Query("DESCRIBE (\n" + verdict.normalized_sql + "\n)");
+        int position = 0;
+        while (described.NextChunk()) {
+          for (int64_t row = 0; row < described.ChunkRows(); ++row) {
+            ResultColumn column{described.Text(0, row), described.Text(1, row), false};
+            column.masked = masked_columns.count(ToLower(column.name)) != 0;
+            const std::string ref = "#" + std::to_string(++position);
+            const bool plain = column.type == "BOOLEAN" || column.type == "VARCHAR" ||
+                               column.type == "DOUBLE" || column.type == "FLOAT" ||
+                               column.type == "BIGINT" || column.type == "INTEGER" ||
+                               column.type == "SMALLINT" || column.type == "TINYINT" ||
+                               column.type.rfind("DECIMAL", 0) == 0;
+            projection.push_back(plain ? ref : "CAST(" + ref + " AS VARCHAR)");
+            columns.push_back(std::move(column));
+          }
+        }
+        sink.Begin(columns);
+        engine::Result result =
+            db.Query("SELECT " + Join(projection, ", ") + " FROM (\n" + verdict.normalized_sql +
+                     "\n) LIMIT " + std::to_string(max_rows + 1));
+        std::vector<Value> values(columns.size());
+        while (result.NextChunk()) {
+          for (int64_t row = 0; row < result.ChunkRows(); ++row) {
+            if (outcome.rows == max_rows) {
+              outcome.truncated = true;
+              break;
+            }
+            for (int c = 0; c < result.ColumnCount(); ++c) {
+              values[static_cast<size_t>(c)] = ReadValue(result, c, row);
+            }
+            sink.Row(values);
+            ++outcome.rows;
+          }
+        }
+      }
+    } catch (const Error& e) {
+      if (watchdog.fired()) {
+        throw Error(ErrorCode::kFailed,
+                    "the query ran longer than the limit of " +
+                        std::to_string(limits.timeout_ms / 1000) + " s",
+                    "narrow it, or raise limits.query.timeout in mesh.yaml");
+      }
+      throw;
+    }
+  } catch (const Error& e) {
+    audit("failed", e.what());
+    throw;
+  }
+  outcome.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  audit("ok", "");
+  return outcome;
+}
+
+}  // namespace canopy::governance

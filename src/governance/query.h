@@ -1,0 +1,62 @@
+// Governed queries (DESIGN §7): the guard, one decision per port read, and a
+// sandboxed engine in which each port is a view that applies the reader's masks and
+// row filters — so nothing the reader's SQL computes sees an unmasked value or a
+// filtered-out row. Every query is audited, denials too.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "governance/policy.h"
+#include "spec/model.h"
+
+namespace canopy::governance {
+
+using Value = std::variant<std::monostate, bool, int64_t, double, std::string>;
+
+struct ResultColumn {
+  std::string name;
+  std::string type;     // DuckDB's type name
+  bool masked = false;  // the column is a masked port column passed through
+};
+
+// Receives a result as it streams.
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  virtual void Begin(const std::vector<ResultColumn>& columns) = 0;
+  virtual void Row(const std::vector<Value>& row) = 0;
+};
+
+struct QueryOptions {
+  int64_t max_rows = 0;      // 0: the mesh's limit
+  std::string parquet_path;  // when set, the result is written there as Parquet instead
+};
+
+struct QueryOutcome {
+  std::vector<std::string> ports;     // read
+  std::vector<std::string> masked;    // "domain.port.column" masked for this reader
+  std::vector<std::string> filtered;  // ports read through a row filter
+  int64_t rows = 0;
+  bool truncated = false;  // more rows than max_rows existed
+  int64_t duration_ms = 0;
+  int64_t guard_us = 0;  // time spent in the guard and the decisions
+};
+
+// Runs `sql` for `principal`. Throws Error(kInvalidInput) when the guard refuses it,
+// Error(kPermissionDenied) naming the port and the `canopy access request` command
+// when a port may not be read, Error(kFailed) when it fails or exceeds a limit.
+// Appends one audit entry whatever the outcome.
+QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
+                              const Principal& principal, const std::string& sql,
+                              const QueryOptions& options, ResultSink& sink);
+
+// The runtime grants of the catalog, as decisions read them.
+std::vector<RuntimeGrant> LoadGrants(catalog::CatalogStore& catalog);
+std::vector<RuntimeGrant> LoadGrantsFrom(const std::vector<catalog::GrantRecord>& records);
+
+}  // namespace canopy::governance

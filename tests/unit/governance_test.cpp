@@ -1,0 +1,295 @@
+// The governance workflow through the real command line: exit codes, the access
+// request flow, grants, build edges, publish gates, the audit log and its
+// verification, output formats and limits. The SQL guard's cases are data, in
+// tests/governance/*.test.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Read(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+class GovernanceCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("canopy-govcli-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+             fs::copy_options::recursive);
+    CliRun build = Canopy("build");
+    ASSERT_EQ(build.exit_code, 0) << build.err;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  CliRun Canopy(const std::string& args) {
+    CliRun run;
+    const fs::path out = dir_ / "stdout";
+    const fs::path err = dir_ / "stderr";
+    const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " +
+                                Quote(CANOPY_BINARY) + " " + args + " >" + Quote(out.string()) +
+                                " 2>" + Quote(err.string());
+    const int status = std::system(command.c_str());
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = Read(out);
+    run.err = Read(err);
+    return run;
+  }
+
+  void Sqlite(const std::string& sql) {
+    const std::string command =
+        "sqlite3 " + Quote((dir_ / "mesh/.canopy/catalog.db").string()) + " " + Quote(sql);
+    ASSERT_EQ(std::system(command.c_str()), 0) << sql;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(GovernanceCliTest, ADenialExitsThreeAndSaysHowToAsk) {
+  CliRun run = Canopy("query --as zoe \"select * from crm.customers\"");
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.err.find("user:zoe may not read crm.customers"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("canopy access request crm.customers --as zoe --purpose"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.out, "");
+}
+
+TEST_F(GovernanceCliTest, AGuardRefusalExitsOneWithTheReason) {
+  CliRun run = Canopy("query --as dana \"select * from read_csv('/etc/passwd')\"");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("read_csv() is not allowed"), std::string::npos) << run.err;
+}
+
+TEST_F(GovernanceCliTest, AccessRequestApproveQuery) {
+  CliRun request = Canopy("access request crm.customers --as zoe --purpose \"APAC churn study\"");
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  EXPECT_NE(request.out.find("access request 1 for crm.customers is pending"), std::string::npos);
+
+  CliRun list = Canopy("access list --format json");
+  ASSERT_EQ(list.exit_code, 0);
+  auto requests = nlohmann::json::parse(list.out);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0]["status"], "pending");
+  EXPECT_EQ(requests[0]["requester"], "user:zoe");
+  EXPECT_EQ(requests[0]["purpose"], "APAC churn study");
+
+  // Neither the requester, nor a reader of the product, nor another domain's owner decides.
+  EXPECT_EQ(Canopy("access approve 1 --as zoe").exit_code, 3);
+  EXPECT_EQ(Canopy("access approve 1 --as dana").exit_code, 3);
+  EXPECT_EQ(Canopy("access approve 1 --as alice").exit_code, 3);
+  EXPECT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);
+
+  CliRun approve = Canopy("access approve 1 --as carl --note \"ok for one quarter\"");
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  CliRun query = Canopy("query --as zoe --format csv \"select id, region from crm.customers\"");
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  EXPECT_EQ(query.out, "id,region\n5,APAC\n");  // zoe's own region only
+
+  // A decided request stays decided.
+  EXPECT_EQ(Canopy("access deny 1 --as carl").exit_code, 1);
+  EXPECT_EQ(Canopy("access approve 99 --as carl").exit_code, 1);
+  // A denied request grants nothing.
+  ASSERT_EQ(Canopy("access request finance.exposure --as zoe --purpose x").exit_code, 0);
+  ASSERT_EQ(Canopy("access deny 2 --as frank").exit_code, 0);
+  EXPECT_EQ(Canopy("query --as zoe \"select count(*) from finance.exposure\"").exit_code, 3);
+}
+
+TEST_F(GovernanceCliTest, RequestsNeedAPurposeAndAVisibleProduct) {
+  EXPECT_EQ(Canopy("access request crm.customers --as zoe --purpose \"  \"").exit_code, 2);
+  CliRun hidden = Canopy("access request hr.salaries --as zoe --purpose x");
+  EXPECT_EQ(hidden.exit_code, 1);
+  EXPECT_NE(hidden.err.find("no product 'hr.salaries'"), std::string::npos) << hidden.err;
+}
+
+TEST_F(GovernanceCliTest, OnlyOwnersAndAdminsGrantAndRevoke) {
+  EXPECT_EQ(Canopy("grant crm.customers --to user:zoe --as dana").exit_code, 3);
+  EXPECT_EQ(Canopy("grant crm.customers --to user:zoe --as alice").exit_code, 3);
+  EXPECT_EQ(Canopy("grant crm.customers --to user:nobody --as carl").exit_code, 1);
+  EXPECT_EQ(Canopy("grant crm.customers --to zoe --as carl").exit_code, 2);
+  EXPECT_EQ(Canopy("grant hr.salaries --to user:zoe --as hank").exit_code, 1);    // private
+  ASSERT_EQ(Canopy("grant crm.customers --to user:zoe --as erin").exit_code, 0);  // an admin
+  EXPECT_EQ(Canopy("grant crm.customers --to user:zoe --as carl").exit_code, 1);  // held already
+  EXPECT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 0);
+  ASSERT_EQ(Canopy("revoke crm.customers --from user:zoe --as carl").exit_code, 0);
+  EXPECT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);
+  EXPECT_EQ(Canopy("revoke crm.customers --from user:zoe --as carl").exit_code, 1);
+}
+
+TEST_F(GovernanceCliTest, BuildEdgesNeedAGrantAndSayWhichOne) {
+  // Take finance's standing grant away: its pipeline may no longer read crm.customers.
+  const fs::path spec = dir_ / "mesh/domains/crm/products/customers.yaml";
+  std::string text = Read(spec);
+  const std::string grant = ", domain:finance]";
+  text.replace(text.find(grant), grant.size(), "]");
+  std::ofstream(spec) << text;
+  CliRun build = Canopy("build");
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_NE(build.err.find("domain:finance may not read crm.customers"), std::string::npos)
+      << build.err;
+  EXPECT_NE(build.err.find("canopy grant crm.customers --to domain:finance --as carl"),
+            std::string::npos)
+      << build.err;
+  // The grant, given at run time, is enough.
+  ASSERT_EQ(Canopy("grant crm.customers --to domain:finance --as carl").exit_code, 0);
+  CliRun again = Canopy("build");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+}
+
+TEST_F(GovernanceCliTest, APublishGateBlocksWhatItNames) {
+  const fs::path mesh = dir_ / "mesh/mesh.yaml";
+  std::string text = Read(mesh);
+  const std::string rules = "  rules:\n";
+  text.replace(
+      text.find(rules), rules.size(),
+      "  rules:\n"
+      "    - { name: no-pii-in-finance, severity: error, sql: \"select domain, product, "
+      "\\\"column\\\" from columns where domain = 'finance' and classification = 'pii'\" }\n"
+      "    - { name: describe-columns, severity: warning, sql: \"select domain, product, "
+      "\\\"column\\\" from columns where description is null and domain = 'hr'\" }\n");
+  std::ofstream(mesh) << text;
+  // validate checks the global rules too, and names the violation.
+  CliRun validate = Canopy("validate");
+  EXPECT_EQ(validate.exit_code, 1);
+  EXPECT_NE(validate.err.find("publish gate 'no-pii-in-finance': domain=finance, "
+                              "product=exposure, column=email"),
+            std::string::npos)
+      << validate.err;
+  CliRun build = Canopy("build --force");
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_NE(build.err.find("finance.exposure: blocked by publish gates"), std::string::npos)
+      << build.err;
+  EXPECT_NE(build.err.find("rule 'no-pii-in-finance': domain=finance, product=exposure, "
+                           "column=email"),
+            std::string::npos)
+      << build.err;
+  EXPECT_NE(build.err.find("warning: publish gate rule 'describe-columns'"), std::string::npos);
+  // The rest publishes; the blocked product keeps its previous live version.
+  EXPECT_NE(build.out.find("crm.customers     published"), std::string::npos) << build.out;
+  CliRun show = Canopy("show finance.exposure --format json");
+  ASSERT_EQ(show.exit_code, 0);
+  EXPECT_FALSE(nlohmann::json::parse(show.out)["build_id"].is_null());
+}
+
+TEST_F(GovernanceCliTest, EveryActionIsAuditedAndTamperingIsFound) {
+  ASSERT_EQ(Canopy("query --as dana \"select count(*) from crm.customers\"").exit_code, 0);
+  ASSERT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);
+  ASSERT_EQ(Canopy("grant crm.customers --to user:zoe --as carl").exit_code, 0);
+  ASSERT_EQ(Canopy("access request finance.exposure --as zoe --purpose p").exit_code, 0);
+  ASSERT_EQ(Canopy("access approve 1 --as frank").exit_code, 0);
+
+  CliRun audit = Canopy("audit --format json");
+  ASSERT_EQ(audit.exit_code, 0);
+  auto entries = nlohmann::json::parse(audit.out);
+  ASSERT_EQ(entries.size(), 5u) << audit.out;
+  EXPECT_EQ(entries[0]["action"], "query");
+  EXPECT_EQ(entries[0]["principal"], "user:dana");
+  EXPECT_EQ(entries[0]["outcome"], "ok");
+  EXPECT_EQ(entries[0]["details"]["rows"], 1);
+  EXPECT_EQ(entries[0]["details"]["ports"], nlohmann::json::array({"crm.customers"}));
+  EXPECT_EQ(entries[0]["details"]["masked"].size(), 4u);  // name, email, score, credit_limit
+  EXPECT_EQ(entries[1]["outcome"], "denied");
+  EXPECT_EQ(entries[1]["principal"], "user:zoe");
+  EXPECT_EQ(entries[2]["action"], "grant");
+  EXPECT_EQ(entries[3]["action"], "request");
+  EXPECT_EQ(entries[4]["action"], "approve");
+
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("5 entries verified"), std::string::npos);
+
+  // Rewriting history is found, at the entry that was changed.
+  Sqlite("UPDATE audit_log SET outcome = 'ok' WHERE seq = 2");
+  CliRun tampered = Canopy("audit --verify");
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_NE(tampered.err.find("entry 2"), std::string::npos) << tampered.err;
+}
+
+TEST_F(GovernanceCliTest, DeletingAnAuditEntryIsFound) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  }
+  Sqlite("DELETE FROM audit_log WHERE seq = 2");
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.err.find("entry 3"), std::string::npos) << verify.err;
+}
+
+TEST_F(GovernanceCliTest, OutputFormats) {
+  CliRun json = Canopy(
+      "query --as dana --format json \"select id, email, segment from crm.customers "
+      "order by id limit 2\"");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto doc = nlohmann::json::parse(json.out);
+  ASSERT_EQ(doc["columns"].size(), 3u);
+  EXPECT_EQ(doc["columns"][0]["name"], "id");
+  EXPECT_EQ(doc["columns"][0]["type"], "BIGINT");
+  EXPECT_EQ(doc["rows"].size(), 2u);
+  EXPECT_EQ(doc["rows"][0][0], 1);
+  EXPECT_EQ(doc["rows"][0][2], "gold");
+  EXPECT_EQ(doc["masked"], nlohmann::json::array({"email"}));
+
+  const fs::path csv = dir_ / "out.csv";
+  CliRun to_file = Canopy("query --as carl --format csv --output " + csv.string() +
+                          " \"select name, email from crm.customers where id = 6\"");
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_EQ(Read(csv), "name,email\nFemi Ade,\n");
+
+  const fs::path parquet = dir_ / "out.parquet";
+  CliRun pq = Canopy("query --as dana --format parquet --output " + parquet.string() +
+                     " \"select id, email from crm.customers\"");
+  ASSERT_EQ(pq.exit_code, 0) << pq.err;
+  EXPECT_GT(fs::file_size(parquet), 0u);
+  // A Parquet file starts and ends with its magic bytes.
+  const std::string bytes = Read(parquet);
+  EXPECT_EQ(bytes.substr(0, 4), "PAR1");
+  EXPECT_EQ(bytes.substr(bytes.size() - 4), "PAR1");
+  EXPECT_EQ(Canopy("query --as dana --format parquet \"select 1\"").exit_code, 2);
+}
+
+TEST_F(GovernanceCliTest, RowAndTimeLimits) {
+  CliRun rows = Canopy("query --as zoe --max-rows 3 --format csv \"select * from range(100)\"");
+  ASSERT_EQ(rows.exit_code, 0);
+  EXPECT_EQ(rows.out, "range\n0\n1\n2\n");
+  EXPECT_NE(rows.err.find("truncated"), std::string::npos);
+  // The mesh allows 10 s; a query that would run for minutes is stopped.
+  const fs::path mesh = dir_ / "mesh/mesh.yaml";
+  std::string text = Read(mesh);
+  text.replace(text.find("timeout: 10s"), 12, "timeout: 1s");
+  std::ofstream(mesh) << text;
+  const auto start = std::chrono::steady_clock::now();
+  CliRun slow = Canopy("query --as zoe \"select count(*) from range(1000000000000) a\"");
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(slow.exit_code, 1);
+  EXPECT_NE(slow.err.find("longer than the limit of 1 s"), std::string::npos) << slow.err;
+  EXPECT_LT(seconds, 10);
+}
+
+}  // namespace

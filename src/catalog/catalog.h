@@ -195,6 +195,15 @@ struct AuditEntry {
 // length-prefixed. The first entry's prev_hash is 64 zeros.
 std::string AuditEntryHash(const AuditEntry& entry);
 
+// An API token: only the SHA-256 of its secret is kept.
+struct TokenRecord {
+  int64_t id = 0;
+  std::string user;
+  std::string secret_hash;  // hex SHA-256 of the secret part
+  std::string created_at;
+  std::string revoked_at;  // empty while valid
+};
+
 class CatalogStore {
  public:
   virtual ~CatalogStore() = default;
@@ -257,6 +266,15 @@ class CatalogStore {
 
   // A random secret made once per catalog (keys the hash mask).
   virtual std::string MaskSalt() = 0;
+
+  // --- API tokens ---
+
+  virtual int64_t CreateToken(const std::string& user, const std::string& secret_hash,
+                              const std::string& created_at) = 0;
+  virtual std::optional<TokenRecord> GetToken(int64_t id) = 0;
+  virtual std::vector<TokenRecord> Tokens() = 0;
+  // False when there is no such valid token.
+  virtual bool RevokeToken(int64_t id, const std::string& revoked_at) = 0;
 };
 
 // Opens the store named by `location`: a file path for SQLite (created and migrated

@@ -513,6 +513,21 @@ CREATE TABLE secrets (
 INSERT INTO secrets (name, value) VALUES ('mask_salt', lower(hex(randomblob(16))));
 )sql";
 
+// Version 3: API tokens (hashes only).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE api_tokens (
+  id           INTEGER PRIMARY KEY,
+  user         TEXT NOT NULL,
+  secret_hash  TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  revoked_at   TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
+TokenRecord ReadToken(const Statement& row) {
+  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
+}
+
 AccessRequest ReadRequest(const Statement& row) {
   AccessRequest r;
   r.id = row.Int(0);
@@ -571,7 +586,7 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 }
 
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}};
+  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}};
   return migrations;
 }
 
@@ -950,6 +965,46 @@ std::string SqliteCatalog::MaskSalt() {
     Statement select(*db_, "SELECT value FROM secrets WHERE name = 'mask_salt'");
     if (!select.Step()) throw Error(ErrorCode::kInternal, "the catalog has no mask salt");
     return select.Text(0);
+  });
+}
+
+int64_t SqliteCatalog::CreateToken(const std::string& user, const std::string& secret_hash,
+                                   const std::string& created_at) {
+  return Doing("create a token for " + user, [&] {
+    Statement(*db_, "INSERT INTO api_tokens (user, secret_hash, created_at) VALUES (?, ?, ?)")
+        .Bind(user, secret_hash, created_at)
+        .Run();
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  });
+}
+
+std::optional<TokenRecord> SqliteCatalog::GetToken(int64_t id) {
+  return Doing("read a token", [&]() -> std::optional<TokenRecord> {
+    Statement select(*db_,
+                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
+                     "WHERE id = ?");
+    if (!select.Bind(id).Step()) return std::nullopt;
+    return ReadToken(select);
+  });
+}
+
+std::vector<TokenRecord> SqliteCatalog::Tokens() {
+  return Doing("read the tokens", [&] {
+    std::vector<TokenRecord> tokens;
+    Statement select(*db_,
+                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
+                     "ORDER BY id");
+    while (select.Step()) tokens.push_back(ReadToken(select));
+    return tokens;
+  });
+}
+
+bool SqliteCatalog::RevokeToken(int64_t id, const std::string& revoked_at) {
+  return Doing("revoke token " + std::to_string(id), [&] {
+    Statement(*db_, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''")
+        .Bind(revoked_at, id)
+        .Run();
+    return db_->Changes() > 0;
   });
 }
 

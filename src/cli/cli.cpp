@@ -163,6 +163,28 @@ int RunCli(int argc, char** argv) {
   add_format(audit);
   audit->callback([&] { exit_code = RunAudit(with_mesh(), verify, chosen_format(), audit_limit); });
 
+  std::string listen = "127.0.0.1:8080";
+  int serve_threads = 0;
+  auto* serve = app.add_subcommand("serve", "Serve the REST API and the web UI");
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--threads", serve_threads, "HTTP workers (default: 8 per core, at least 16)")
+      ->check(CLI::Range(1, 1024));
+  serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads); });
+
+  auto* token = app.add_subcommand("token", "API tokens for canopy serve");
+  token->require_subcommand(1);
+  std::string token_user;
+  int64_t token_id = 0;
+  auto* create = token->add_subcommand("create", "Print a new token for USER, once");
+  create->add_option("user", token_user, "A user of the mesh")->required();
+  create->callback([&] { exit_code = RunTokenCreate(with_mesh(), token_user); });
+  auto* token_list = token->add_subcommand("list", "List tokens (never their secrets)");
+  add_format(token_list);
+  token_list->callback([&] { exit_code = RunTokenList(with_mesh(), chosen_format()); });
+  auto* token_revoke = token->add_subcommand("revoke", "Revoke a token");
+  token_revoke->add_option("id", token_id, "The token's id")->required();
+  token_revoke->callback([&] { exit_code = RunTokenRevoke(with_mesh(), token_id); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -33,6 +33,10 @@ int RunAccessDecision(const GlobalOptions& global, int64_t id, const std::string
                       const std::string& note);
 int RunAccessList(const GlobalOptions& global, OutputFormat format);
 int RunAudit(const GlobalOptions& global, bool verify, OutputFormat format, int limit);
+int RunServe(const GlobalOptions& global, const std::string& listen, int threads);
+int RunTokenCreate(const GlobalOptions& global, const std::string& user);
+int RunTokenList(const GlobalOptions& global, OutputFormat format);
+int RunTokenRevoke(const GlobalOptions& global, int64_t id);
 int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current

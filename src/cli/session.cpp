@@ -38,6 +38,7 @@ MeshSession OpenMesh(const GlobalOptions& global) {
                 "use catalog: sqlite in mesh.yaml");
   }
   session.catalog = catalog::OpenCatalog(location);
+  session.catalog_location = location;
   build::SyncCatalogWithSpec(session.mesh, *session.catalog);
   return session;
 }

@@ -13,6 +13,7 @@ namespace canopy::cli {
 struct MeshSession {
   spec::Mesh mesh;
   std::unique_ptr<catalog::CatalogStore> catalog;
+  std::string catalog_location;  // what OpenCatalog was given
 };
 
 // Finds, loads and validates the mesh (printing its diagnostics; an invalid mesh is

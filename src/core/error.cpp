@@ -6,6 +6,7 @@ int ExitCodeFor(ErrorCode code) {
   switch (code) {
     case ErrorCode::kUsage:
       return 2;
+    case ErrorCode::kUnauthenticated:
     case ErrorCode::kPermissionDenied:
       return 3;
     case ErrorCode::kInvalidInput:
@@ -27,6 +28,8 @@ int HttpStatusFor(ErrorCode code) {
       return 404;
     case ErrorCode::kConflict:
       return 409;
+    case ErrorCode::kUnauthenticated:
+      return 401;
     case ErrorCode::kPermissionDenied:
       return 403;
     case ErrorCode::kFailed:
@@ -46,6 +49,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "not_found";
     case ErrorCode::kConflict:
       return "conflict";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
     case ErrorCode::kPermissionDenied:
       return "permission_denied";
     case ErrorCode::kFailed:

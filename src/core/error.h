@@ -18,6 +18,7 @@ enum class ErrorCode {
   kInvalidInput,      // a spec, file or document the user gave is wrong: exit 1, HTTP 400
   kNotFound,          // a named thing (product, port, file) does not exist: exit 1, HTTP 404
   kConflict,          // the thing exists already / state forbids it: exit 1, HTTP 409
+  kUnauthenticated,   // no valid credentials (a missing, forged or revoked token): exit 3, HTTP 401
   kPermissionDenied,  // the principal may not do this: exit 3, HTTP 403
   kFailed,            // the operation ran and failed (build, check, engine): exit 1, HTTP 500
   kInternal,          // a bug in Canopy: exit 1, HTTP 500

@@ -102,13 +102,30 @@ std::vector<RuntimeGrant> LoadGrants(catalog::CatalogStore& catalog) {
   return LoadGrantsFrom(catalog.Grants());
 }
 
-QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
-                              const Principal& principal, const std::string& sql,
-                              const QueryOptions& options, ResultSink& sink) {
-  const auto start = Clock::now();
+struct GovernedQuery::State {
+  const spec::Mesh& mesh;
+  catalog::CatalogStore& catalog;
+  Principal principal;
+  std::string sql;
+  QueryOptions options;
+  Clock::time_point start = Clock::now();
   QueryOutcome outcome;
-  nlohmann::json details = {{"sql", sql}};
-  auto audit = [&](const std::string& result, const std::string& reason) {
+  nlohmann::json details;
+  GuardVerdict verdict;
+  std::vector<PortAccess> accesses;
+  std::unique_ptr<engine::Database> database;
+  std::unique_ptr<engine::Connection> db;
+  std::vector<ResultColumn> columns;
+  std::vector<std::string> projection;
+  std::string output_dir;
+  bool ran = false;
+
+  State(const spec::Mesh& m, catalog::CatalogStore& c, Principal p, std::string q, QueryOptions o)
+      : mesh(m), catalog(c), principal(std::move(p)), sql(std::move(q)), options(std::move(o)) {
+    details = {{"sql", sql}};
+  }
+
+  void Audit(const std::string& result, const std::string& reason) {
     details["ports"] = outcome.ports;
     details["masked"] = outcome.masked;
     details["filtered"] = outcome.filtered;
@@ -118,7 +135,15 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
     if (!reason.empty()) details["reason"] = reason;
     RecordAudit(catalog, principal.ToString(), "query", Join(outcome.ports, ","), result,
                 details.dump());
-  };
+  }
+};
+
+GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
+                             const Principal& principal, const std::string& sql,
+                             const QueryOptions& options)
+    : state_(std::make_unique<State>(mesh, catalog, principal, sql, options)) {
+  State& st = *state_;
+  QueryOutcome& outcome = st.outcome;
 
   // 1. The guard, in an engine that can read nothing.
   std::set<std::string> known;
@@ -127,27 +152,28 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
-  engine::DatabaseOptions parser_options;
-  parser_options.config["enable_external_access"] = "false";
-  engine::Database parser_db(parser_options);
-  engine::Connection parser(parser_db);
-  GuardVerdict verdict = Guard(parser, sql, known);
-  if (!verdict.allowed) {
-    audit("denied", verdict.reason);
-    throw Error(ErrorCode::kInvalidInput, "query refused: " + verdict.reason);
+  {
+    engine::DatabaseOptions parser_options;
+    parser_options.config["enable_external_access"] = "false";
+    engine::Database parser_db(parser_options);
+    engine::Connection parser(parser_db);
+    st.verdict = Guard(parser, sql, known);
   }
-  outcome.ports = verdict.ports;
+  if (!st.verdict.allowed) {
+    st.Audit("denied", st.verdict.reason);
+    throw Error(ErrorCode::kInvalidInput, "query refused: " + st.verdict.reason);
+  }
+  outcome.ports = st.verdict.ports;
 
   // 2. A decision per port; any denial stops the query.
   const auto grants = LoadGrants(catalog);
   const std::string root = StorageRootOf(mesh);
-  std::vector<PortAccess> accesses;
-  for (const auto& sql_name : verdict.ports) {
+  for (const auto& sql_name : st.verdict.ports) {
     const auto dot = sql_name.find('.');
     auto [product, port] = mesh.FindPort(sql_name.substr(0, dot), sql_name.substr(dot + 1));
     PortAccess access{product, port, Decide(mesh, grants, principal, *product, *port), "", {}};
     if (!access.decision.allowed) {
-      audit("denied", access.decision.reason);
+      st.Audit("denied", access.decision.reason);
       if (!CanDiscover(principal, *product)) {
         // A private port is not admitted to exist.
         throw Error(ErrorCode::kPermissionDenied,
@@ -167,7 +193,7 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
       }
     }
     if (record == nullptr) {
-      audit("failed", sql_name + " has not been published");
+      st.Audit("failed", sql_name + " has not been published");
       throw Error(ErrorCode::kFailed, sql_name + " has not been published yet",
                   "build it: canopy build " + product->Address());
     }
@@ -177,10 +203,10 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
       outcome.masked.push_back(sql_name + "." + mask.column);
     }
     if (access.decision.row_filter) outcome.filtered.push_back(sql_name);
-    accesses.push_back(std::move(access));
+    st.accesses.push_back(std::move(access));
   }
   outcome.guard_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - st.start).count();
 
   // 3. The sandbox: each port a governed view; only the authorised files readable.
   const spec::QueryLimits& limits = mesh.limits.query;
@@ -191,20 +217,21 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
   sandbox_options.config["autoinstall_known_extensions"] = "false";
   sandbox_options.config["autoload_known_extensions"] = "false";
   sandbox_options.config["allow_community_extensions"] = "false";
-  engine::Database database(sandbox_options);
-  engine::Connection db(database);
+  st.database = std::make_unique<engine::Database>(sandbox_options);
+  st.db = std::make_unique<engine::Connection>(*st.database);
   std::vector<std::string> files;
-  for (const auto& access : accesses) files.push_back(SqlString(access.file));
-  std::string output_dir;
+  for (const auto& access : st.accesses) files.push_back(SqlString(access.file));
   if (!options.parquet_path.empty()) {
-    output_dir = fs::absolute(options.parquet_path).parent_path().string() + "/";
+    st.output_dir = fs::absolute(options.parquet_path).parent_path().string() + "/";
   }
   const std::string salt = catalog.MaskSalt();
   std::string setup = "SET allowed_paths = [" + Join(files, ", ") + "];";
-  if (!output_dir.empty()) setup += "SET allowed_directories = [" + SqlString(output_dir) + "];";
+  if (!st.output_dir.empty()) {
+    setup += "SET allowed_directories = [" + SqlString(st.output_dir) + "];";
+  }
   setup += "SET enable_external_access = false;";
   std::set<std::string> schemas;
-  for (const auto& access : accesses) {
+  for (const auto& access : st.accesses) {
     if (schemas.insert(access.product->domain).second) {
       setup += "CREATE SCHEMA " + SqlIdentifier(access.product->domain) + ";";
     }
@@ -217,58 +244,80 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
   // With a row filter in play, keep the optimizer from moving the reader's predicates
   // below it (or reordering them before it), so they never run on hidden rows — an
   // error raised there would tell the reader something about a row it may not see.
-  if (!outcome.filtered.empty())
+  if (!outcome.filtered.empty()) {
     setup += std::string("SET disabled_optimizers = '") + kFilterBarrier + "';";
+  }
   setup += "SET lock_configuration = true;";
   try {
-    db.Execute(setup);
+    st.db->Execute(setup);
+    if (options.parquet_path.empty()) Describe();
   } catch (const Error& e) {
-    audit("failed", e.what());
-    throw Error(ErrorCode::kFailed, std::string("cannot prepare the query: ") + e.what());
+    st.Audit("failed", e.what());
+    throw Error(ErrorCode::kFailed, std::string("cannot run the query: ") + e.what());
   }
+}
 
-  // 4. Run what the guard checked, within the limits.
-  const int64_t max_rows = options.max_rows > 0 ? options.max_rows : limits.max_rows;
-  std::set<std::string> masked_columns;
-  for (const auto& access : accesses) {
-    for (const auto& mask : access.decision.masks) masked_columns.insert(ToLower(mask.column));
+GovernedQuery::~GovernedQuery() = default;
+
+// The result's columns, and a projection that reads each as a type the sinks know.
+void GovernedQuery::Describe() {
+  State& st = *state_;
+  std::set<std::string> masked;
+  for (const auto& access : st.accesses) {
+    for (const auto& mask : access.decision.masks) masked.insert(ToLower(mask.column));
   }
+  engine::Result described = st.db->Query("DESCRIBE (\n" + st.verdict.normalized_sql + "\n)");
+  int position = 0;
+  while (described.NextChunk()) {
+    for (int64_t row = 0; row < described.ChunkRows(); ++row) {
+      ResultColumn column{described.Text(0, row), described.Text(1, row), false};
+      column.masked = masked.count(ToLower(column.name)) != 0;
+      const std::string ref = "#" + std::to_string(++position);
+      const bool plain = column.type == "BOOLEAN" || column.type == "VARCHAR" ||
+                         column.type == "DOUBLE" || column.type == "FLOAT" ||
+                         column.type == "BIGINT" || column.type == "INTEGER" ||
+                         column.type == "SMALLINT" || column.type == "TINYINT" ||
+                         column.type.rfind("DECIMAL", 0) == 0;
+      st.projection.push_back(plain ? ref : "CAST(" + ref + " AS VARCHAR)");
+      st.columns.push_back(std::move(column));
+    }
+  }
+}
+
+const std::vector<ResultColumn>& GovernedQuery::columns() const {
+  return state_->columns;
+}
+const QueryOutcome& GovernedQuery::outcome() const {
+  return state_->outcome;
+}
+
+QueryOutcome GovernedQuery::Run(ResultSink& sink) {
+  State& st = *state_;
+  if (st.ran) throw Error(ErrorCode::kInternal, "a governed query runs once");
+  st.ran = true;
+  QueryOutcome& outcome = st.outcome;
+  const spec::QueryLimits& limits = st.mesh.limits.query;
+  const int64_t max_rows = st.options.max_rows > 0 ? st.options.max_rows : limits.max_rows;
   try {
-    Watchdog watchdog(db, limits.timeout_ms);
+    Watchdog watchdog(*st.db, limits.timeout_ms);
     try {
-      if (!options.parquet_path.empty()) {
+      if (!st.options.parquet_path.empty()) {
         const std::string staged =
-            output_dir + ".canopy-query-" + std::to_string(::getpid()) + ".parquet";
-        outcome.rows = std::stoll(db.QueryValue("COPY (SELECT * FROM (\n" + verdict.normalized_sql +
-                                                "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
-                                                SqlString(staged) + " (FORMAT parquet)")
-                                      .value_or("0"));
-        fs::rename(staged, options.parquet_path);
+            st.output_dir + ".canopy-query-" + std::to_string(::getpid()) + ".parquet";
+        outcome.rows =
+            std::stoll(st.db
+                           ->QueryValue("COPY (SELECT * FROM (\n" + st.verdict.normalized_sql +
+                                        "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
+                                        SqlString(staged) + " (FORMAT parquet)")
+                           .value_or("0"));
+        fs::rename(staged, st.options.parquet_path);
       } else {
-        std::vector<ResultColumn> columns;
-        std::vector<std::string> projection;
-        engine::Result described = db.Query("DESCRIBE (\n" + verdict.normalized_sql + "\n)");
-        int position = 0;
-        while (described.NextChunk()) {
-          for (int64_t row = 0; row < described.ChunkRows(); ++row) {
-            ResultColumn column{described.Text(0, row), described.Text(1, row), false};
-            column.masked = masked_columns.count(ToLower(column.name)) != 0;
-            const std::string ref = "#" + std::to_string(++position);
-            const bool plain = column.type == "BOOLEAN" || column.type == "VARCHAR" ||
-                               column.type == "DOUBLE" || column.type == "FLOAT" ||
-                               column.type == "BIGINT" || column.type == "INTEGER" ||
-                               column.type == "SMALLINT" || column.type == "TINYINT" ||
-                               column.type.rfind("DECIMAL", 0) == 0;
-            projection.push_back(plain ? ref : "CAST(" + ref + " AS VARCHAR)");
-            columns.push_back(std::move(column));
-          }
-        }
-        sink.Begin(columns);
+        sink.Begin(st.columns);
         engine::Result result =
-            db.Query("SELECT " + Join(projection, ", ") + " FROM (\n" + verdict.normalized_sql +
-                     "\n) LIMIT " + std::to_string(max_rows + 1));
-        std::vector<Value> values(columns.size());
-        while (result.NextChunk()) {
+            st.db->Query("SELECT " + Join(st.projection, ", ") + " FROM (\n" +
+                         st.verdict.normalized_sql + "\n) LIMIT " + std::to_string(max_rows + 1));
+        std::vector<Value> values(st.columns.size());
+        while (result.NextChunk() && !outcome.truncated) {
           for (int64_t row = 0; row < result.ChunkRows(); ++row) {
             if (outcome.rows == max_rows) {
               outcome.truncated = true;
@@ -292,13 +341,20 @@ QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cat
       throw;
     }
   } catch (const Error& e) {
-    audit("failed", e.what());
+    st.Audit("failed", e.what());
     throw;
   }
   outcome.duration_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-  audit("ok", "");
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - st.start).count();
+  st.Audit("ok", "");
   return outcome;
+}
+
+QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
+                              const Principal& principal, const std::string& sql,
+                              const QueryOptions& options, ResultSink& sink) {
+  GovernedQuery query(mesh, catalog, principal, sql, options);
+  return query.Run(sink);
 }
 
 }  // namespace canopy::governance

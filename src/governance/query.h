@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -45,6 +46,31 @@ struct QueryOutcome {
   bool truncated = false;  // more rows than max_rows existed
   int64_t duration_ms = 0;
   int64_t guard_us = 0;  // time spent in the guard and the decisions
+};
+
+// A governed query in two steps, so a server can answer a refusal or denial with
+// its status before it streams rows. Construction runs the guard and the decisions
+// and prepares the sandbox (throwing, and auditing, as RunGovernedQuery); Run streams
+// the result within the limits and audits it. Belongs to one thread at a time.
+class GovernedQuery {
+ public:
+  GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog, const Principal& principal,
+                const std::string& sql, const QueryOptions& options);
+  ~GovernedQuery();
+  GovernedQuery(const GovernedQuery&) = delete;
+  GovernedQuery& operator=(const GovernedQuery&) = delete;
+
+  // The result's columns (empty for Parquet output).
+  const std::vector<ResultColumn>& columns() const;
+  // What is known so far: ports, masks, filters (rows after Run).
+  const QueryOutcome& outcome() const;
+  // Once only. Throws Error(kFailed) on failure or when a limit is exceeded.
+  QueryOutcome Run(ResultSink& sink);
+
+ private:
+  void Describe();
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Runs `sql` for `principal`. Throws Error(kInvalidInput) when the guard refuses it,

@@ -15,5 +15,6 @@ struct EmbeddedFile {
 
 const std::vector<EmbeddedFile>& InitFiles();  // examples/init
 const std::vector<EmbeddedFile>& AcmeFiles();  // examples/acme
+const std::vector<EmbeddedFile>& WebFiles();   // web/dist: the built web UI (may be empty)
 
 }  // namespace canopy::scaffold

@@ -1,0 +1,75 @@
+// canopy serve, and canopy token create|list|revoke.
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "build/runner.h"
+#include "cli/commands.h"
+#include "cli/session.h"
+#include "cli/table.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "governance/audit.h"
+#include "governance/tokens.h"
+#include "server/server.h"
+
+namespace canopy::cli {
+
+int RunServe(const GlobalOptions& global, const std::string& listen, int threads) {
+  MeshSession session = OpenMesh(global);
+  server::ServeOptions options;
+  options.listen = listen;
+  options.threads = threads;
+  return server::Serve(session.mesh, session.catalog_location, options);
+}
+
+int RunTokenCreate(const GlobalOptions& global, const std::string& user) {
+  MeshSession session = OpenMesh(global);
+  if (session.mesh.FindUser(user) == nullptr) {
+    throw Error(ErrorCode::kNotFound, "no user '" + user + "' in the mesh",
+                "users are declared under principals.users in mesh.yaml");
+  }
+  auto issued = governance::IssueToken(*session.catalog, user);
+  std::cerr << "token " << issued.id << " for " << user
+            << " (shown once; only its hash is kept — revoke with canopy token revoke " << issued.id
+            << "):\n";
+  std::cout << issued.token << "\n";
+  return 0;
+}
+
+int RunTokenList(const GlobalOptions& global, OutputFormat format) {
+  MeshSession session = OpenMesh(global);
+  auto tokens = session.catalog->Tokens();
+  if (format == OutputFormat::kJson) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& t : tokens) {
+      out.push_back({{"id", t.id},
+                     {"user", t.user},
+                     {"created_at", t.created_at},
+                     {"revoked_at", t.revoked_at.empty() ? nlohmann::json(nullptr)
+                                                         : nlohmann::json(t.revoked_at)}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  Table table({">id", "user", "created", "revoked"});
+  for (const auto& t : tokens) {
+    table.AddRow({std::to_string(t.id), t.user, t.created_at, t.revoked_at});
+  }
+  table.Print(std::cout);
+  return 0;
+}
+
+int RunTokenRevoke(const GlobalOptions& global, int64_t id) {
+  MeshSession session = OpenMesh(global);
+  if (!session.catalog->RevokeToken(id, NowIso8601())) {
+    throw Error(ErrorCode::kNotFound, "no valid token " + std::to_string(id),
+                "canopy token list shows them");
+  }
+  governance::RecordAudit(*session.catalog, "local", "token", "token " + std::to_string(id), "ok",
+                          R"({"revoked":true})");
+  std::cout << "token " << id << " revoked\n";
+  return 0;
+}
+
+}  // namespace canopy::cli

@@ -1,0 +1,826 @@
+#include "server/api.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "governance/audit.h"
+#include "governance/gates.h"
+#include "governance/policy.h"
+#include "governance/query.h"
+#include "governance/tokens.h"
+
+namespace canopy::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kDefaultSampleRows = 20;
+constexpr int64_t kMaxApiRows = 100'000;
+
+json Nullable(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+HttpResponse JsonResponse(int status, const json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = body.dump();
+  return response;
+}
+
+HttpResponse ErrorResponse(ErrorCode code, const std::string& message, const std::string& hint) {
+  json error = {{"code", ErrorCodeName(code)}, {"message", message}};
+  if (!hint.empty()) error["hint"] = hint;
+  return JsonResponse(HttpStatusFor(code), {{"error", error}});
+}
+
+// "2026-11-25T15:56:44.865Z" → seconds since the epoch; nullopt if unreadable.
+std::optional<int64_t> ParseIsoTime(const std::string& text) {
+  std::tm tm{};
+  if (strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// The SLA frequency of a product in seconds (the first port that declares one).
+std::optional<std::pair<int64_t, std::string>> Frequency(const spec::Product& product) {
+  for (const auto& port : product.outputs) {
+    for (const auto& sla : port.sla) {
+      if (sla.property != "frequency" && sla.property != "latency") continue;
+      double value = 0;
+      try {
+        value = std::stod(sla.value);
+      } catch (const std::exception&) {
+        continue;
+      }
+      const std::string unit = ToLower(sla.unit);
+      int64_t seconds = 86400;
+      if (unit == "h" || unit == "hour" || unit == "hours") seconds = 3600;
+      if (unit == "m" || unit == "min" || unit == "minutes") seconds = 60;
+      if (unit == "w" || unit == "week" || unit == "weeks") seconds = 7 * 86400;
+      if (unit == "y" || unit == "yr" || unit == "years") seconds = 365 * 86400;
+      return std::make_pair(static_cast<int64_t>(value * static_cast<double>(seconds)),
+                            sla.value + " " + sla.unit);
+    }
+  }
+  return std::nullopt;
+}
+
+class Handler {
+ public:
+  Handler(const spec::Mesh& mesh, catalog::CatalogStore& catalog, const HttpRequest& request)
+      : mesh_(mesh), catalog_(catalog), request_(request) {}
+
+  HttpResponse Route(const std::string& version) {
+    const std::string& path = request_.path;
+    const std::string& method = request_.method;
+    if (path == "/api/v1/health") {
+      return JsonResponse(200, {{"status", "ok"}, {"version", version}});
+    }
+    Authenticate();
+    auto parts = Split(path);
+    // parts[0..1] == "api","v1"
+    if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") {
+      throw Error(ErrorCode::kNotFound, "no endpoint " + method + " " + path);
+    }
+    const std::string& resource = parts[2];
+    const size_t n = parts.size();
+    if (resource == "openapi.json" && n == 3 && method == "GET") {
+      HttpResponse response;
+      response.body = OpenApiDocument(version);
+      return response;
+    }
+    if (resource == "me" && n == 3 && method == "GET") return Me();
+    if (resource == "domains" && method == "GET") {
+      if (n == 3) return Domains();
+      if (n == 4) return Domain(parts[3]);
+    }
+    if (resource == "products" && method == "GET") {
+      if (n == 3) return Products();
+      if (n == 5) return Product(parts[3], parts[4]);
+      if (n == 6 && parts[5] == "sample") return Sample(parts[3], parts[4]);
+    }
+    if (resource == "search" && n == 3 && method == "GET") return Search();
+    if (resource == "query" && n == 3 && method == "POST") return Query();
+    if (resource == "lineage" && n == 5 && method == "GET") return Lineage(parts[3], parts[4]);
+    if (resource == "access-requests") {
+      if (n == 3 && method == "GET") return AccessRequests();
+      if (n == 3 && method == "POST") return CreateAccessRequest();
+      if (n == 5 && method == "POST" && (parts[4] == "approve" || parts[4] == "deny")) {
+        return Decide(parts[3], parts[4] == "approve");
+      }
+    }
+    if (resource == "grants" && n == 3) {
+      if (method == "GET") return Grants();
+      if (method == "POST") return ChangeGrant(false);
+      if (method == "DELETE") return ChangeGrant(true);
+    }
+    if (resource == "governance" && n == 3 && method == "GET") return Governance();
+    if (resource == "audit" && n == 3 && method == "GET") return Audit();
+    throw Error(ErrorCode::kNotFound, "no endpoint " + method + " " + path,
+                "GET /api/v1/openapi.json lists them");
+  }
+
+  const std::string& principal_name() const { return principal_name_; }
+
+ private:
+  static std::vector<std::string> Split(const std::string& path) {
+    std::vector<std::string> parts;
+    size_t start = 1;
+    while (start <= path.size()) {
+      size_t end = path.find('/', start);
+      if (end == std::string::npos) end = path.size();
+      if (end > start) parts.push_back(path.substr(start, end - start));
+      start = end + 1;
+    }
+    return parts;
+  }
+
+  void Authenticate() {
+    const std::string prefix = "Bearer ";
+    const std::string& header = request_.authorization;
+    if (header.empty()) {
+      throw Error(ErrorCode::kUnauthenticated, "this endpoint needs a token",
+                  "send Authorization: Bearer <token> (canopy token create USER makes one)");
+    }
+    std::optional<std::string> user;
+    if (header.compare(0, prefix.size(), prefix) == 0) {
+      user = governance::Authenticate(catalog_, header.substr(prefix.size()));
+    }
+    if (!user) throw Error(ErrorCode::kUnauthenticated, "the token is not valid");
+    try {
+      principal_ = governance::ResolvePrincipal(mesh_, *user);
+    } catch (const Error&) {
+      throw Error(ErrorCode::kUnauthenticated, "the token's user is no longer in the mesh");
+    }
+    principal_name_ = principal_.ToString();
+  }
+
+  json Body() const {
+    json body = json::parse(request_.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      throw Error(ErrorCode::kUsage, "the request body must be a JSON object");
+    }
+    return body;
+  }
+
+  static std::string Field(const json& body, const char* key, bool required = true) {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) {
+      if (required) throw Error(ErrorCode::kUsage, std::string("'") + key + "' is missing");
+      return "";
+    }
+    if (!it->is_string()) throw Error(ErrorCode::kUsage, std::string("'") + key + "' must be text");
+    return it->get<std::string>();
+  }
+
+  // The product, if it exists and this principal may know it does.
+  const spec::Product& Find(const std::string& domain, const std::string& name) const {
+    const spec::Product* product = mesh_.FindProduct(domain, name);
+    if (product == nullptr || !governance::CanDiscover(principal_, *product)) {
+      throw Error(ErrorCode::kNotFound, "no product " + domain + "." + name);
+    }
+    return *product;
+  }
+
+  const spec::Product& FindAddress(const std::string& address) const {
+    const auto dot = address.find('.');
+    if (dot == std::string::npos) {
+      throw Error(ErrorCode::kUsage, "'" + address + "' is not domain.product");
+    }
+    return Find(address.substr(0, dot), address.substr(dot + 1));
+  }
+
+  governance::PolicyDecision DecisionFor(const spec::Product& product) {
+    if (!grants_loaded_) {
+      grants_ = governance::LoadGrants(catalog_);
+      grants_loaded_ = true;
+    }
+    if (product.outputs.empty()) return {};
+    return governance::Decide(mesh_, grants_, principal_, product, product.outputs.front());
+  }
+
+  json Summary(const spec::Product& product, const catalog::ProductSummary* summary,
+               const catalog::LiveVersion* live) {
+    json out = {
+        {"domain", product.domain},
+        {"name", product.name},
+        {"version", product.version.ToString()},
+        {"status", spec::ToString(product.status)},
+        {"type", spec::ToString(product.type)},
+        {"owner", product.owner},
+        {"visibility", spec::ToString(product.visibility)},
+        {"purpose", product.description.purpose},
+        {"tags", product.tags},
+        {"build_id", summary != nullptr ? Nullable(summary->build_id) : json(nullptr)},
+        {"published_at", summary != nullptr ? Nullable(summary->published_at) : json(nullptr)}};
+    json freshness = {{"frequency", nullptr}, {"age_seconds", nullptr}, {"status", "never"}};
+    auto frequency = Frequency(product);
+    if (frequency) freshness["frequency"] = frequency->second;
+    if (summary != nullptr && summary->published_at) {
+      if (auto at = ParseIsoTime(*summary->published_at)) {
+        const int64_t age = static_cast<int64_t>(std::time(nullptr)) - *at;
+        freshness["age_seconds"] = age;
+        freshness["status"] = !frequency || age <= frequency->first ? "fresh" : "stale";
+      }
+    }
+    out["freshness"] = freshness;
+    int passed = 0;
+    int total = 0;
+    if (live != nullptr) {
+      for (const auto& q : live->quality) {
+        ++total;
+        passed += q.passed ? 1 : 0;
+      }
+    }
+    out["quality"] = {{"passed", passed}, {"total", total}};
+    out["can_read"] = DecisionFor(product).allowed;
+    return out;
+  }
+
+  HttpResponse Me() {
+    return JsonResponse(200, {{"principal", principal_.ToString()},
+                              {"name", principal_.name},
+                              {"groups", principal_.groups},
+                              {"admin", principal_.admin},
+                              {"domains", principal_.domains},
+                              {"clearances", principal_.clearances},
+                              {"attributes", principal_.attributes}});
+  }
+
+  HttpResponse Domains() {
+    json out = json::array();
+    for (const auto& domain : mesh_.domains) {
+      int visible = 0;
+      for (const auto& product : domain.products) {
+        visible += governance::CanDiscover(principal_, product) ? 1 : 0;
+      }
+      out.push_back({{"name", domain.name},
+                     {"description", domain.description},
+                     {"owners", domain.owners},
+                     {"products", visible}});
+    }
+    return JsonResponse(200, out);
+  }
+
+  HttpResponse Domain(const std::string& name) {
+    const spec::Domain* domain = mesh_.FindDomain(name);
+    if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + name);
+    json members = json::array();
+    for (const auto& member : domain->members) members.push_back(member.ToString());
+    json products = json::array();
+    auto summaries = catalog_.ListProducts();
+    for (const auto& product : domain->products) {
+      if (!governance::CanDiscover(principal_, product)) continue;
+      const catalog::ProductSummary* summary = nullptr;
+      for (const auto& s : summaries) {
+        if (s.product.domain == product.domain && s.product.name == product.name) summary = &s;
+      }
+      auto live = catalog_.Live(product.domain, product.name);
+      products.push_back(Summary(product, summary, live ? &*live : nullptr));
+    }
+    return JsonResponse(200, {{"name", domain->name},
+                              {"description", domain->description},
+                              {"owners", domain->owners},
+                              {"members", members},
+                              {"products", products}});
+  }
+
+  HttpResponse Products() {
+    json out = json::array();
+    auto summaries = catalog_.ListProducts();
+    for (const auto& domain : mesh_.domains) {
+      for (const auto& product : domain.products) {
+        if (!governance::CanDiscover(principal_, product)) continue;
+        const catalog::ProductSummary* summary = nullptr;
+        for (const auto& s : summaries) {
+          if (s.product.domain == product.domain && s.product.name == product.name) summary = &s;
+        }
+        auto live = catalog_.Live(product.domain, product.name);
+        out.push_back(Summary(product, summary, live ? &*live : nullptr));
+      }
+    }
+    return JsonResponse(200, out);
+  }
+
+  HttpResponse Product(const std::string& domain, const std::string& name) {
+    const spec::Product& product = Find(domain, name);
+    auto detail = catalog_.GetProduct(domain, name);
+    const catalog::LiveVersion* live = detail && detail->live ? &*detail->live : nullptr;
+    json out = Summary(product, detail ? &detail->summary : nullptr, live);
+    out["description"] = {{"purpose", product.description.purpose},
+                          {"usage", product.description.usage},
+                          {"limitations", product.description.limitations}};
+    json outputs = json::array();
+    for (const auto& port : product.outputs) {
+      json item = {{"name", port.name},
+                   {"sql_name", product.domain + "." + port.name},
+                   {"description", port.description},
+                   {"rows", nullptr}};
+      const catalog::PortRecord* record = nullptr;
+      if (live != nullptr) {
+        for (const auto& p : live->ports) {
+          if (p.name == port.name) record = &p;
+        }
+      }
+      if (record != nullptr) item["rows"] = record->rows;
+      json columns = json::array();
+      for (const auto& property : port.contract.properties) {
+        std::string type = property.physical_type.empty()
+                               ? std::string(spec::ToString(property.logical_type))
+                               : property.physical_type;
+        if (record != nullptr) {
+          for (const auto& c : record->columns) {
+            if (c.name == property.name) type = c.type;
+          }
+        }
+        columns.push_back({{"name", property.name},
+                           {"type", type},
+                           {"classification", property.classification},
+                           {"required", property.required},
+                           {"unique", property.unique},
+                           {"primary_key", property.primary_key},
+                           {"description", property.description}});
+      }
+      item["columns"] = columns;
+      json sla = json::array();
+      for (const auto& s : port.sla) {
+        sla.push_back({{"property", s.property}, {"value", s.value}, {"unit", s.unit}});
+      }
+      item["sla"] = sla;
+      outputs.push_back(item);
+    }
+    out["outputs"] = outputs;
+    json quality = json::array();
+    if (live != nullptr) {
+      for (const auto& q : live->quality) {
+        quality.push_back({{"port", q.port},
+                           {"column", q.column},
+                           {"rule", q.rule},
+                           {"severity", q.severity},
+                           {"passed", q.passed},
+                           {"observed", q.observed},
+                           {"threshold", q.threshold}});
+      }
+    }
+    out["quality"] = quality;
+    json history = json::array();
+    if (detail) {
+      for (const auto& entry : detail->version_history) history.push_back(entry);
+    }
+    out["history"] = history;
+    auto decision = DecisionFor(product);
+    json masked = json::array();
+    for (const auto& port : product.outputs) {
+      auto d = governance::Decide(mesh_, grants_, principal_, product, port);
+      for (const auto& m : d.masks) masked.push_back(port.name + "." + m.column);
+    }
+    out["access"] = {{"can_read", decision.allowed},
+                     {"reason", decision.reason},
+                     {"masked", masked},
+                     {"row_filter", decision.row_filter.has_value()}};
+    return JsonResponse(200, out);
+  }
+
+  // A governed query's result as JSON, streamed row by row.
+  HttpResponse StreamQuery(const std::string& sql, int64_t limit) {
+    governance::QueryOptions options;
+    options.max_rows = std::min(limit, std::min(kMaxApiRows, mesh_.limits.query.max_rows));
+    auto query =
+        std::make_shared<governance::GovernedQuery>(mesh_, catalog_, principal_, sql, options);
+    HttpResponse response;
+    response.stream = [query](const std::function<bool(std::string_view)>& write) {
+      class Sink : public governance::ResultSink {
+       public:
+        explicit Sink(const std::function<bool(std::string_view)>& w) : write_(w) {}
+        void Begin(const std::vector<governance::ResultColumn>& columns) override {
+          json list = json::array();
+          for (const auto& column : columns) {
+            list.push_back({{"name", column.name}, {"type", column.type}});
+            if (column.masked) masked_.push_back(column.name);
+          }
+          Write("{\"columns\":" + list.dump() + ",\"rows\":[");
+        }
+        void Row(const std::vector<governance::Value>& row) override {
+          json values = json::array();
+          for (const auto& value : row) {
+            std::visit(
+                [&](const auto& v) {
+                  using T = std::decay_t<decltype(v)>;
+                  if constexpr (std::is_same_v<T, std::monostate>) {
+                    values.push_back(nullptr);
+                  } else {
+                    values.push_back(v);
+                  }
+                },
+                value);
+          }
+          Write((first_ ? "" : ",") + values.dump());
+          first_ = false;
+        }
+        void End(bool truncated) {
+          Write("],\"masked\":" + json(masked_).dump() +
+                ",\"truncated\":" + (truncated ? "true" : "false") + "}");
+        }
+
+       private:
+        void Write(const std::string& text) {
+          if (!write_(text)) throw Error(ErrorCode::kFailed, "the client went away");
+        }
+        const std::function<bool(std::string_view)>& write_;
+        bool first_ = true;
+        std::vector<std::string> masked_;
+      };
+      Sink sink(write);
+      try {
+        auto outcome = query->Run(sink);
+        sink.End(outcome.truncated);
+      } catch (const Error& e) {
+        // Headers are gone: end the document with the error so clients see it.
+        write("],\"error\":" +
+              json({{"code", ErrorCodeName(e.code())}, {"message", e.what()}}).dump() + "}");
+      }
+    };
+    return response;
+  }
+
+  HttpResponse Sample(const std::string& domain, const std::string& name) {
+    const spec::Product& product = Find(domain, name);
+    std::string port = product.outputs.empty() ? "" : product.outputs.front().name;
+    if (auto it = request_.query.find("port"); it != request_.query.end()) port = it->second;
+    bool known = false;
+    for (const auto& p : product.outputs) known = known || p.name == port;
+    if (!known) throw Error(ErrorCode::kNotFound, "no port " + port + " in " + product.Address());
+    int64_t limit = kDefaultSampleRows;
+    if (auto it = request_.query.find("limit"); it != request_.query.end()) {
+      limit = std::clamp<int64_t>(std::atoll(it->second.c_str()), 1, 1000);
+    }
+    return StreamQuery("select * from " + SqlIdentifier(domain) + "." + SqlIdentifier(port) +
+                           " limit " + std::to_string(limit),
+                       limit);
+  }
+
+  HttpResponse Search() {
+    auto it = request_.query.find("q");
+    const std::string text = it == request_.query.end() ? "" : it->second;
+    json out = json::array();
+    for (const auto& hit : catalog_.Search(text, 100)) {
+      const spec::Product* product = mesh_.FindProduct(hit.domain, hit.product);
+      if (product == nullptr || !governance::CanDiscover(principal_, *product)) continue;
+      out.push_back({{"domain", hit.domain},
+                     {"name", hit.product},
+                     {"score", hit.score},
+                     {"field", hit.field},
+                     {"snippet", hit.snippet}});
+    }
+    return JsonResponse(200, out);
+  }
+
+  HttpResponse Query() {
+    json body = Body();
+    const std::string sql = Field(body, "sql");
+    int64_t limit = 1000;
+    if (auto it = body.find("limit"); it != body.end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+        throw Error(ErrorCode::kUsage, "'limit' must be a positive whole number");
+      }
+      limit = it->get<int64_t>();
+    }
+    return StreamQuery(sql, limit);
+  }
+
+  HttpResponse Lineage(const std::string& domain, const std::string& name) {
+    const spec::Product& root = Find(domain, name);
+    json nodes = json::array();
+    json edges = json::array();
+    std::set<std::string> seen_nodes;
+    std::set<std::pair<std::string, std::string>> seen_edges;
+    auto node = [&](const std::string& id, const std::string& kind, const std::string& d,
+                    const std::string& label) {
+      if (seen_nodes.insert(id).second) {
+        nodes.push_back({{"id", id}, {"kind", kind}, {"domain", d}, {"label", label}});
+      }
+    };
+    auto edge = [&](const std::string& from, const std::string& to) {
+      if (seen_edges.insert({from, to}).second) edges.push_back({{"from", from}, {"to", to}});
+    };
+    std::function<void(const spec::Product&)> up = [&](const spec::Product& product) {
+      for (const auto& port : product.outputs) {
+        node(product.domain + "." + port.name, "port", product.domain, port.name);
+      }
+      for (const auto& input : product.inputs) {
+        std::string from;
+        if (input.file) {
+          from = "file:" + product.domain + "/" + *input.file;
+          node(from, "file", product.domain, *input.file);
+        } else if (input.product) {
+          auto [upstream, port] = mesh_.FindPort(input.product->domain, input.product->port);
+          if (upstream == nullptr || !governance::CanDiscover(principal_, *upstream)) continue;
+          from = input.product->ToString();
+          if (seen_nodes.count(from) == 0) up(*upstream);
+        }
+        for (const auto& port : product.outputs) edge(from, product.domain + "." + port.name);
+      }
+    };
+    std::function<void(const spec::Product&)> down = [&](const spec::Product& product) {
+      for (const auto& d : mesh_.domains) {
+        for (const auto& consumer : d.products) {
+          if (!governance::CanDiscover(principal_, consumer)) continue;
+          for (const auto& input : consumer.inputs) {
+            if (!input.product || input.product->domain != product.domain) continue;
+            bool reads = false;
+            for (const auto& port : product.outputs) reads |= port.name == input.product->port;
+            if (!reads) continue;
+            const bool fresh =
+                seen_nodes.count(consumer.domain + "." +
+                                 (consumer.outputs.empty() ? consumer.name
+                                                           : consumer.outputs.front().name)) == 0;
+            for (const auto& port : consumer.outputs) {
+              node(consumer.domain + "." + port.name, "port", consumer.domain, port.name);
+              edge(input.product->ToString(), consumer.domain + "." + port.name);
+            }
+            if (fresh) down(consumer);
+          }
+        }
+      }
+    };
+    up(root);
+    down(root);
+    return JsonResponse(200, {{"product", root.Address()}, {"nodes", nodes}, {"edges", edges}});
+  }
+
+  json RequestJson(const catalog::AccessRequest& r) {
+    const spec::Product* product = mesh_.FindProduct(r.domain, r.product);
+    const bool can_decide = product != nullptr && r.status == "pending" &&
+                            governance::CanAdminister(mesh_, principal_, *product);
+    return {{"id", r.id},
+            {"product", r.domain + "." + r.product},
+            {"requester", r.requester},
+            {"purpose", r.purpose},
+            {"status", r.status},
+            {"created_at", r.created_at},
+            {"decided_by", r.decided_by},
+            {"decided_at", r.decided_at},
+            {"note", r.note},
+            {"can_decide", can_decide}};
+  }
+
+  HttpResponse AccessRequests() {
+    json out = json::array();
+    for (const auto& r : catalog_.AccessRequests()) {
+      const spec::Product* product = mesh_.FindProduct(r.domain, r.product);
+      const bool mine = r.requester == principal_.ToString();
+      const bool decider =
+          product != nullptr && governance::CanAdminister(mesh_, principal_, *product);
+      if (mine || decider) out.push_back(RequestJson(r));
+    }
+    return JsonResponse(200, out);
+  }
+
+  HttpResponse CreateAccessRequest() {
+    json body = Body();
+    const spec::Product& product = FindAddress(Field(body, "product"));
+    const std::string purpose = Trim(Field(body, "purpose"));
+    if (purpose.empty()) throw Error(ErrorCode::kUsage, "say why you need access ('purpose')");
+    if (product.visibility == spec::Visibility::kPrivate) {
+      throw Error(ErrorCode::kConflict, product.Address() + " is private and cannot be shared");
+    }
+    const int64_t id =
+        catalog_.CreateAccessRequest({0, product.domain, product.name, principal_.ToString(),
+                                      purpose, "pending", NowIso8601(), "", "", ""});
+    governance::RecordAudit(catalog_, principal_.ToString(), "request", product.Address(), "ok",
+                            json{{"request", id}, {"purpose", purpose}}.dump());
+    return JsonResponse(201, RequestJson(*catalog_.GetAccessRequest(id)));
+  }
+
+  HttpResponse Decide(const std::string& id_text, bool approve) {
+    const int64_t id = std::atoll(id_text.c_str());
+    auto request = catalog_.GetAccessRequest(id);
+    if (!request) throw Error(ErrorCode::kNotFound, "no access request " + id_text);
+    const spec::Product* product = mesh_.FindProduct(request->domain, request->product);
+    if (product == nullptr) throw Error(ErrorCode::kNotFound, "the product is gone");
+    const std::string action = approve ? "approve" : "deny";
+    if (!governance::CanAdminister(mesh_, principal_, *product)) {
+      governance::RecordAudit(catalog_, principal_.ToString(), action, product->Address(), "denied",
+                              json{{"request", id}}.dump());
+      throw Error(ErrorCode::kPermissionDenied, "only owners of " + product->domain +
+                                                    " and admins decide access to " +
+                                                    product->Address());
+    }
+    json body = request_.body.empty() ? json::object() : Body();
+    const std::string note = Field(body, "note", false);
+    catalog_.DecideAccessRequest(id, approve, principal_.ToString(), NowIso8601(), note);
+    governance::RecordAudit(catalog_, principal_.ToString(), action, product->Address(), "ok",
+                            json{{"request", id}, {"requester", request->requester}}.dump());
+    return JsonResponse(200, RequestJson(*catalog_.GetAccessRequest(id)));
+  }
+
+  HttpResponse Grants() {
+    json out = json::array();
+    for (const auto& g : catalog_.Grants()) {
+      const spec::Product* product = mesh_.FindProduct(g.domain, g.product);
+      if (product == nullptr) continue;
+      const bool mine =
+          g.grantee == principal_.ToString() ||
+          (g.grantee.rfind("group:", 0) == 0 && principal_.InGroup(g.grantee.substr(6))) ||
+          (g.grantee.rfind("domain:", 0) == 0 && principal_.InDomain(g.grantee.substr(7)));
+      if (!mine && !governance::CanAdminister(mesh_, principal_, *product)) continue;
+      out.push_back({{"id", g.id},
+                     {"product", g.domain + "." + g.product},
+                     {"grantee", g.grantee},
+                     {"granted_by", g.granted_by},
+                     {"granted_at", g.granted_at},
+                     {"standing", false}});
+    }
+    for (const auto& domain : mesh_.domains) {
+      for (const auto& product : domain.products) {
+        const bool administers = governance::CanAdminister(mesh_, principal_, product);
+        for (const auto& grant : product.grants) {
+          const bool mine =
+              (grant.kind == spec::PrincipalKind::kUser && grant.name == principal_.name &&
+               principal_.kind == spec::PrincipalKind::kUser) ||
+              (grant.kind == spec::PrincipalKind::kGroup && principal_.InGroup(grant.name)) ||
+              (grant.kind == spec::PrincipalKind::kDomain && principal_.InDomain(grant.name));
+          if (!mine && !administers) continue;
+          out.push_back({{"id", nullptr},
+                         {"product", product.Address()},
+                         {"grantee", grant.ToString()},
+                         {"granted_by", product.file},
+                         {"granted_at", nullptr},
+                         {"standing", true}});
+        }
+      }
+    }
+    return JsonResponse(200, out);
+  }
+
+  HttpResponse ChangeGrant(bool revoke) {
+    std::string address;
+    std::string grantee;
+    if (revoke && request_.body.empty()) {
+      auto p = request_.query.find("product");
+      auto g = request_.query.find("grantee");
+      if (p == request_.query.end() || g == request_.query.end()) {
+        throw Error(ErrorCode::kUsage,
+                    "DELETE /api/v1/grants needs ?product=d.p&grantee=kind:name");
+      }
+      address = p->second;
+      grantee = g->second;
+    } else {
+      json body = Body();
+      address = Field(body, "product");
+      grantee = Field(body, "grantee");
+    }
+    const spec::Product& product = FindAddress(address);
+    const std::string action = revoke ? "revoke" : "grant";
+    if (!governance::CanAdminister(mesh_, principal_, product)) {
+      governance::RecordAudit(catalog_, principal_.ToString(), action, product.Address(), "denied",
+                              json{{"grantee", grantee}}.dump());
+      throw Error(
+          ErrorCode::kPermissionDenied,
+          "only owners of " + product.domain + " and admins grant access to " + product.Address());
+    }
+    const auto colon = grantee.find(':');
+    const std::string kind = colon == std::string::npos ? "" : grantee.substr(0, colon);
+    const std::string who = colon == std::string::npos ? "" : grantee.substr(colon + 1);
+    const bool known = (kind == "user" && mesh_.FindUser(who) != nullptr) ||
+                       (kind == "group" && mesh_.FindGroup(who) != nullptr) ||
+                       (kind == "domain" && mesh_.FindDomain(who) != nullptr);
+    if (!known)
+      throw Error(ErrorCode::kUsage,
+                  "grantee '" + grantee + "' is not a known user:, group: or domain:");
+    if (revoke) {
+      if (!catalog_.RevokeGrant(product.domain, product.name, grantee)) {
+        throw Error(ErrorCode::kNotFound,
+                    grantee + " holds no runtime grant on " + product.Address());
+      }
+    } else {
+      if (product.visibility == spec::Visibility::kPrivate) {
+        throw Error(ErrorCode::kConflict, product.Address() + " is private; it cannot be granted");
+      }
+      catalog_.AddGrant(
+          {0, product.domain, product.name, grantee, principal_.ToString(), NowIso8601(), {}});
+    }
+    governance::RecordAudit(catalog_, principal_.ToString(), action, product.Address(), "ok",
+                            json{{"grantee", grantee}}.dump());
+    return JsonResponse(revoke ? 200 : 201, {{"product", product.Address()},
+                                             {"grantee", grantee},
+                                             {"status", revoke ? "revoked" : "granted"}});
+  }
+
+  void RequireAdmin() const {
+    if (!principal_.admin) {
+      throw Error(ErrorCode::kPermissionDenied,
+                  "only admins (groups with admin: true) may see this");
+    }
+  }
+
+  HttpResponse Governance() {
+    RequireAdmin();
+    json masks = json::array();
+    for (const auto& mask : mesh_.governance.masks) {
+      masks.push_back(
+          {{"classification", mask.classification}, {"method", spec::ToString(mask.method)}});
+    }
+    auto violations = governance::EvaluateGates(mesh_, governance::LoadGrants(catalog_));
+    json rules = json::array();
+    for (const auto& rule : mesh_.governance.rules) {
+      json found = json::array();
+      for (const auto& v : violations) {
+        if (v.rule == &rule) {
+          found.push_back({{"domain", v.domain}, {"product", v.product}, {"row", v.row}});
+        }
+      }
+      rules.push_back({{"name", rule.name},
+                       {"severity", spec::ToString(rule.severity)},
+                       {"description", rule.description},
+                       {"sql", rule.sql},
+                       {"violations", found}});
+    }
+    return JsonResponse(200, {{"classifications", mesh_.governance.classifications},
+                              {"default_classification", mesh_.governance.default_classification},
+                              {"masks", masks},
+                              {"rules", rules}});
+  }
+
+  HttpResponse Audit() {
+    RequireAdmin();
+    int limit = 200;
+    if (auto it = request_.query.find("limit"); it != request_.query.end()) {
+      limit = std::clamp(std::atoi(it->second.c_str()), 1, 10000);
+    }
+    auto filter = [&](const char* key) {
+      auto it = request_.query.find(key);
+      return it == request_.query.end() ? std::string() : it->second;
+    };
+    const std::string who = filter("principal");
+    const std::string action = filter("action");
+    const std::string outcome = filter("outcome");
+    auto verification = governance::VerifyAudit(catalog_);
+    json entries = json::array();
+    auto all = catalog_.Audit(0, 1 << 30);
+    for (auto it = all.rbegin(); it != all.rend() && static_cast<int>(entries.size()) < limit;
+         ++it) {
+      if (!who.empty() && it->principal != who) continue;
+      if (!action.empty() && it->action != action) continue;
+      if (!outcome.empty() && it->outcome != outcome) continue;
+      entries.push_back({{"seq", it->seq},
+                         {"at", it->at},
+                         {"principal", it->principal},
+                         {"action", it->action},
+                         {"target", it->target},
+                         {"outcome", it->outcome},
+                         {"details", json::parse(it->details, nullptr, false)}});
+    }
+    json out = {{"verified", verification.ok()}, {"entries", entries}};
+    if (!verification.ok()) {
+      out["first_bad"] = *verification.first_bad;
+      out["problem"] = verification.problem;
+    }
+    return JsonResponse(200, out);
+  }
+
+  const spec::Mesh& mesh_;
+  catalog::CatalogStore& catalog_;
+  const HttpRequest& request_;
+  governance::Principal principal_;
+  std::string principal_name_ = "-";
+  std::vector<governance::RuntimeGrant> grants_;
+  bool grants_loaded_ = false;
+};
+
+}  // namespace
+
+Api::Api(const spec::Mesh& mesh, std::function<catalog::CatalogStore&()> catalog_for_thread,
+         std::string version)
+    : mesh_(mesh), catalog_(std::move(catalog_for_thread)), version_(std::move(version)) {}
+
+HttpResponse Api::Handle(const HttpRequest& request) const {
+  std::string principal = "-";
+  try {
+    Handler handler(mesh_, catalog_(), request);
+    try {
+      HttpResponse response = handler.Route(version_);
+      response.principal = handler.principal_name();
+      return response;
+    } catch (...) {
+      principal = handler.principal_name();
+      throw;
+    }
+  } catch (const Error& e) {
+    HttpResponse response = ErrorResponse(e.code(), e.what(), e.hint());
+    response.principal = principal;
+    return response;
+  } catch (const std::exception& e) {
+    HttpResponse response = ErrorResponse(ErrorCode::kInternal, e.what(), "");
+    response.principal = principal;
+    return response;
+  }
+}
+
+}  // namespace canopy::server

@@ -1,0 +1,21 @@
+// canopy serve: the REST API and the web UI over HTTP.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "spec/model.h"
+
+namespace canopy::server {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT
+  int threads = 0;                        // HTTP workers; 0: 8 per core (at least 16)
+  size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
+};
+
+// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+// finish, and returns 0. Throws Error(kFailed) when it cannot listen.
+int Serve(const spec::Mesh& mesh, const std::string& catalog_location, const ServeOptions& options);
+
+}  // namespace canopy::server

@@ -22,6 +22,7 @@
 #include "core/hash.h"
 #include "core/text.h"
 #include "engine/engine.h"
+#include "governance/audit.h"
 #include "governance/gates.h"
 #include "governance/governed.h"
 #include "governance/policy.h"
@@ -542,6 +543,12 @@ class ProductBuild {
       std::lock_guard<std::mutex> lock(*c_.mutex);
       c_.catalog->Publish(version);
       (*c_.live)[address] = FromLive(c_.root, version.build_id, version.ports);
+      nlohmann::json details = {{"build_id", version.build_id},
+                                {"version", version.version},
+                                {"rows", outcome_.run.rows},
+                                {"manifest", version.manifest_path}};
+      governance::RecordAudit(*c_.catalog, "domain:" + product_.domain, "publish", address, "ok",
+                              details.dump());
     });
     outcome_.run.status = "published";
     outcome_.run.message = "version " + version.version + " is live";

@@ -137,10 +137,18 @@ struct LiveVersion {
   std::map<std::string, std::string> input_versions;
 };
 
+struct VersionEntry {
+  std::string version;
+  std::string build_id;
+  std::string published_at;
+
+  bool operator==(const VersionEntry&) const = default;
+};
+
 struct ProductDetail {
   ProductSummary summary;
   std::optional<LiveVersion> live;
-  std::vector<std::string> version_history;  // "1.2.0 (build-id, published_at)", newest first
+  std::vector<VersionEntry> version_history;  // every published version, newest first
 };
 
 struct SearchHit {
@@ -246,6 +254,7 @@ class CatalogStore {
                            const std::string& grantee) = 0;
   virtual std::vector<GrantRecord> Grants() = 0;
 
+  // Error(kConflict) when the requester already has a pending request for the product.
   virtual int64_t CreateAccessRequest(const AccessRequest& request) = 0;
   virtual std::optional<AccessRequest> GetAccessRequest(int64_t id) = 0;
   // Newest first.

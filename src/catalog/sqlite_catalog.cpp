@@ -760,8 +760,7 @@ std::optional<ProductDetail> SqliteCatalog::GetProduct(const std::string& domain
                       "WHERE product_id = ? ORDER BY id DESC");
     history.Bind(select.Int(0));
     while (history.Step()) {
-      detail.version_history.push_back(history.Text(0) + " (" + history.Text(1) + ", " +
-                                       history.Text(2) + ")");
+      detail.version_history.push_back({history.Text(0), history.Text(1), history.Text(2)});
     }
     snapshot.Commit();
     return detail;
@@ -864,12 +863,23 @@ std::vector<GrantRecord> SqliteCatalog::Grants() {
 
 int64_t SqliteCatalog::CreateAccessRequest(const AccessRequest& r) {
   return Doing("record an access request", [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    Statement pending(*db_, R"sql(
+      SELECT id FROM access_requests
+      WHERE domain = ? AND product = ? AND requester = ? AND status = 'pending')sql");
+    if (pending.Bind(r.domain, r.product, r.requester).Step()) {
+      throw Error(ErrorCode::kConflict, r.requester + " already asked for " + r.domain + "." +
+                                            r.product + " (request " +
+                                            std::to_string(pending.Int(0)) + " is pending)");
+    }
     Statement(*db_, R"sql(
       INSERT INTO access_requests (domain, product, requester, purpose, status, created_at)
       VALUES (?, ?, ?, ?, 'pending', ?))sql")
         .Bind(r.domain, r.product, r.requester, r.purpose, r.created_at)
         .Run();
-    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+    const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+    transaction.Commit();
+    return id;
   });
 }
 

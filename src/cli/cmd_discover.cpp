@@ -112,7 +112,13 @@ json ProductJson(const spec::Product& product, const catalog::ProductDetail& det
     }
   }
   out["quality"] = quality;
-  out["history"] = detail.version_history;
+  json history = json::array();
+  for (const auto& entry : detail.version_history) {
+    history.push_back({{"version", entry.version},
+                       {"build_id", entry.build_id},
+                       {"published_at", entry.published_at}});
+  }
+  out["history"] = history;
   return out;
 }
 

@@ -72,6 +72,23 @@ struct PortAccess {
   std::vector<ColumnType> columns;
 };
 
+// The guard's parser: an engine that can read nothing, made once per thread (opening
+// a DuckDB costs milliseconds; parsing in a warm one, microseconds).
+engine::Connection& Parser() {
+  struct ParserEngine {
+    engine::Database database{[] {
+      engine::DatabaseOptions options;
+      options.config["enable_external_access"] = "false";
+      options.config["autoload_known_extensions"] = "false";
+      options.config["autoinstall_known_extensions"] = "false";
+      return options;
+    }()};
+    engine::Connection connection{database};
+  };
+  thread_local ParserEngine parser;
+  return parser.connection;
+}
+
 Value ReadValue(const engine::Result& result, int column, int64_t row) {
   if (result.IsNull(column, row)) return std::monostate{};
   switch (result.Type(column)) {
@@ -152,13 +169,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
-  {
-    engine::DatabaseOptions parser_options;
-    parser_options.config["enable_external_access"] = "false";
-    engine::Database parser_db(parser_options);
-    engine::Connection parser(parser_db);
-    st.verdict = Guard(parser, sql, known);
-  }
+  st.verdict = Guard(Parser(), sql, known);
   if (!st.verdict.allowed) {
     st.Audit("denied", st.verdict.reason);
     throw Error(ErrorCode::kInvalidInput, "query refused: " + st.verdict.reason);

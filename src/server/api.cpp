@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -21,6 +24,42 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kDefaultSampleRows = 20;
+
+// At most this many governed queries execute at once; others wait their turn, so the
+// server's memory stays within (this × the mesh's per-query memory limit).
+class QuerySlots {
+ public:
+  QuerySlots() : free_(std::max(2, static_cast<int>(std::thread::hardware_concurrency()))) {}
+  void Acquire() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    freed_.wait(lock, [this] { return free_ > 0; });
+    --free_;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++free_;
+    }
+    freed_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  int free_;
+};
+
+QuerySlots& Slots() {
+  static QuerySlots slots;
+  return slots;
+}
+
+struct SlotGuard {
+  SlotGuard() { Slots().Acquire(); }
+  ~SlotGuard() { Slots().Release(); }
+  SlotGuard(const SlotGuard&) = delete;
+  SlotGuard& operator=(const SlotGuard&) = delete;
+};
 constexpr int64_t kMaxApiRows = 100'000;
 
 json Nullable(const std::optional<std::string>& value) {
@@ -371,7 +410,11 @@ class Handler {
     out["quality"] = quality;
     json history = json::array();
     if (detail) {
-      for (const auto& entry : detail->version_history) history.push_back(entry);
+      for (const auto& entry : detail->version_history) {
+        history.push_back({{"version", entry.version},
+                           {"build_id", entry.build_id},
+                           {"published_at", entry.published_at}});
+      }
     }
     out["history"] = history;
     auto decision = DecisionFor(product);
@@ -391,10 +434,11 @@ class Handler {
   HttpResponse StreamQuery(const std::string& sql, int64_t limit) {
     governance::QueryOptions options;
     options.max_rows = std::min(limit, std::min(kMaxApiRows, mesh_.limits.query.max_rows));
+    auto slot = std::make_shared<SlotGuard>();  // held until the rows are written
     auto query =
         std::make_shared<governance::GovernedQuery>(mesh_, catalog_, principal_, sql, options);
     HttpResponse response;
-    response.stream = [query](const std::function<bool(std::string_view)>& write) {
+    response.stream = [query, slot](const std::function<bool(std::string_view)>& write) {
       class Sink : public governance::ResultSink {
        public:
         explicit Sink(const std::function<bool(std::string_view)>& w) : write_(w) {}
@@ -501,9 +545,11 @@ class Handler {
     std::set<std::string> seen_nodes;
     std::set<std::pair<std::string, std::string>> seen_edges;
     auto node = [&](const std::string& id, const std::string& kind, const std::string& d,
-                    const std::string& label) {
+                    const std::string& label, const std::string& product = "") {
       if (seen_nodes.insert(id).second) {
-        nodes.push_back({{"id", id}, {"kind", kind}, {"domain", d}, {"label", label}});
+        json item = {{"id", id}, {"kind", kind}, {"domain", d}, {"label", label}};
+        if (!product.empty()) item["product"] = product;
+        nodes.push_back(item);
       }
     };
     auto edge = [&](const std::string& from, const std::string& to) {
@@ -511,7 +557,8 @@ class Handler {
     };
     std::function<void(const spec::Product&)> up = [&](const spec::Product& product) {
       for (const auto& port : product.outputs) {
-        node(product.domain + "." + port.name, "port", product.domain, port.name);
+        node(product.domain + "." + port.name, "port", product.domain, port.name,
+             product.Address());
       }
       for (const auto& input : product.inputs) {
         std::string from;
@@ -541,7 +588,8 @@ class Handler {
                                  (consumer.outputs.empty() ? consumer.name
                                                            : consumer.outputs.front().name)) == 0;
             for (const auto& port : consumer.outputs) {
-              node(consumer.domain + "." + port.name, "port", consumer.domain, port.name);
+              node(consumer.domain + "." + port.name, "port", consumer.domain, port.name,
+                   consumer.Address());
               edge(input.product->ToString(), consumer.domain + "." + port.name);
             }
             if (fresh) down(consumer);
@@ -796,17 +844,36 @@ class Handler {
 
 }  // namespace
 
-Api::Api(const spec::Mesh& mesh, std::function<catalog::CatalogStore&()> catalog_for_thread,
-         std::string version)
-    : mesh_(mesh), catalog_(std::move(catalog_for_thread)), version_(std::move(version)) {}
+CatalogPool::CatalogPool(const std::string& location, int size) {
+  for (int i = 0; i < size; ++i) free_.push_back(catalog::OpenCatalog(location));
+}
+
+std::shared_ptr<catalog::CatalogStore> CatalogPool::Lease() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  returned_.wait(lock, [this] { return !free_.empty(); });
+  catalog::CatalogStore* store = free_.back().release();
+  free_.pop_back();
+  return {store, [this](catalog::CatalogStore* back) {
+            {
+              std::lock_guard<std::mutex> guard(mutex_);
+              free_.emplace_back(back);
+            }
+            returned_.notify_one();
+          }};
+}
+
+Api::Api(const spec::Mesh& mesh, CatalogLease lease, std::string version)
+    : mesh_(mesh), lease_(std::move(lease)), version_(std::move(version)) {}
 
 HttpResponse Api::Handle(const HttpRequest& request) const {
   std::string principal = "-";
   try {
-    Handler handler(mesh_, catalog_(), request);
+    std::shared_ptr<catalog::CatalogStore> catalog = lease_();
+    Handler handler(mesh_, *catalog, request);
     try {
       HttpResponse response = handler.Route(version_);
       response.principal = handler.principal_name();
+      if (response.stream) response.hold = catalog;  // the rows are audited at the end
       return response;
     } catch (...) {
       principal = handler.principal_name();

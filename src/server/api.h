@@ -1,14 +1,18 @@
 // The REST API of DESIGN §6, independent of any HTTP library: a request in, a
 // response out. server.cpp adapts it to the network; tests can call it directly.
 //
-// Thread safety: Handle may be called from many threads at once; each call uses the
-// catalog its thread gets from `catalog_for_thread`.
+// Thread safety: Handle may be called from many threads at once; each call leases
+// its own catalog connection.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "spec/model.h"
@@ -30,13 +34,30 @@ struct HttpResponse {
   // When set, the body is written by this function in pieces (chunked transfer);
   // `write` returns false when the client has gone away.
   std::function<void(const std::function<bool(std::string_view)>& write)> stream;
-  std::string principal;  // who asked, for the request log ("-" when nobody)
+  std::string principal;       // who asked, for the request log ("-" when nobody)
+  std::shared_ptr<void> hold;  // kept alive until the response is written (e.g. a catalog lease)
+};
+
+// Lends a catalog connection for the duration of one request; returned when the last
+// copy of the pointer goes.
+using CatalogLease = std::function<std::shared_ptr<catalog::CatalogStore>()>;
+
+// A fixed set of catalog connections shared by the server's workers: opened up front,
+// lent one at a time, waited for when all are out. Thread-safe.
+class CatalogPool {
+ public:
+  CatalogPool(const std::string& location, int size);
+  std::shared_ptr<catalog::CatalogStore> Lease();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<catalog::CatalogStore>> free_;
 };
 
 class Api {
  public:
-  Api(const spec::Mesh& mesh, std::function<catalog::CatalogStore&()> catalog_for_thread,
-      std::string version);
+  Api(const spec::Mesh& mesh, CatalogLease lease, std::string version);
 
   // Answers one request under /api/v1/. Never throws: errors become
   // {"error":{"code","message"}} with the status of their ErrorCode.
@@ -44,7 +65,7 @@ class Api {
 
  private:
   const spec::Mesh& mesh_;
-  std::function<catalog::CatalogStore&()> catalog_;
+  CatalogLease lease_;
   std::string version_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -64,16 +65,12 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   const int port = std::atoi(options.listen.substr(colon + 1).c_str());
   if (port <= 0 || port > 65535) throw Error(ErrorCode::kUsage, "invalid port in --listen");
 
-  // Open the catalog once up front: a wrong location fails at start, not per request.
-  catalog::OpenCatalog(catalog_location);
+  // Catalog connections are opened up front (a wrong location fails at start) and
+  // lent to requests; a request holds one only while it runs.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  CatalogPool pool(catalog_location, std::max(8, 4 * cores));
   Api api(
-      mesh,
-      [catalog_location]() -> catalog::CatalogStore& {
-        thread_local std::unique_ptr<catalog::CatalogStore> catalog;
-        if (!catalog) catalog = catalog::OpenCatalog(catalog_location);
-        return *catalog;
-      },
-      CANOPY_VERSION);
+      mesh, [&pool] { return pool.Lease(); }, CANOPY_VERSION);
 
   // Signals are taken by one thread only; every other thread blocks them.
   sigset_t signals;
@@ -83,12 +80,14 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   httplib::Server http;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // cpp-httplib gives each keep-alive connection a worker while it lasts: size the
+  // pool for the connections expected, not for the cores (idle workers cost little).
   const size_t workers =
-      static_cast<size_t>(options.threads > 0 ? options.threads : std::max(16, 8 * cores));
+      static_cast<size_t>(options.threads > 0 ? options.threads : std::max(128, 32 * cores));
   http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http.set_payload_max_length(options.max_body_bytes);
   http.set_keep_alive_max_count(1000);
+  http.set_tcp_nodelay(true);  // without it, Nagle and delayed ACKs add 40 ms per response
   http.set_read_timeout(30, 0);
   http.set_write_timeout(60, 0);
   http.set_default_headers({{"X-Content-Type-Options", "nosniff"},
@@ -113,8 +112,9 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     res.status = response.status;
     if (response.stream) {
       auto stream = std::make_shared<decltype(response.stream)>(std::move(response.stream));
+      auto hold = response.hold;
       res.set_chunked_content_provider(
-          response.content_type, [stream](size_t, httplib::DataSink& sink) {
+          response.content_type, [stream, hold](size_t, httplib::DataSink& sink) {
             (*stream)([&sink](std::string_view piece) {
               return sink.is_writable() && sink.write(piece.data(), piece.size());
             });
@@ -150,7 +150,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     res.set_content(std::string(reinterpret_cast<const char*>(file->data), file->size),
                     ContentType(path));
     res.set_header("Content-Security-Policy",
-                   "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' "
+                   "default-src 'self'; script-src 'self'; style-src 'self' "
                    "'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'");
   });
 
@@ -185,10 +185,20 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     std::fputs(line, stderr);
   });
 
+  // Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
+  // connections overflows it and clients wait a second for a SYN retry. Keep the
+  // listening socket, and once bound, listen again with the system's maximum.
+  int listening = -1;
+  http.set_socket_options([&listening](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening = sock;
+  });
   if (!http.bind_to_port(host, port)) {
     throw Error(ErrorCode::kFailed, "cannot listen on " + options.listen,
                 "is the port taken? choose another with --listen");
   }
+  if (listening >= 0) ::listen(listening, SOMAXCONN);
   std::atomic<bool> stopping{false};
   std::thread waiter([&] {
     int signal = 0;

@@ -10,7 +10,7 @@ namespace canopy::server {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT
-  int threads = 0;                        // HTTP workers; 0: 8 per core (at least 16)
+  int threads = 0;                        // HTTP workers; 0: 32 per core (at least 128)
   size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
 };
 

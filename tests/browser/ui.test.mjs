@@ -101,13 +101,20 @@ after(async () => {
 });
 
 test('canopy web ui', { timeout: 60_000 }, async (t) => {
-  await t.test('an invalid token is refused with a clear message', async () => {
+  await t.test('an invalid or revoked token is refused with a clear message', async () => {
     await page.goto(`${BASE}/#/`);
     await page.locator(sel('token-input')).fill('not-a-real-token');
     await page.locator(sel('signin-submit')).click();
     const err = page.locator(sel('signin-error'));
     await err.waitFor();
     assert.match(await err.innerText(), /not accepted/i);
+    // A session whose token stops working (revoked, expired) goes back to sign-in and says why.
+    await page.evaluate(() => sessionStorage.setItem('canopy.token', 'revoked-token'));
+    await page.reload();
+    const msg = page.locator(sel('signin-message'));
+    await msg.waitFor();
+    assert.match(await msg.innerText(), /no longer accepted/i);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('canopy.token')), null);
   });
 
   await t.test('zoe finds sales.orders, cannot read it, and requests access', async () => {

@@ -308,7 +308,8 @@ TEST_F(CatalogPublishTest, EveryFieldRoundTrips) {
   EXPECT_EQ(detail->summary.published_at, "2024-05-01T10:00:00Z");
   ASSERT_TRUE(detail->live.has_value());
   EXPECT_EQ(detail->live->ports.size(), 2U);
-  EXPECT_EQ(detail->version_history, std::vector<std::string>{"1.2.0 (b1, 2024-05-01T10:00:00Z)"});
+  EXPECT_EQ(detail->version_history,
+            (std::vector<VersionEntry>{{"1.2.0", "b1", "2024-05-01T10:00:00Z"}}));
 }
 
 TEST_F(CatalogPublishTest, ASecondPublishBecomesLiveAndHistoryHoldsBoth) {
@@ -323,8 +324,8 @@ TEST_F(CatalogPublishTest, ASecondPublishBecomesLiveAndHistoryHoldsBoth) {
   auto detail = store->GetProduct("sales", "orders");
   EXPECT_EQ(detail->summary.live_version, "1.1.0");
   EXPECT_EQ(detail->version_history,
-            (std::vector<std::string>{"1.1.0 (b2, 2024-05-02T10:00:00Z)",
-                                      "1.0.0 (b1, 2024-05-01T10:00:00Z)"}));
+            (std::vector<VersionEntry>{{"1.1.0", "b2", "2024-05-02T10:00:00Z"},
+                                       {"1.0.0", "b1", "2024-05-01T10:00:00Z"}}));
 }
 
 TEST_F(CatalogPublishTest, PublishingTheSameBuildTwiceIsAConflictAndChangesNothing) {

@@ -51,13 +51,16 @@ class ApiTest : public ::testing::Test {
     fs::remove_all(*dir_);
     delete dir_;
   }
+  // The one catalog of the test, lent without giving up ownership.
+  static std::shared_ptr<catalog::CatalogStore> Lease() {
+    return {catalog_, [](catalog::CatalogStore*) {}};
+  }
   static std::string Location() { return (*dir_ / "mesh/.canopy/catalog.db").string(); }
 
   server::HttpResponse Call(const std::string& method, const std::string& path,
                             const std::string& user = "", const std::string& body = "",
                             std::map<std::string, std::string> query = {}) {
-    server::Api api(
-        *mesh_, []() -> catalog::CatalogStore& { return *catalog_; }, "test");
+    server::Api api(*mesh_, Lease, "test");
     server::HttpRequest request;
     request.method = method;
     request.path = path;
@@ -99,8 +102,7 @@ TEST_F(ApiTest, EveryOtherEndpointNeedsAValidToken) {
     EXPECT_EQ(none.status, 401) << path;
     EXPECT_EQ(Json(none)["error"]["code"], "unauthenticated") << path;
   }
-  server::Api api(
-      *mesh_, []() -> catalog::CatalogStore& { return *catalog_; }, "test");
+  server::Api api(*mesh_, Lease, "test");
   auto with = [&](const std::string& header) {
     server::HttpRequest request{"GET", "/api/v1/me", {}, "", header};
     return api.Handle(request).status;

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/text.h"
 #include "engine/engine.h"
 #include "governance/audit.h"
@@ -72,6 +74,48 @@ struct PortAccess {
   std::vector<ColumnType> columns;
 };
 
+// Sandboxes made for earlier queries, by their setup script. Two queries with the same
+// setup — the same reader, ports, live files, masks and filters — need the same
+// sandbox, and a sandbox is never changed by the queries it runs (they are single
+// SELECTs, and its configuration is locked), so it is reused: opening a DuckDB and
+// binding its views costs more than most queries. Each query gets its own
+// connection. Least recently used first out; thread-safe.
+class SandboxCache {
+ public:
+  static constexpr size_t kCapacity = 8;
+
+  std::shared_ptr<engine::Database> Get(const std::string& setup,
+                                        const engine::DatabaseOptions& options) {
+    const std::string key = Sha256Hex(setup + "|" + options.config.at("memory_limit") + "|" +
+                                      options.config.at("threads"));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->first != key) continue;
+        entries_.splice(entries_.begin(), entries_, it);
+        return it->second;
+      }
+    }
+    auto database = std::make_shared<engine::Database>(options);
+    engine::Connection connection(*database);
+    connection.Execute(setup);
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.emplace_front(key, database);
+    if (entries_.size() > kCapacity) entries_.pop_back();
+    return database;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::list<std::pair<std::string, std::shared_ptr<engine::Database>>> entries_;
+};
+
+std::shared_ptr<engine::Database> SandboxFor(const std::string& setup,
+                                             const engine::DatabaseOptions& options) {
+  static SandboxCache cache;
+  return cache.Get(setup, options);
+}
+
 // The guard's parser: an engine that can read nothing, made once per thread (opening
 // a DuckDB costs milliseconds; parsing in a warm one, microseconds).
 engine::Connection& Parser() {
@@ -130,7 +174,7 @@ struct GovernedQuery::State {
   nlohmann::json details;
   GuardVerdict verdict;
   std::vector<PortAccess> accesses;
-  std::unique_ptr<engine::Database> database;
+  std::shared_ptr<engine::Database> database;  // may be shared with other queries (cache)
   std::unique_ptr<engine::Connection> db;
   std::vector<ResultColumn> columns;
   std::vector<std::string> projection;
@@ -228,8 +272,6 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   sandbox_options.config["autoinstall_known_extensions"] = "false";
   sandbox_options.config["autoload_known_extensions"] = "false";
   sandbox_options.config["allow_community_extensions"] = "false";
-  st.database = std::make_unique<engine::Database>(sandbox_options);
-  st.db = std::make_unique<engine::Connection>(*st.database);
   std::vector<std::string> files;
   for (const auto& access : st.accesses) files.push_back(SqlString(access.file));
   if (!options.parquet_path.empty()) {
@@ -241,6 +283,8 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
     setup += "SET allowed_directories = [" + SqlString(st.output_dir) + "];";
   }
   setup += "SET enable_external_access = false;";
+  // Published Parquet files never change: keep their footers across queries.
+  setup += "SET parquet_metadata_cache = true;";
   std::set<std::string> schemas;
   for (const auto& access : st.accesses) {
     if (schemas.insert(access.product->domain).second) {
@@ -260,7 +304,8 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   }
   setup += "SET lock_configuration = true;";
   try {
-    st.db->Execute(setup);
+    st.database = SandboxFor(setup, sandbox_options);
+    st.db = std::make_unique<engine::Connection>(*st.database);
     if (options.parquet_path.empty()) Describe();
   } catch (const Error& e) {
     st.Audit("failed", e.what());

@@ -17,6 +17,7 @@
 
 #include "build/plan.h"
 #include "build/sandbox.h"
+#include "contract/diff.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -399,6 +400,7 @@ class ProductBuild {
       const std::string model = SqlIdentifier(port.from);
       Report(c_, address, "checking the schema of " + port.name);
       auto actual = contract::DescribeColumns(db, model);
+      snapshots_[port.name] = contract::Snapshot(port.contract, actual);
       auto schema = contract::CheckSchema(db, port.contract, actual);
       if (!schema.empty()) {
         for (auto& check : schema) {
@@ -477,6 +479,7 @@ class ProductBuild {
     if (failed) {
       throw Error(ErrorCode::kFailed, "contract not met:\n    " + Join(failures, "\n    "));
     }
+    CheckEvolution();
     Publish(version, relative_dir);
   }
 
@@ -527,6 +530,9 @@ class ProductBuild {
                          {"threshold", q.threshold}});
     }
     manifest["quality"] = quality;
+    for (const auto& [port, snapshot] : snapshots_) {
+      manifest["contracts"][port] = nlohmann::json::parse(snapshot);
+    }
     version.published_at = NowIso8601();
     manifest["published_at"] = version.published_at;
     version.manifest_path = relative_dir + "/manifest.json";
@@ -554,10 +560,73 @@ class ProductBuild {
     outcome_.run.message = "version " + version.version + " is live";
   }
 
+  // Refuses a breaking contract change without a major version bump, naming every
+  // downstream port that reads the changed port, with its owner.
+  void CheckEvolution() {
+    std::optional<catalog::LiveVersion> live;
+    {
+      std::lock_guard<std::mutex> lock(*c_.mutex);
+      live = c_.catalog->Live(product_.domain, product_.name);
+    }
+    if (!live) return;
+    const auto manifest = nlohmann::json::parse(
+        ReadText((fs::path(c_.root) / live->manifest_path).string()), nullptr, false);
+    if (manifest.is_discarded() || !manifest.contains("contracts")) return;
+    std::vector<contract::ContractChange> breaking;
+    for (const auto& [port, snapshot] : manifest["contracts"].items()) {
+      auto next = snapshots_.find(port);
+      if (next == snapshots_.end()) {
+        breaking.push_back({port, "", "port removed", true, "consumers reading it will break"});
+        continue;
+      }
+      for (auto& change : contract::DiffSnapshots(port, snapshot.dump(), next->second)) {
+        if (change.breaking) breaking.push_back(std::move(change));
+      }
+    }
+    if (breaking.empty()) return;
+    const int live_major = std::atoi(live->version.c_str());
+    if (product_.version.major > live_major) return;
+    std::vector<std::string> lines;
+    std::set<std::string> changed_ports;
+    for (const auto& change : breaking) {
+      changed_ports.insert(change.port);
+      lines.push_back(product_.domain + "." + change.port +
+                      (change.column.empty() ? "" : "." + change.column) + ": " + change.kind +
+                      " (" + change.detail + ")");
+    }
+    std::vector<std::string> consumers;
+    for (const auto& domain : c_.mesh->domains) {
+      for (const auto& consumer : domain.products) {
+        for (const auto& input : consumer.inputs) {
+          if (!input.product || input.product->domain != product_.domain ||
+              changed_ports.count(input.product->port) == 0) {
+            continue;
+          }
+          for (const auto& port : consumer.outputs) {
+            consumers.push_back(consumer.domain + "." + port.name + " (product " +
+                                consumer.Address() + ", owner " + consumer.owner + ") reads " +
+                                input.product->ToString());
+          }
+        }
+      }
+    }
+    std::string message = "breaking change to the published contract of " + product_.Address() +
+                          " " + live->version + " needs a major version (" +
+                          std::to_string(live_major + 1) + ".0.0), not " +
+                          product_.version.ToString() + ":\n    " + Join(lines, "\n    ");
+    message += consumers.empty()
+                   ? "\n    no other product reads the changed ports"
+                   : "\n    downstream ports that read them:\n      " + Join(consumers, "\n      ");
+    throw Error(ErrorCode::kFailed, message,
+                "bump version to " + std::to_string(live_major + 1) + ".0.0 in " + product_.file +
+                    " and tell the owners above");
+  }
+
   const Context& c_;
   const spec::Product& product_;
   ProductOutcome outcome_;
   std::string staging_;
+  std::map<std::string, std::string> snapshots_;  // port → contract snapshot
 };
 
 // Removes what interrupted builds left: staging folders and version folders that no

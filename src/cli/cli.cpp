@@ -163,6 +163,14 @@ int RunCli(int argc, char** argv) {
   add_format(audit);
   audit->callback([&] { exit_code = RunAudit(with_mesh(), verify, chosen_format(), audit_limit); });
 
+  auto* contract = app.add_subcommand("contract", "Data contracts");
+  contract->require_subcommand(1);
+  std::string diff_target;
+  auto* diff = contract->add_subcommand(
+      "diff", "Changes between the published contract and the one in the folder");
+  diff->add_option("product", diff_target, "domain.product")->required();
+  diff->callback([&] { exit_code = RunContractDiff(with_mesh(), diff_target); });
+
   std::string listen = "127.0.0.1:8080";
   int serve_threads = 0;
   auto* serve = app.add_subcommand("serve", "Serve the REST API and the web UI");

@@ -2,9 +2,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
+
+#include "build/runner.h"
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "cli/table.h"
+#include "contract/diff.h"
 #include "core/error.h"
 #include "core/text.h"
 
@@ -239,6 +244,64 @@ int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat
     table.AddRow({hit.domain + "." + hit.product, score, hit.field, hit.snippet});
   }
   table.Print(std::cout);
+  return 0;
+}
+
+}  // namespace canopy::cli
+
+namespace canopy::cli {
+
+int RunContractDiff(const GlobalOptions& global, const std::string& address) {
+  MeshSession session = OpenMesh(global);
+  auto [domain, name] = SplitAddress(session.mesh, address);
+  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  auto live = session.catalog->Live(domain, name);
+  if (!live) {
+    std::cout << address << " has never been published: everything in its contract is new\n";
+    return 0;
+  }
+  std::ifstream in(std::filesystem::path(build::StorageRoot(session.mesh)) / live->manifest_path);
+  const json manifest = json::parse(in, nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("contracts")) {
+    throw Error(ErrorCode::kFailed, "the live version's manifest has no contract snapshot",
+                "rebuild it once with this canopy (canopy build " + address + " --force)");
+  }
+  std::vector<contract::ContractChange> changes;
+  for (const auto& [port, snapshot] : manifest["contracts"].items()) {
+    const spec::OutputPort* current = nullptr;
+    for (const auto& p : product.outputs) {
+      if (p.name == port) current = &p;
+    }
+    if (current == nullptr) {
+      changes.push_back({port, "", "port removed", true, "consumers reading it will break"});
+      continue;
+    }
+    auto diff =
+        contract::DiffSnapshots(port, snapshot.dump(), contract::Snapshot(current->contract, {}));
+    changes.insert(changes.end(), diff.begin(), diff.end());
+  }
+  for (const auto& port : product.outputs) {
+    if (!manifest["contracts"].contains(port.name)) {
+      changes.push_back({port.name, "", "port added", false, "a new output port"});
+    }
+  }
+  if (changes.empty()) {
+    std::cout << "no changes to the contract of " << address << " since " << live->version << "\n";
+    return 0;
+  }
+  bool breaking = false;
+  Table table({"port", "column", "change", "breaking", "detail"});
+  for (const auto& change : changes) {
+    breaking = breaking || change.breaking;
+    table.AddRow({change.port, change.column, change.kind, change.breaking ? "BREAKING" : "",
+                  change.detail});
+  }
+  table.Print(std::cout);
+  const int major = std::atoi(live->version.c_str());
+  if (breaking && product.version.major <= major) {
+    std::cout << "\nbreaking: publishing needs version " << major + 1 << ".0.0 or later (the spec "
+              << "says " << product.version.ToString() << ", live is " << live->version << ")\n";
+  }
   return 0;
 }
 

@@ -37,6 +37,7 @@ int RunServe(const GlobalOptions& global, const std::string& listen, int threads
 int RunTokenCreate(const GlobalOptions& global, const std::string& user);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);
+int RunContractDiff(const GlobalOptions& global, const std::string& address);
 int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current

@@ -197,6 +197,38 @@ TEST_F(GovernanceCliTest, APublishGateBlocksWhatItNames) {
   EXPECT_FALSE(nlohmann::json::parse(show.out)["build_id"].is_null());
 }
 
+TEST_F(GovernanceCliTest, ABreakingChangeNeedsAMajorVersionAndNamesItsConsumers) {
+  const fs::path spec = dir_ / "mesh/domains/crm/products/customers.yaml";
+  std::string text = Read(spec);
+  auto cut = [&](const std::string& what, const std::string& with) {
+    const auto at = text.find(what);
+    ASSERT_NE(at, std::string::npos) << what;
+    text.replace(at, what.size(), with);
+  };
+  cut("        - { name: segment, physicalType: VARCHAR, classification: public }\n", "");
+  cut(", score, segment from raw", ", score from raw");
+  std::ofstream(spec) << text;
+  CliRun diff = Canopy("contract diff crm.customers");
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  EXPECT_NE(diff.out.find("segment  column removed  BREAKING"), std::string::npos) << diff.out;
+  EXPECT_NE(diff.out.find("publishing needs version 2.0.0"), std::string::npos);
+  const std::string live_before =
+      nlohmann::json::parse(Canopy("show crm.customers --format json").out)["build_id"];
+  CliRun refused = Canopy("build");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("needs a major version (2.0.0)"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("crm.customers.segment: column removed"), std::string::npos);
+  EXPECT_NE(refused.err.find("finance.exposure (product finance.exposure, owner frank)"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(nlohmann::json::parse(Canopy("show crm.customers --format json").out)["build_id"],
+            live_before);
+  cut("version: 1.0.0", "version: 2.0.0");
+  std::ofstream(spec) << text;
+  CliRun bumped = Canopy("build");
+  EXPECT_EQ(bumped.exit_code, 0) << bumped.err;
+}
+
 TEST_F(GovernanceCliTest, EveryActionIsAuditedAndTamperingIsFound) {
   ASSERT_EQ(Canopy("query --as dana \"select count(*) from crm.customers\"").exit_code, 0);
   ASSERT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);

@@ -269,6 +269,9 @@ class ProductBuild {
       if (!input.product) continue;
       auto [upstream, port] = c_.mesh->FindPort(input.product->domain, input.product->port);
       if (upstream == nullptr) continue;
+      if (auto warning = governance::DeprecationWarning(*upstream); !warning.empty()) {
+        outcome_.warnings.push_back("input '" + input.name + "': " + warning);
+      }
       auto decision = governance::Decide(*c_.mesh, c_.grants, reader, *upstream, *port);
       if (!decision.allowed) {
         const spec::Domain* owning = c_.mesh->FindDomain(upstream->domain);

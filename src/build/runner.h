@@ -24,6 +24,7 @@ struct ProductOutcome {
   catalog::ProductRun run;
   std::vector<contract::CheckResult> checks;  // all checks, passed and failed
   std::string error;                          // the failure, ready to print
+  std::vector<std::string> warnings;          // e.g. reading a deprecated product
 };
 
 struct BuildReport {

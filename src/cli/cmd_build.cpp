@@ -106,6 +106,10 @@ int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>&
     std::cerr << "warning: publish gate " << warning << "\n";
   }
   for (const auto& outcome : report.products) {
+    for (const auto& warning : outcome.warnings) {
+      std::cerr << "warning: " << outcome.run.domain << "." << outcome.run.product << ": "
+                << warning << "\n";
+    }
     for (const auto& check : outcome.checks) {
       if (check.passed || check.severity != "warning") continue;
       std::cerr << "warning: " << outcome.run.domain << "." << outcome.run.product << ": "

@@ -211,6 +211,7 @@ int RunQuery(const GlobalOptions& global, const std::string& as, const std::stri
         governance::RunGovernedQuery(session.mesh, *session.catalog, principal, sql, options, sink);
     sink.Print(out);
   }
+  for (const auto& warning : outcome.warnings) std::cerr << "warning: " << warning << "\n";
   std::cerr << "(" << WithThousands(outcome.rows) << " rows"
             << (outcome.truncated ? ", truncated" : "") << ", " << Duration(outcome.duration_ms)
             << ")";

@@ -98,6 +98,19 @@ Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& text) {
   return principal;
 }
 
+std::string DeprecationWarning(const spec::Product& product) {
+  if (product.status != spec::ProductStatus::kDeprecated) return "";
+  std::string end_of_life;
+  for (const auto& port : product.outputs) {
+    for (const auto& sla : port.sla) {
+      if (sla.property == "endOfLife" && end_of_life.empty()) end_of_life = sla.value;
+    }
+  }
+  return product.Address() + " is deprecated" +
+         (end_of_life.empty() ? "" : " (end of life " + end_of_life + ")") + "; ask its owner (" +
+         product.owner + ") what replaces it";
+}
+
 bool CanDiscover(const Principal& principal, const spec::Product& product) {
   return product.visibility != spec::Visibility::kPrivate || principal.admin ||
          principal.InDomain(product.domain);

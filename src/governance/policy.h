@@ -60,6 +60,10 @@ PolicyDecision Decide(const spec::Mesh& mesh, const std::vector<RuntimeGrant>& g
                       const Principal& principal, const spec::Product& product,
                       const spec::OutputPort& port);
 
+// A warning for readers of a deprecated product ("… is deprecated (end of life
+// 2027-03-31): move to its successor"); empty when the product is not deprecated.
+std::string DeprecationWarning(const spec::Product& product);
+
 // Whether `principal` may see that `product` exists (private products are hidden
 // from everyone but their domain and admins).
 bool CanDiscover(const Principal& principal, const spec::Product& product);

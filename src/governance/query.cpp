@@ -258,6 +258,9 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       outcome.masked.push_back(sql_name + "." + mask.column);
     }
     if (access.decision.row_filter) outcome.filtered.push_back(sql_name);
+    if (auto warning = DeprecationWarning(*product); !warning.empty()) {
+      outcome.warnings.push_back(warning);
+    }
     st.accesses.push_back(std::move(access));
   }
   outcome.guard_us =

@@ -45,7 +45,8 @@ struct QueryOutcome {
   int64_t rows = 0;
   bool truncated = false;  // more rows than max_rows existed
   int64_t duration_ms = 0;
-  int64_t guard_us = 0;  // time spent in the guard and the decisions
+  int64_t guard_us = 0;               // time spent in the guard and the decisions
+  std::vector<std::string> warnings;  // e.g. a deprecated product read
 };
 
 // A governed query in two steps, so a server can answer a refusal or denial with

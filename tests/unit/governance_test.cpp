@@ -229,6 +229,27 @@ TEST_F(GovernanceCliTest, ABreakingChangeNeedsAMajorVersionAndNamesItsConsumers)
   EXPECT_EQ(bumped.exit_code, 0) << bumped.err;
 }
 
+TEST_F(GovernanceCliTest, ADeprecatedProductWarnsItsConsumersBuildsAndQueries) {
+  const fs::path spec = dir_ / "mesh/domains/sales/products/orders.yaml";
+  std::string text = Read(spec);
+  text.replace(text.find("version: 1.0.0"), 14, "version: 1.0.0\nstatus: deprecated");
+  const std::string last = "        - { name: region, physicalType: VARCHAR }";
+  text.replace(text.find(last), last.size(),
+               last + "\n    sla:\n      - { property: endOfLife, value: \"2027-03-31\" }");
+  std::ofstream(spec) << text;
+  CliRun build = Canopy("build");
+  EXPECT_EQ(build.exit_code, 0) << build.err;
+  EXPECT_NE(build.err.find("warning: finance.exposure: input 'orders': sales.orders is deprecated "
+                           "(end of life 2027-03-31)"),
+            std::string::npos)
+      << build.err;
+  CliRun query = Canopy("query --as zoe \"select count(*) from sales.orders\"");
+  EXPECT_EQ(query.exit_code, 0);
+  EXPECT_NE(query.err.find("warning: sales.orders is deprecated (end of life 2027-03-31)"),
+            std::string::npos)
+      << query.err;
+}
+
 TEST_F(GovernanceCliTest, EveryActionIsAuditedAndTamperingIsFound) {
   ASSERT_EQ(Canopy("query --as dana \"select count(*) from crm.customers\"").exit_code, 0);
   ASSERT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);

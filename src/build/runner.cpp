@@ -72,24 +72,6 @@ class BuildLock {
   int fd_ = -1;
 };
 
-std::string InputReader(const spec::ProductInput& input, const std::string& path) {
-  std::string call;
-  switch (input.format) {
-    case spec::FileFormat::kCsv:
-      call = "read_csv(";
-      break;
-    case spec::FileFormat::kJson:
-      call = "read_json(";
-      break;
-    case spec::FileFormat::kParquet:
-      call = "read_parquet(";
-      break;
-  }
-  call += SqlString(path);
-  for (const auto& [key, value] : input.options) call += ", " + key + " = " + value;
-  return call + ")";
-}
-
 // DuckDB's CSV errors end in a dump of every reader option; keep what a user needs:
 // the file and line, the column, the value, the line itself, and the fix.
 std::string SummariseEngineError(const std::string& message, const std::string& mesh_root) {

@@ -24,6 +24,24 @@ std::string SqlList(const std::vector<std::string>& items) {
 
 }  // namespace
 
+std::string InputReader(const spec::ProductInput& input, const std::string& path) {
+  std::string call;
+  switch (input.format) {
+    case spec::FileFormat::kCsv:
+      call = "read_csv(";
+      break;
+    case spec::FileFormat::kJson:
+      call = "read_json(";
+      break;
+    case spec::FileFormat::kParquet:
+      call = "read_parquet(";
+      break;
+  }
+  call += SqlString(path);
+  for (const auto& [key, value] : input.options) call += ", " + key + " = " + value;
+  return call + ")";
+}
+
 Sandbox::Sandbox(const SandboxOptions& options)
     : database_(Options(options)), connection_(database_) {
   std::string dir = options.writable_dir;

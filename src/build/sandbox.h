@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "spec/model.h"
 
 namespace canopy::build {
 
@@ -19,6 +20,10 @@ struct SandboxOptions {
   // governance/query.cpp): set when any input is row-filtered for this domain.
   bool filter_barrier = false;
 };
+
+// The DuckDB reader call for a file input at `path`: read_csv/read_json/read_parquet
+// with the input's options.
+std::string InputReader(const spec::ProductInput& input, const std::string& path);
 
 // After construction the configuration is locked: SQL run inside cannot widen its
 // file access, load extensions or change limits.

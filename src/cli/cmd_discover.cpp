@@ -22,23 +22,6 @@ json Nullable(const std::optional<std::string>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
-std::pair<std::string, std::string> SplitAddress(const spec::Mesh& mesh,
-                                                 const std::string& address) {
-  const auto dot = address.find('.');
-  if (dot == std::string::npos ||
-      mesh.FindProduct(address.substr(0, dot), address.substr(dot + 1)) == nullptr) {
-    std::vector<std::string> names;
-    for (const auto& domain : mesh.domains) {
-      for (const auto& product : domain.products) names.push_back(product.Address());
-    }
-    std::string hint = DidYouMean(address, names);
-    throw Error(
-        ErrorCode::kNotFound, "no product '" + address + "'",
-        hint.empty() ? "products are named domain.product; `canopy products` lists them" : hint);
-  }
-  return {address.substr(0, dot), address.substr(dot + 1)};
-}
-
 // The product as `canopy show --format json` gives it (DESIGN §5). Columns come from
 // the live version when there is one, else from the contract.
 json ProductJson(const spec::Product& product, const catalog::ProductDetail& detail) {
@@ -160,8 +143,9 @@ int RunProducts(const GlobalOptions& global, OutputFormat format) {
 
 int RunShow(const GlobalOptions& global, const std::string& address, OutputFormat format) {
   MeshSession session = OpenMesh(global);
-  auto [domain, name] = SplitAddress(session.mesh, address);
-  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  const spec::Product& product = ProductArgument(session.mesh, address);
+  const std::string& domain = product.domain;
+  const std::string& name = product.name;
   auto detail = session.catalog->GetProduct(domain, name);
   if (!detail) throw Error(ErrorCode::kInternal, "product " + address + " is not in the catalog");
   json out = ProductJson(product, *detail);
@@ -253,8 +237,9 @@ namespace canopy::cli {
 
 int RunContractDiff(const GlobalOptions& global, const std::string& address) {
   MeshSession session = OpenMesh(global);
-  auto [domain, name] = SplitAddress(session.mesh, address);
-  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  const spec::Product& product = ProductArgument(session.mesh, address);
+  const std::string& domain = product.domain;
+  const std::string& name = product.name;
   auto live = session.catalog->Live(domain, name);
   if (!live) {
     std::cout << address << " has never been published: everything in its contract is new\n";

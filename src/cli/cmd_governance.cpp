@@ -123,23 +123,6 @@ class JsonSink : public governance::ResultSink {
   std::vector<std::string> masked_;
 };
 
-std::pair<std::string, std::string> ProductAddress(const spec::Mesh& mesh,
-                                                   const std::string& address) {
-  const auto dot = address.find('.');
-  if (dot != std::string::npos &&
-      mesh.FindProduct(address.substr(0, dot), address.substr(dot + 1)) != nullptr) {
-    return {address.substr(0, dot), address.substr(dot + 1)};
-  }
-  std::vector<std::string> names;
-  for (const auto& domain : mesh.domains) {
-    for (const auto& product : domain.products) names.push_back(product.Address());
-  }
-  std::string hint = DidYouMean(address, names);
-  throw Error(
-      ErrorCode::kNotFound, "no product '" + address + "'",
-      hint.empty() ? "products are named domain.product; canopy products lists them" : hint);
-}
-
 void RequireAdministrator(const spec::Mesh& mesh, const governance::Principal& actor,
                           const spec::Product& product, const std::string& action,
                           catalog::CatalogStore& catalog) {
@@ -226,8 +209,9 @@ int RunQuery(const GlobalOptions& global, const std::string& as, const std::stri
 int RunGrant(const GlobalOptions& global, const std::string& address, const std::string& grantee,
              const std::string& as, bool revoke) {
   MeshSession session = OpenMesh(global);
-  auto [domain, name] = ProductAddress(session.mesh, address);
-  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  const spec::Product& product = ProductArgument(session.mesh, address);
+  const std::string& domain = product.domain;
+  const std::string& name = product.name;
   governance::Principal actor = governance::ResolvePrincipal(session.mesh, as);
   const std::string action = revoke ? "revoke" : "grant";
   RequireAdministrator(session.mesh, actor, product, action, *session.catalog);
@@ -254,8 +238,9 @@ int RunGrant(const GlobalOptions& global, const std::string& address, const std:
 int RunAccessRequest(const GlobalOptions& global, const std::string& address, const std::string& as,
                      const std::string& purpose) {
   MeshSession session = OpenMesh(global);
-  auto [domain, name] = ProductAddress(session.mesh, address);
-  const spec::Product& product = *session.mesh.FindProduct(domain, name);
+  const spec::Product& product = ProductArgument(session.mesh, address);
+  const std::string& domain = product.domain;
+  const std::string& name = product.name;
   governance::Principal requester = governance::ResolvePrincipal(session.mesh, as);
   if (!governance::CanDiscover(requester, product)) {
     throw Error(ErrorCode::kNotFound, "no product '" + address + "'");

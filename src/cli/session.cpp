@@ -6,10 +6,29 @@
 
 #include "build/runner.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 
 namespace canopy::cli {
+
+const spec::Product& ProductArgument(const spec::Mesh& mesh, const std::string& address) {
+  const auto dot = address.find('.');
+  if (dot != std::string::npos) {
+    if (const spec::Product* product =
+            mesh.FindProduct(address.substr(0, dot), address.substr(dot + 1))) {
+      return *product;
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& domain : mesh.domains) {
+    for (const auto& product : domain.products) names.push_back(product.Address());
+  }
+  std::string hint = DidYouMean(address, names);
+  throw Error(
+      ErrorCode::kNotFound, "no product '" + address + "'",
+      hint.empty() ? "products are named domain.product; `canopy products` lists them" : hint);
+}
 
 MeshSession OpenMesh(const GlobalOptions& global) {
   MeshSession session;

@@ -21,4 +21,7 @@ struct MeshSession {
 // <storage>/catalog.db.
 MeshSession OpenMesh(const GlobalOptions& global);
 
+// The product a command names as domain.product; Error(kNotFound) with "did you mean".
+const spec::Product& ProductArgument(const spec::Mesh& mesh, const std::string& address);
+
 }  // namespace canopy::cli

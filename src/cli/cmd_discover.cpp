@@ -12,6 +12,7 @@
 #include "contract/diff.h"
 #include "core/error.h"
 #include "core/text.h"
+#include "server/product_json.h"
 
 namespace canopy::cli {
 namespace {
@@ -41,72 +42,10 @@ json ProductJson(const spec::Product& product, const catalog::ProductDetail& det
               {"build_id", Nullable(summary.build_id)},
               {"live_version", Nullable(summary.live_version)},
               {"published_at", Nullable(summary.published_at)}};
-  json outputs = json::array();
-  for (const auto& port : product.outputs) {
-    json item = {{"name", port.name},
-                 {"sql_name", product.domain + "." + port.name},
-                 {"description", port.description},
-                 {"rows", nullptr}};
-    json columns = json::array();
-    const catalog::PortRecord* live = nullptr;
-    if (detail.live) {
-      for (const auto& record : detail.live->ports) {
-        if (record.name == port.name) live = &record;
-      }
-    }
-    if (live != nullptr) {
-      item["rows"] = live->rows;
-      for (const auto& column : live->columns) {
-        columns.push_back({{"name", column.name},
-                           {"type", column.type},
-                           {"classification", column.classification},
-                           {"required", column.required},
-                           {"unique", column.unique},
-                           {"primary_key", column.primary_key},
-                           {"description", column.description}});
-      }
-    } else {
-      for (const auto& property : port.contract.properties) {
-        columns.push_back(
-            {{"name", property.name},
-             {"type", property.physical_type.empty() ? spec::ToString(property.logical_type)
-                                                     : property.physical_type},
-             {"classification", property.classification},
-             {"required", property.required},
-             {"unique", property.unique},
-             {"primary_key", property.primary_key},
-             {"description", property.description}});
-      }
-    }
-    item["columns"] = columns;
-    json sla = json::array();
-    for (const auto& entry : port.sla) {
-      sla.push_back({{"property", entry.property}, {"value", entry.value}, {"unit", entry.unit}});
-    }
-    item["sla"] = sla;
-    outputs.push_back(item);
-  }
-  out["outputs"] = outputs;
-  json quality = json::array();
-  if (detail.live) {
-    for (const auto& q : detail.live->quality) {
-      quality.push_back({{"port", q.port},
-                         {"column", q.column},
-                         {"rule", q.rule},
-                         {"severity", q.severity},
-                         {"passed", q.passed},
-                         {"observed", q.observed},
-                         {"threshold", q.threshold}});
-    }
-  }
-  out["quality"] = quality;
-  json history = json::array();
-  for (const auto& entry : detail.version_history) {
-    history.push_back({{"version", entry.version},
-                       {"build_id", entry.build_id},
-                       {"published_at", entry.published_at}});
-  }
-  out["history"] = history;
+  const catalog::LiveVersion* live = detail.live ? &*detail.live : nullptr;
+  out["outputs"] = server::OutputsJson(product, live);
+  out["quality"] = server::QualityJson(live);
+  out["history"] = server::HistoryJson(&detail);
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include "governance/policy.h"
 #include "governance/query.h"
 #include "governance/tokens.h"
+#include "server/product_json.h"
 
 namespace canopy::server {
 namespace {
@@ -355,68 +356,9 @@ class Handler {
     out["description"] = {{"purpose", product.description.purpose},
                           {"usage", product.description.usage},
                           {"limitations", product.description.limitations}};
-    json outputs = json::array();
-    for (const auto& port : product.outputs) {
-      json item = {{"name", port.name},
-                   {"sql_name", product.domain + "." + port.name},
-                   {"description", port.description},
-                   {"rows", nullptr}};
-      const catalog::PortRecord* record = nullptr;
-      if (live != nullptr) {
-        for (const auto& p : live->ports) {
-          if (p.name == port.name) record = &p;
-        }
-      }
-      if (record != nullptr) item["rows"] = record->rows;
-      json columns = json::array();
-      for (const auto& property : port.contract.properties) {
-        std::string type = property.physical_type.empty()
-                               ? std::string(spec::ToString(property.logical_type))
-                               : property.physical_type;
-        if (record != nullptr) {
-          for (const auto& c : record->columns) {
-            if (c.name == property.name) type = c.type;
-          }
-        }
-        columns.push_back({{"name", property.name},
-                           {"type", type},
-                           {"classification", property.classification},
-                           {"required", property.required},
-                           {"unique", property.unique},
-                           {"primary_key", property.primary_key},
-                           {"description", property.description}});
-      }
-      item["columns"] = columns;
-      json sla = json::array();
-      for (const auto& s : port.sla) {
-        sla.push_back({{"property", s.property}, {"value", s.value}, {"unit", s.unit}});
-      }
-      item["sla"] = sla;
-      outputs.push_back(item);
-    }
-    out["outputs"] = outputs;
-    json quality = json::array();
-    if (live != nullptr) {
-      for (const auto& q : live->quality) {
-        quality.push_back({{"port", q.port},
-                           {"column", q.column},
-                           {"rule", q.rule},
-                           {"severity", q.severity},
-                           {"passed", q.passed},
-                           {"observed", q.observed},
-                           {"threshold", q.threshold}});
-      }
-    }
-    out["quality"] = quality;
-    json history = json::array();
-    if (detail) {
-      for (const auto& entry : detail->version_history) {
-        history.push_back({{"version", entry.version},
-                           {"build_id", entry.build_id},
-                           {"published_at", entry.published_at}});
-      }
-    }
-    out["history"] = history;
+    out["outputs"] = OutputsJson(product, live);
+    out["quality"] = QualityJson(live);
+    out["history"] = HistoryJson(detail ? &*detail : nullptr);
     auto decision = DecisionFor(product);
     json masked = json::array();
     for (const auto& port : product.outputs) {

@@ -1,0 +1,22 @@
+// The JSON views of a product that `canopy show --format json` and the REST API share.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "spec/model.h"
+
+namespace canopy::server {
+
+// outputs: [{name, sql_name, description, rows|null, columns: [{name, type, classification,
+// required, unique, primary_key, description}], sla: [{property, value, unit}]}]. Columns
+// follow the contract; their type is the published one when `live` has the port.
+nlohmann::json OutputsJson(const spec::Product& product, const catalog::LiveVersion* live);
+
+// quality: [{port, column, rule, severity, passed, observed, threshold}] of the live version.
+nlohmann::json QualityJson(const catalog::LiveVersion* live);
+
+// history: [{version, build_id, published_at}], newest first.
+nlohmann::json HistoryJson(const catalog::ProductDetail* detail);
+
+}  // namespace canopy::server

@@ -171,6 +171,28 @@ int RunCli(int argc, char** argv) {
   diff->add_option("product", diff_target, "domain.product")->required();
   diff->callback([&] { exit_code = RunContractDiff(with_mesh(), diff_target); });
 
+  auto* export_command = app.add_subcommand("export", "A product in an open standard, on stdout");
+  export_command->require_subcommand(1);
+  std::string export_target;
+  for (const char* standard : {"odcs", "odps"}) {
+    auto* sub = export_command->add_subcommand(
+        standard, std::string(standard) == "odcs" ? "The product's contract as ODCS v3.1 (YAML)"
+                                                  : "The product as ODPS v1.0 (YAML)");
+    sub->add_option("product", export_target, "domain.product")->required();
+    sub->callback([&, standard] { exit_code = RunExport(with_mesh(), standard, export_target); });
+  }
+  auto* import_command = app.add_subcommand("import", "A new draft product from an open standard");
+  import_command->require_subcommand(1);
+  std::string import_file;
+  std::string import_domain;
+  std::string import_name;
+  auto* import_odcs = import_command->add_subcommand("odcs", "From an ODCS contract");
+  import_odcs->add_option("file", import_file, "The ODCS document (YAML)")->required();
+  import_odcs->add_option("--domain", import_domain, "The domain that will own it")->required();
+  import_odcs->add_option("--name", import_name, "Product name (default: from the document)");
+  import_odcs->callback(
+      [&] { exit_code = RunImport(with_mesh(), import_file, import_domain, import_name); });
+
   std::string listen = "127.0.0.1:8080";
   int serve_threads = 0;
   auto* serve = app.add_subcommand("serve", "Serve the REST API and the web UI");

@@ -13,6 +13,8 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "server/product_json.h"
+#include "spec/loader.h"
+#include "standards/standards.h"
 
 namespace canopy::cli {
 namespace {
@@ -226,6 +228,38 @@ int RunContractDiff(const GlobalOptions& global, const std::string& address) {
     std::cout << "\nbreaking: publishing needs version " << major + 1 << ".0.0 or later (the spec "
               << "says " << product.version.ToString() << ", live is " << live->version << ")\n";
   }
+  return 0;
+}
+
+}  // namespace canopy::cli
+
+namespace canopy::cli {
+
+int RunExport(const GlobalOptions& global, const std::string& standard,
+              const std::string& address) {
+  MeshSession session = OpenMesh(global);
+  const spec::Product& product = ProductArgument(session.mesh, address);
+  auto live = session.catalog->Live(product.domain, product.name);
+  std::cout << (standard == "odps" ? standards::ExportOdps(session.mesh, product, live)
+                                   : standards::ExportOdcs(session.mesh, product, live));
+  return 0;
+}
+
+int RunImport(const GlobalOptions& global, const std::string& file, const std::string& domain,
+              const std::string& name) {
+  const std::string root = spec::FindMeshRoot(global.mesh);
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh(root, diagnostics);
+  auto result = standards::ImportOdcs(mesh, file, domain, name);
+  const std::filesystem::path folder = std::filesystem::path(root) / "domains" / domain;
+  for (const auto& [relative, content] : result.files) {
+    const auto path = folder / relative;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << content;
+    std::cout << "wrote " << DisplayPrefix(root) << "domains/" << domain << "/" << relative << "\n";
+  }
+  std::cout << "\n" << domain << "." << result.product_name << " is a draft. Next:\n";
+  for (const auto& step : result.next_steps) std::cout << "  - " << step << "\n";
   return 0;
 }
 

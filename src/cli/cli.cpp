@@ -197,7 +197,7 @@ int RunCli(int argc, char** argv) {
   int serve_threads = 0;
   auto* serve = app.add_subcommand("serve", "Serve the REST API and the web UI");
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-  serve->add_option("--threads", serve_threads, "HTTP workers (default: 32 per core, at least 128)")
+  serve->add_option("--threads", serve_threads, "API workers (default: 8 per core, at least 16)")
       ->check(CLI::Range(1, 1024));
   serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads); });
 

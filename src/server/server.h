@@ -10,8 +10,9 @@ namespace canopy::server {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT
-  int threads = 0;                        // HTTP workers; 0: 32 per core (at least 128)
+  int threads = 0;                        // API workers; 0: 8 per core (at least 16)
   size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
+  int io_threads = 0;                     // network threads; 0: 2 per core (at least 4)
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests

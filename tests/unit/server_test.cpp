@@ -1,14 +1,21 @@
 // The REST API (DESIGN §6) through Api::Handle — every endpoint, each auth outcome,
 // the error statuses, and the same governance outcomes as the command line — plus
 // the real server over loopback for what only the network shows.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "build/runner.h"
@@ -327,73 +334,549 @@ TEST_F(ApiTest, TheOpenApiDocumentDescribesEveryEndpoint) {
   }
 }
 
-// The real server, over loopback: what only the network shows.
-TEST(ServerTest, ServesLimitsBodiesAndStopsGracefully) {
-  const fs::path dir = fs::temp_directory_path() / ("canopy-serve-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir / "mesh",
-           fs::copy_options::recursive);
-  const std::string mesh = (dir / "mesh").string();
-  ASSERT_EQ(std::system(("cd " + mesh + " && " + CANOPY_BINARY + " build >/dev/null 2>&1").c_str()),
-            0);
-  const std::string token_file = (dir / "token").string();
-  ASSERT_EQ(std::system(("cd " + mesh + " && " + CANOPY_BINARY + " token create dana >" +
-                         token_file + " 2>/dev/null")
-                            .c_str()),
-            0);
-  std::string token;
-  std::ifstream(token_file) >> token;
-  const int port = 20000 + ::getpid() % 20000;
-  const pid_t child = fork();
-  if (child == 0) {
-    const std::string log = (dir / "serve.log").string();
-    freopen(log.c_str(), "w", stderr);
-    execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
-          ("127.0.0.1:" + std::to_string(port)).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+// The real server, over loopback: what only the network shows. The client is a raw
+// socket, so the tests see exactly what goes over the wire (and can misbehave).
+class Wire {
+ public:
+  struct Reply {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // names in lower case
+    std::string body;
+    std::vector<size_t> chunks;  // sizes of the chunks of a chunked body
+    std::string Header(const std::string& name) const {
+      auto it = headers.find(name);
+      return it == headers.end() ? "" : it->second;
+    }
+  };
+
+  explicit Wire(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    timeval timeout{10, 0};  // no test waits longer for one read
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   }
-  httplib::Client client("127.0.0.1", port);
-  bool up = false;
-  for (int i = 0; i < 100 && !up; ++i) {
-    auto health = client.Get("/api/v1/health");
-    up = health && health->status == 200;
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ~Wire() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  ASSERT_TRUE(up) << "the server did not start";
-  httplib::Headers auth = {{"Authorization", "Bearer " + token}};
-  auto me = client.Get("/api/v1/me", auth);
+  Wire(const Wire&) = delete;
+  Wire& operator=(const Wire&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+  // Whether response bytes are waiting, without reading them.
+  bool Readable(int wait_ms = 0) {
+    if (!buffered_.empty()) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, wait_ms) == 1;
+  }
+  // True when the server closes the connection (after any response bytes).
+  bool ClosedByPeer() {
+    while (Fill()) buffered_.clear();
+    return eof_;
+  }
+
+  // One response (interim 1xx responses are returned too); nullopt when the
+  // connection ends or stalls first.
+  std::optional<Reply> Read(bool head_request = false) {
+    size_t end;
+    while ((end = buffered_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return std::nullopt;
+    }
+    Reply reply;
+    std::istringstream lines(buffered_.substr(0, end));
+    buffered_.erase(0, end + 4);
+    std::string line;
+    std::getline(lines, line);
+    if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) return std::nullopt;
+    reply.status = std::atoi(line.c_str() + 9);
+    while (std::getline(lines, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      reply.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+    if (head_request || reply.status / 100 == 1) return reply;
+    if (reply.Header("transfer-encoding") == "chunked") {
+      for (;;) {
+        size_t eol;
+        while ((eol = buffered_.find("\r\n")) == std::string::npos) {
+          if (!Fill()) return std::nullopt;
+        }
+        const size_t size = std::stoul(buffered_.substr(0, eol), nullptr, 16);
+        while (buffered_.size() < eol + 2 + size + 2) {
+          if (!Fill()) return std::nullopt;
+        }
+        reply.body.append(buffered_, eol + 2, size);
+        buffered_.erase(0, eol + 2 + size + 2);
+        if (size == 0) return reply;
+        reply.chunks.push_back(size);
+      }
+    }
+    if (!reply.Header("content-length").empty()) {
+      const size_t length = std::stoul(reply.Header("content-length"));
+      while (buffered_.size() < length) {
+        if (!Fill()) return std::nullopt;
+      }
+      reply.body = buffered_.substr(0, length);
+      buffered_.erase(0, length);
+      return reply;
+    }
+    while (Fill()) {
+    }
+    if (!eof_) return std::nullopt;
+    reply.body = std::move(buffered_);
+    buffered_.clear();
+    return reply;
+  }
+
+ private:
+  bool Fill() {
+    char data[65536];
+    const ssize_t n = ::recv(fd_, data, sizeof data, 0);
+    if (n <= 0) {
+      eof_ = n == 0;
+      return false;
+    }
+    buffered_.append(data, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffered_;
+  bool eof_ = false;
+};
+
+std::string Request(const std::string& method, const std::string& target,
+                    const std::string& token = "", const std::string& body = "",
+                    const std::string& extra_headers = "") {
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
+  if (!body.empty() || method == "POST") {
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return request + extra_headers + "\r\n" + body;
+}
+
+// One canopy serve process per test, on the governance mesh built once for all.
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("canopy-serve-" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
+             fs::copy_options::recursive);
+    const std::string mesh = (*dir_ / "mesh").string();
+    ASSERT_EQ(
+        std::system(("cd " + mesh + " && " + CANOPY_BINARY + " build >/dev/null 2>&1").c_str()), 0);
+    const std::string token_file = (*dir_ / "token").string();
+    ASSERT_EQ(std::system(("cd " + mesh + " && " + CANOPY_BINARY + " token create dana >" +
+                           token_file + " 2>/dev/null")
+                              .c_str()),
+              0);
+    token_ = new std::string;
+    std::ifstream(token_file) >> *token_;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete token_;
+  }
+
+  void SetUp() override {
+    ASSERT_FALSE(token_->empty());
+    // A free port: let the kernel pick one, then give it to the server.
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    ::close(probe);
+    log_ = (*dir_ / ("serve-" + std::to_string(port_) + ".log")).string();
+    const std::string mesh = (*dir_ / "mesh").string();
+    child_ = fork();
+    if (child_ == 0) {
+      freopen(log_.c_str(), "w", stderr);
+      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
+            ("127.0.0.1:" + std::to_string(port_)).c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      Wire wire(port_);
+      if (wire.connected() && wire.Send(Request("GET", "/api/v1/health"))) {
+        auto reply = wire.Read();
+        up = reply && reply->status == 200;
+      }
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(up) << "the server did not start";
+  }
+  void TearDown() override {
+    if (child_ > 0) Stop();
+  }
+
+  // SIGTERM, then the exit status.
+  int Stop() {
+    kill(child_, SIGTERM);
+    int status = 0;
+    waitpid(child_, &status, 0);
+    child_ = -1;
+    return status;
+  }
+  std::string Log() const {
+    std::ifstream log(log_);
+    return std::string((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  }
+  // One request on a new connection.
+  std::optional<Wire::Reply> Call(const std::string& request) {
+    Wire wire(port_);
+    if (!wire.connected() || !wire.Send(request)) return std::nullopt;
+    return wire.Read();
+  }
+  bool Healthy() {
+    auto reply = Call(Request("GET", "/api/v1/health"));
+    return reply && reply->status == 200;
+  }
+  static std::string ErrorCodeOf(const Wire::Reply& reply) {
+    auto doc = json::parse(reply.body, nullptr, false);
+    return doc.is_discarded() ? "(not json: " + reply.body + ")"
+                              : doc["error"]["code"].get<std::string>();
+  }
+
+  static fs::path* dir_;
+  static std::string* token_;
+  int port_ = 0;
+  pid_t child_ = -1;
+  std::string log_;
+};
+
+fs::path* ServerTest::dir_ = nullptr;
+std::string* ServerTest::token_ = nullptr;
+
+TEST_F(ServerTest, ServesLimitsBodiesAndStopsGracefully) {
+  const std::string& token = *token_;
+  Wire wire(port_);  // one keep-alive connection for all of it
+  ASSERT_TRUE(wire.Send(Request("GET", "/api/v1/me", token)));
+  auto me = wire.Read();
   ASSERT_TRUE(me);
   EXPECT_EQ(me->status, 200);
-  std::string big(2 << 20, 'x');
-  auto large = client.Post("/api/v1/query", auth, big, "application/json");
-  ASSERT_TRUE(large);
-  EXPECT_EQ(large->status, 413);
-  auto query = client.Post("/api/v1/query", auth,
-                           R"j({"sql":"select id, email from crm.customers order by id"})j",
-                           "application/json");
-  ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 200);
-  EXPECT_EQ(json::parse(query->body)["rows"].size(), 6u);
-  auto ui = client.Get("/");
+  EXPECT_EQ(json::parse(me->body)["principal"], "user:dana");
+  auto query = Request("POST", "/api/v1/query", token,
+                       R"j({"sql":"select id, email from crm.customers order by id"})j");
+  ASSERT_TRUE(wire.Send(query));
+  auto rows = wire.Read();
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->status, 200);
+  EXPECT_EQ(json::parse(rows->body)["rows"].size(), 6u);
+  ASSERT_TRUE(wire.Send(Request("GET", "/")));
+  auto ui = wire.Read();
   ASSERT_TRUE(ui);
   EXPECT_EQ(ui->status, 200);
-  EXPECT_NE(ui->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(ui->Header("content-type").find("text/html"), std::string::npos);
+  // A client that sends a whole 2 MiB body before reading still gets its 413.
+  ASSERT_TRUE(wire.Send(Request("POST", "/api/v1/query", token, std::string(2 << 20, 'x'))));
+  auto large = wire.Read();
+  ASSERT_TRUE(large);
+  EXPECT_EQ(large->status, 413);
+  EXPECT_EQ(ErrorCodeOf(*large), "payload_too_large");
+  EXPECT_EQ(large->Header("connection"), "close");
   // SIGTERM: the server finishes and exits 0.
-  kill(child, SIGTERM);
-  int status = 0;
-  waitpid(child, &status, 0);
+  const int status = Stop();
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // The log has one line per request, and never the token.
-  std::ifstream log(dir / "serve.log");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const std::string text = Log();
   EXPECT_EQ(text.find(token.substr(10)), std::string::npos);
   EXPECT_NE(text.find("POST /api/v1/query 413"), std::string::npos) << text;
+  EXPECT_NE(text.find("POST /api/v1/query 200"), std::string::npos) << text;
   EXPECT_NE(text.find("GET /api/v1/me 200"), std::string::npos) << text;
+  EXPECT_NE(text.find("GET / 200"), std::string::npos) << text;
   EXPECT_NE(text.find("user:dana"), std::string::npos);
-  EXPECT_EQ(text.find("h_"), std::string::npos);  // no result data
-  fs::remove_all(dir);
+  EXPECT_EQ(text.find("h_"), std::string::npos);  // no result data (masked values start so)
+  EXPECT_NE(text.find("received SIGTERM"), std::string::npos) << text;
+  EXPECT_NE(text.find(" stopped"), std::string::npos) << text;
+}
+
+TEST_F(ServerTest, RefusesABodyOverTheLimitFromItsContentLength) {
+  // 2 MiB announced, 1 KiB sent: the answer comes from the headers, without the body.
+  Wire wire(port_);
+  std::string head = Request("POST", "/api/v1/query", *token_);
+  head.replace(head.find("Content-Length: 0"), 17, "Content-Length: 2097152");
+  ASSERT_TRUE(wire.Send(head + std::string(1024, 'x')));
+  auto reply = wire.Read();
+  ASSERT_TRUE(reply) << "no answer before the body was sent";
+  EXPECT_EQ(reply->status, 413);
+  EXPECT_EQ(ErrorCodeOf(*reply), "payload_too_large");
+  wire.ShutdownWrite();
+  EXPECT_TRUE(wire.ClosedByPeer());
+  // With Expect: 100-continue, a body over the limit is refused before it is sent…
+  Wire expect(port_);
+  head.replace(head.find("\r\n\r\n"), 4, "\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(expect.Send(head));
+  auto refused = expect.Read();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  // …and one of exactly the limit is invited, then read whole.
+  std::string body = R"j({"sql":"select 1 as one","pad":")j";
+  body += std::string((1 << 20) - body.size() - 2, ' ') + "\"}";
+  ASSERT_EQ(body.size(), 1u << 20);
+  Wire exact(port_);
+  std::string exact_head = Request("POST", "/api/v1/query", *token_, body);
+  exact_head.resize(exact_head.size() - body.size());
+  exact_head.replace(exact_head.find("\r\n\r\n"), 4, "\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(exact.Send(exact_head));
+  auto go_on = exact.Read();
+  ASSERT_TRUE(go_on);
+  EXPECT_EQ(go_on->status, 100);
+  ASSERT_TRUE(exact.Send(body));
+  auto answered = exact.Read();
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(answered->status, 200) << answered->body;
+  EXPECT_TRUE(Healthy());
+}
+
+TEST_F(ServerTest, RefusesAChunkedBodyAsSoonAsItPassesTheLimit) {
+  Wire wire(port_);
+  ASSERT_TRUE(wire.Send("POST /api/v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                        *token_ + "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  // 17 chunks of 64 KiB: just over 1 MiB, and no final chunk. The server must answer
+  // without waiting for the end of a body it will not take.
+  const std::string chunk = "10000\r\n" + std::string(65536, 'x') + "\r\n";
+  for (int i = 0; i < 17; ++i) {
+    if (!wire.Send(chunk)) break;  // the server may close once it has answered
+  }
+  auto reply = wire.Read();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 413);
+  EXPECT_EQ(ErrorCodeOf(*reply), "payload_too_large");
+  // A chunked body within the limit is taken.
+  Wire small(port_);
+  const std::string sql = R"j({"sql":"select 42 as answer"})j";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", sql.size());
+  ASSERT_TRUE(small.Send(
+      "POST /api/v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + *token_ +
+      "\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n" + sql + "\r\n0\r\n\r\n"));
+  auto ok = small.Read();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(json::parse(ok->body)["rows"], json::parse("[[42]]"));
+  EXPECT_TRUE(Healthy());
+}
+
+TEST_F(ServerTest, RefusesAnOversizedHeaderWith431) {
+  auto big_header = Call(Request("GET", "/api/v1/health", "", "",
+                                 "X-Padding: " + std::string(32 * 1024, 'a') + "\r\n"));
+  ASSERT_TRUE(big_header);
+  EXPECT_EQ(big_header->status, 431);
+  EXPECT_EQ(ErrorCodeOf(*big_header), "header_too_large");
+  auto long_uri = Call(Request("GET", "/" + std::string(20 * 1024, 'a')));
+  ASSERT_TRUE(long_uri);
+  EXPECT_EQ(long_uri->status, 431);
+  // A line that never ends is cut at the limit too.
+  Wire endless(port_);
+  ASSERT_TRUE(endless.Send("GET /"));
+  bool refused_early = false;
+  for (int i = 0; i < 64 && !refused_early; ++i) {
+    if (!endless.Send(std::string(16 * 1024, 'a'))) break;
+    refused_early = endless.Readable();
+  }
+  auto endless_reply = endless.Read();
+  ASSERT_TRUE(endless_reply);
+  EXPECT_EQ(endless_reply->status, 431);
+  EXPECT_TRUE(Healthy());
+}
+
+TEST_F(ServerTest, AnswersMalformedRequestsWith400AndKeepsServing) {
+  for (const std::string& garbage :
+       {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+        std::string("GET / HTTP/9.9\r\nHost: x\r\n\r\n"),
+        std::string("BREW /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"),
+        std::string("POST /api/v1/query HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n0\r\n\r\n")}) {
+    Wire wire(port_);
+    ASSERT_TRUE(wire.Send(garbage));
+    auto reply = wire.Read();
+    ASSERT_TRUE(reply) << garbage;
+    EXPECT_EQ(reply->status, 400) << garbage;
+    EXPECT_EQ(ErrorCodeOf(*reply), "bad_request") << garbage;
+    EXPECT_EQ(reply->Header("x-content-type-options"), "nosniff");
+    wire.ShutdownWrite();
+    EXPECT_TRUE(wire.ClosedByPeer()) << garbage;
+  }
+  EXPECT_TRUE(Healthy());
+  EXPECT_NE(Log().find(" 400 "), std::string::npos);
+}
+
+TEST_F(ServerTest, SlowClientsDoNotStallOthers) {
+  // Sixteen connections that say nothing, and eight that trickle a header a byte at a
+  // time, while others are served.
+  std::vector<std::unique_ptr<Wire>> idle;
+  for (int i = 0; i < 16; ++i) idle.push_back(std::make_unique<Wire>(port_));
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    std::vector<std::unique_ptr<Wire>> slow;
+    for (int i = 0; i < 8; ++i) slow.push_back(std::make_unique<Wire>(port_));
+    const std::string text = Request("GET", "/api/v1/health", "", "", "X-Slow: 1\r\n");
+    for (size_t at = 0; !done && at < text.size(); ++at) {
+      for (auto& wire : slow) wire->Send(text.substr(at, 1));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  double slowest_ms = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto me = Call(Request("GET", "/api/v1/me", *token_));
+    slowest_ms = std::max(
+        slowest_ms,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ASSERT_TRUE(me);
+    EXPECT_EQ(me->status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  done = true;
+  trickle.join();
+  EXPECT_LT(slowest_ms, 1000.0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(ServerTest, StreamsAQueryResultIntactInLargeChunks) {
+  Wire wire(port_);
+  ASSERT_TRUE(wire.Send(Request(
+      "POST", "/api/v1/query", *token_,
+      R"j({"sql":"select range as n, 'row number ' || range as label from range(1000) order by n"})j")));
+  auto reply = wire.Read();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->status, 200) << reply->body;
+  EXPECT_EQ(reply->Header("transfer-encoding"), "chunked");
+  EXPECT_EQ(reply->Header("cache-control"), "no-store");
+  auto doc = json::parse(reply->body);  // throws (and fails) if the JSON is cut or mixed up
+  ASSERT_EQ(doc["rows"].size(), 1000u);
+  for (size_t i = 0; i < 1000; ++i) {
+    ASSERT_EQ(doc["rows"][i], json::array({i, "row number " + std::to_string(i)}));
+  }
+  // Thousands of pieces went out as a few chunks of at least 16 KiB (the last may be less).
+  ASSERT_GE(reply->chunks.size(), 2u);
+  for (size_t i = 0; i + 1 < reply->chunks.size(); ++i) EXPECT_GE(reply->chunks[i], 16384u);
+  // The connection goes on after a stream.
+  ASSERT_TRUE(wire.Send(Request("GET", "/api/v1/health")));
+  auto next = wire.Read();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(ServerTest, DecodesQueriesAndServesTheUiWithItsHeaders) {
+  // Percent-decoding in names and values, '+' as a space, a decoded path.
+  auto two = Call(Request("GET", "/api/v1/products/crm/%63ustomers/sample?%6Cimit=%32", *token_));
+  ASSERT_TRUE(two);
+  ASSERT_EQ(two->status, 200) << two->body;
+  EXPECT_EQ(json::parse(two->body)["rows"].size(), 2u);
+  auto spaced = Call(Request("GET", "/api/v1/products/crm/customers/sample?port=no+such", *token_));
+  ASSERT_TRUE(spaced);
+  EXPECT_EQ(spaced->status, 404);
+  EXPECT_NE(spaced->body.find("no port no such"), std::string::npos) << spaced->body;
+  // The UI: files, the single-page app for other paths, and the security headers.
+  auto index = Call(Request("GET", "/"));
+  auto deep = Call(Request("GET", "/products/crm/customers"));
+  ASSERT_TRUE(index && deep);
+  EXPECT_EQ(deep->status, 200);
+  EXPECT_EQ(deep->body, index->body);
+  EXPECT_NE(index->Header("content-type").find("text/html"), std::string::npos);
+  if (index->body.find("built without") == std::string::npos) {
+    EXPECT_NE(index->Header("content-security-policy").find("default-src 'self'"),
+              std::string::npos);
+  }
+  EXPECT_EQ(index->Header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(index->Header("referrer-policy"), "no-referrer");
+  EXPECT_EQ(index->Header("cache-control"), "no-store");
+  Wire head(port_);
+  ASSERT_TRUE(head.Send(Request("HEAD", "/")));
+  auto headers = head.Read(/*head_request=*/true);
+  ASSERT_TRUE(headers);
+  EXPECT_EQ(headers->status, 200);
+  EXPECT_EQ(headers->Header("content-length"), std::to_string(index->body.size()));
+  auto health = Call(Request("GET", "/api/v1/health"));
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->Header("content-security-policy"), "");
+  EXPECT_EQ(health->Header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(health->Header("content-type"), "application/json");
+  // Methods and paths that lead nowhere.
+  auto post_ui = Call(Request("POST", "/nothing", "", "{}"));
+  ASSERT_TRUE(post_ui);
+  EXPECT_EQ(post_ui->status, 404);
+  EXPECT_EQ(ErrorCodeOf(*post_ui), "not_found");
+  auto patch = Call(Request("PATCH", "/api/v1/me", *token_, "{}"));
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->status, 404);
+}
+
+TEST_F(ServerTest, SigtermLetsARequestInFlightFinish) {
+  // A result far larger than the socket buffers, which this client does not read yet:
+  // the request is in flight, the server waiting on the client, when SIGTERM comes.
+  Wire streaming(port_);
+  ASSERT_TRUE(streaming.Send(Request(
+      "POST", "/api/v1/query", *token_,
+      R"j({"sql":"select range as n, repeat('x', 20000) as wide from range(1000) order by n"})j")));
+  Wire idle(port_);  // a keep-alive connection between requests
+  ASSERT_TRUE(idle.Send(Request("GET", "/api/v1/health")));
+  ASSERT_TRUE(idle.Read());
+  ASSERT_TRUE(streaming.Readable(5000)) << "the response did not start";
+  kill(child_, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int status = 0;
+  EXPECT_EQ(waitpid(child_, &status, WNOHANG), 0) << "the server exited with a response unsent";
+  EXPECT_TRUE(idle.ClosedByPeer());  // idle connections are closed at once
+  Wire late(port_);
+  EXPECT_FALSE(late.connected());  // and no new ones are accepted
+  // The response in flight still arrives whole.
+  auto reply = streaming.Read();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 200);
+  auto doc = json::parse(reply->body);
+  ASSERT_EQ(doc["rows"].size(), 1000u);
+  EXPECT_EQ(doc["rows"][999][0], 999);
+  EXPECT_EQ(doc["rows"][999][1].get<std::string>().size(), 20000u);
+  EXPECT_TRUE(streaming.ClosedByPeer());  // and the connection ends with it
+  // Then the server exits 0.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  pid_t done = 0;
+  while ((done = waitpid(child_, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(done, child_) << "the server did not exit";
+  child_ = -1;
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const std::string text = Log();
+  EXPECT_NE(text.find("received SIGTERM: finishing requests in flight"), std::string::npos);
+  EXPECT_NE(text.find("POST /api/v1/query 200"), std::string::npos) << text;
+  EXPECT_LT(text.find("received SIGTERM"), text.find("POST /api/v1/query 200")) << text;
+  EXPECT_NE(text.find(" stopped"), std::string::npos);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "governance/audit.h"
 #include "governance/policy.h"
 #include "governance/query.h"
+#include "server/product_json.h"
 
 namespace canopy::cli {
 namespace {
@@ -296,15 +297,7 @@ int RunAccessList(const GlobalOptions& global, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     json out = json::array();
     for (const auto& r : requests) {
-      out.push_back({{"id", r.id},
-                     {"product", r.domain + "." + r.product},
-                     {"requester", r.requester},
-                     {"purpose", r.purpose},
-                     {"status", r.status},
-                     {"created_at", r.created_at},
-                     {"decided_by", r.decided_by},
-                     {"decided_at", r.decided_at},
-                     {"note", r.note}});
+      out.push_back(server::AccessRequestJson(r));
     }
     std::cout << out.dump(2) << "\n";
     return 0;

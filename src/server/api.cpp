@@ -548,16 +548,9 @@ class Handler {
     const spec::Product* product = mesh_.FindProduct(r.domain, r.product);
     const bool can_decide = product != nullptr && r.status == "pending" &&
                             governance::CanAdminister(mesh_, principal_, *product);
-    return {{"id", r.id},
-            {"product", r.domain + "." + r.product},
-            {"requester", r.requester},
-            {"purpose", r.purpose},
-            {"status", r.status},
-            {"created_at", r.created_at},
-            {"decided_by", r.decided_by},
-            {"decided_at", r.decided_at},
-            {"note", r.note},
-            {"can_decide", can_decide}};
+    json out = AccessRequestJson(r);
+    out["can_decide"] = can_decide;
+    return out;
   }
 
   HttpResponse AccessRequests() {

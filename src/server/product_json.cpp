@@ -71,4 +71,16 @@ json HistoryJson(const catalog::ProductDetail* detail) {
   return history;
 }
 
+json AccessRequestJson(const catalog::AccessRequest& r) {
+  return {{"id", r.id},
+          {"product", r.domain + "." + r.product},
+          {"requester", r.requester},
+          {"purpose", r.purpose},
+          {"status", r.status},
+          {"created_at", r.created_at},
+          {"decided_by", r.decided_by},
+          {"decided_at", r.decided_at},
+          {"note", r.note}};
+}
+
 }  // namespace canopy::server

@@ -1,4 +1,4 @@
-// The JSON views of a product that `canopy show --format json` and the REST API share.
+// The JSON views that `canopy … --format json` and the REST API share.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,5 +18,8 @@ nlohmann::json QualityJson(const catalog::LiveVersion* live);
 
 // history: [{version, build_id, published_at}], newest first.
 nlohmann::json HistoryJson(const catalog::ProductDetail* detail);
+
+// {id, product, requester, purpose, status, created_at, decided_by, decided_at, note}.
+nlohmann::json AccessRequestJson(const catalog::AccessRequest& request);
 
 }  // namespace canopy::server

@@ -285,43 +285,6 @@ std::vector<spec::ExtraField> ContractFileExtras(const spec::Mesh& mesh,
   return extras;
 }
 
-Json TeamJson(const spec::Mesh& mesh, const spec::Product& product,
-              const std::vector<spec::ExtraField>& file_extras) {
-  Json team = Json::object();
-  team["name"] = product.domain;
-  const spec::Domain* domain = mesh.FindDomain(product.domain);
-  if (domain != nullptr && !domain->description.empty()) {
-    team["description"] = "Domain " + product.domain + ": " + domain->description;
-  }
-  Json members = Json::array();
-  std::set<std::string> usernames;
-  auto add = [&](const std::string& name, const std::string& role) {
-    if (name.empty() || !usernames.insert(name).second) return;
-    members.push_back({{"username", name}, {"role", role}});
-  };
-  add(product.owner, "owner");
-  if (domain != nullptr) {
-    for (const auto& owner : domain->owners) add(owner, "domain owner");
-  }
-  // The members the contract file lists are kept after Canopy's.
-  for (const auto& extra : file_extras) {
-    if (extra.key != "team") continue;
-    Json given = detail::ExtraToJson(extra);
-    Json list = given.is_object() && given.contains("members") ? given["members"] : given;
-    if (!list.is_array()) continue;
-    for (const auto& member : list) {
-      if (!member.is_object() || !member.contains("username") || !member["username"].is_string()) {
-        continue;
-      }
-      if (usernames.insert(member["username"].get<std::string>()).second) {
-        members.push_back(member);
-      }
-    }
-  }
-  team["members"] = members;
-  return team;
-}
-
 }  // namespace
 
 std::string ExportOdcs(const spec::Mesh& mesh, const spec::Product& product,
@@ -352,7 +315,7 @@ std::string ExportOdcs(const spec::Mesh& mesh, const spec::Product& product,
   if (!sla.empty()) doc["slaProperties"] = sla;
 
   const auto file_extras = ContractFileExtras(mesh, product);
-  doc["team"] = TeamJson(mesh, product, file_extras);
+  doc["team"] = detail::TeamJson(mesh, product, file_extras);
   std::vector<spec::ExtraField> kept;
   for (const auto& extra : file_extras) {
     if (extra.key != "team") kept.push_back(extra);  // merged into Canopy's team above

@@ -18,27 +18,6 @@ Json Custom(const std::string& property, Json value) {
   return {{"property", property}, {"value", std::move(value)}};
 }
 
-Json TeamJson(const spec::Mesh& mesh, const spec::Product& product) {
-  Json team = Json::object();
-  team["name"] = product.domain;
-  const spec::Domain* domain = mesh.FindDomain(product.domain);
-  if (domain != nullptr && !domain->description.empty()) {
-    team["description"] = "Domain " + product.domain + ": " + domain->description;
-  }
-  Json members = Json::array();
-  std::set<std::string> seen;
-  auto add = [&](const std::string& name, const std::string& role) {
-    if (name.empty() || !seen.insert(name).second) return;
-    members.push_back({{"username", name}, {"role", role}});
-  };
-  add(product.owner, "owner");
-  if (domain != nullptr) {
-    for (const auto& owner : domain->owners) add(owner, "domain owner");
-  }
-  team["members"] = members;
-  return team;
-}
-
 }  // namespace
 
 std::string ExportOdps(const spec::Mesh& mesh, const spec::Product& product,
@@ -124,7 +103,7 @@ std::string ExportOdps(const spec::Mesh& mesh, const spec::Product& product,
   }
   if (!outputs.empty()) doc["outputPorts"] = outputs;
 
-  doc["team"] = TeamJson(mesh, product);
+  doc["team"] = detail::TeamJson(mesh, product);
   Json custom = Json::array();
   custom.push_back(Custom("canopyAddress", product.Address()));
   custom.push_back(Custom("canopyType", spec::ToString(product.type)));

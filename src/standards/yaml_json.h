@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,45 @@ inline std::string MakeSqlName(const std::string& text) {
   if (out.size() > 63) out.resize(63);
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out;
+}
+
+// The ODCS/ODPS team of a product: its owner, its domain's owners, then the members a
+// kept contract file lists (`file_extras`).
+inline Json TeamJson(const spec::Mesh& mesh, const spec::Product& product,
+                     const std::vector<spec::ExtraField>& file_extras = {}) {
+  Json team = Json::object();
+  team["name"] = product.domain;
+  const spec::Domain* domain = mesh.FindDomain(product.domain);
+  if (domain != nullptr && !domain->description.empty()) {
+    team["description"] = "Domain " + product.domain + ": " + domain->description;
+  }
+  Json members = Json::array();
+  std::set<std::string> usernames;
+  auto add = [&](const std::string& name, const std::string& role) {
+    if (name.empty() || !usernames.insert(name).second) return;
+    members.push_back({{"username", name}, {"role", role}});
+  };
+  add(product.owner, "owner");
+  if (domain != nullptr) {
+    for (const auto& owner : domain->owners) add(owner, "domain owner");
+  }
+  // The members the contract file lists are kept after Canopy's.
+  for (const auto& extra : file_extras) {
+    if (extra.key != "team") continue;
+    Json given = ExtraToJson(extra);
+    Json list = given.is_object() && given.contains("members") ? given["members"] : given;
+    if (!list.is_array()) continue;
+    for (const auto& member : list) {
+      if (!member.is_object() || !member.contains("username") || !member["username"].is_string()) {
+        continue;
+      }
+      if (usernames.insert(member["username"].get<std::string>()).second) {
+        members.push_back(member);
+      }
+    }
+  }
+  team["members"] = members;
+  return team;
 }
 
 }  // namespace canopy::standards::detail

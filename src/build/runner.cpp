@@ -569,7 +569,7 @@ class ProductBuild {
       }
     }
     if (breaking.empty()) return;
-    const int live_major = std::atoi(live->version.c_str());
+    const int live_major = static_cast<int>(std::strtol(live->version.c_str(), nullptr, 10));
     if (product_.version.major > live_major) return;
     std::vector<std::string> lines;
     std::set<std::string> changed_ports;

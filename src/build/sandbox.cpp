@@ -7,7 +7,7 @@ namespace {
 
 engine::DatabaseOptions Options(const SandboxOptions& options) {
   engine::DatabaseOptions out;
-  out.config["memory_limit"] = std::to_string(options.memory_bytes / (1024 * 1024)) + "MB";
+  out.config["memory_limit"] = std::to_string(options.memory_bytes / (int64_t{1024} * 1024)) + "MB";
   if (options.threads > 0) out.config["threads"] = std::to_string(options.threads);
   out.config["autoinstall_known_extensions"] = "false";
   out.config["autoload_known_extensions"] = "false";

@@ -223,7 +223,7 @@ int RunContractDiff(const GlobalOptions& global, const std::string& address) {
                   change.detail});
   }
   table.Print(std::cout);
-  const int major = std::atoi(live->version.c_str());
+  const int major = static_cast<int>(std::strtol(live->version.c_str(), nullptr, 10));
   if (breaking && product.version.major <= major) {
     std::cout << "\nbreaking: publishing needs version " << major + 1 << ".0.0 or later (the spec "
               << "says " << product.version.ToString() << ", live is " << live->version << ")\n";

@@ -28,7 +28,7 @@ std::string HashModulus(const std::string& type) {
 std::string MaskExpression(spec::MaskMethod method, const std::string& column,
                            const std::string& type, const std::string& salt) {
   const std::string c = SqlIdentifier(column);
-  const std::string null_of_type = "CAST(NULL AS " + type + ")";
+  std::string null_of_type = "CAST(NULL AS " + type + ")";
   const bool text = type == "VARCHAR";
   switch (method) {
     case spec::MaskMethod::kNull:

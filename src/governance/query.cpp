@@ -270,7 +270,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   const spec::QueryLimits& limits = mesh.limits.query;
   engine::DatabaseOptions sandbox_options;
   sandbox_options.config["memory_limit"] =
-      std::to_string(limits.memory_bytes / (1024 * 1024)) + "MB";
+      std::to_string(limits.memory_bytes / (int64_t{1024} * 1024)) + "MB";
   sandbox_options.config["threads"] = std::to_string(std::max(1, limits.threads));
   sandbox_options.config["autoinstall_known_extensions"] = "false";
   sandbox_options.config["autoload_known_extensions"] = "false";

@@ -102,8 +102,8 @@ std::optional<std::pair<int64_t, std::string>> Frequency(const spec::Product& pr
       int64_t seconds = 86400;
       if (unit == "h" || unit == "hour" || unit == "hours") seconds = 3600;
       if (unit == "m" || unit == "min" || unit == "minutes") seconds = 60;
-      if (unit == "w" || unit == "week" || unit == "weeks") seconds = 7 * 86400;
-      if (unit == "y" || unit == "yr" || unit == "years") seconds = 365 * 86400;
+      if (unit == "w" || unit == "week" || unit == "weeks") seconds = int64_t{7} * 86400;
+      if (unit == "y" || unit == "yr" || unit == "years") seconds = int64_t{365} * 86400;
       return std::make_pair(static_cast<int64_t>(value * static_cast<double>(seconds)),
                             sla.value + " " + sla.unit);
     }
@@ -444,7 +444,7 @@ class Handler {
     if (!known) throw Error(ErrorCode::kNotFound, "no port " + port + " in " + product.Address());
     int64_t limit = kDefaultSampleRows;
     if (auto it = request_.query.find("limit"); it != request_.query.end()) {
-      limit = std::clamp<int64_t>(std::atoll(it->second.c_str()), 1, 1000);
+      limit = std::clamp<int64_t>(std::strtoll(it->second.c_str(), nullptr, 10), 1, 1000);
     }
     return StreamQuery("select * from " + SqlIdentifier(domain) + "." + SqlIdentifier(port) +
                            " limit " + std::to_string(limit),
@@ -582,7 +582,7 @@ class Handler {
   }
 
   HttpResponse Decide(const std::string& id_text, bool approve) {
-    const int64_t id = std::atoll(id_text.c_str());
+    const int64_t id = std::strtoll(id_text.c_str(), nullptr, 10);
     auto request = catalog_.GetAccessRequest(id);
     if (!request) throw Error(ErrorCode::kNotFound, "no access request " + id_text);
     const spec::Product* product = mesh_.FindProduct(request->domain, request->product);
@@ -735,7 +735,8 @@ class Handler {
     RequireAdmin();
     int limit = 200;
     if (auto it = request_.query.find("limit"); it != request_.query.end()) {
-      limit = std::clamp(std::atoi(it->second.c_str()), 1, 10000);
+      limit = static_cast<int>(
+          std::clamp<long>(std::strtol(it->second.c_str(), nullptr, 10), 1, 10000));
     }
     auto filter = [&](const char* key) {
       auto it = request_.query.find(key);

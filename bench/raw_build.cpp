@@ -365,8 +365,11 @@ int main(int argc, char** argv) {
     } else if (args[i] == "--sandbox") {
       sandboxed = true;
     } else if (args[i] == "--jobs" && i + 1 < args.size()) {
-      jobs = std::atoi(args[++i].c_str());
-      if (jobs < 1) return Usage();
+      char* end = nullptr;
+      const std::string& value = args[++i];
+      const long parsed = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || parsed < 1 || parsed > 1024) return Usage();
+      jobs = static_cast<int>(parsed);
     } else if (!args[i].empty() && args[i][0] == '-') {
       return Usage();
     } else {

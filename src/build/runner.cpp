@@ -410,7 +410,9 @@ class ProductBuild {
       const std::string relation = SqlIdentifier("__canopy_port_" + port.name);
       db.Execute("CREATE VIEW " + relation + " AS SELECT * FROM read_parquet(" + SqlString(file) +
                  ")");
-      auto checks = contract::CheckData(db, port.contract, relation);
+      // The footer of the file just written already counts its rows and NULLs.
+      const auto stats = contract::ReadParquetStats(db, file);
+      auto checks = contract::CheckData(db, port.contract, relation, stats ? &*stats : nullptr);
       for (auto& check : checks) {
         outcome_.run.checks_total += 1;
         if (check.passed) {

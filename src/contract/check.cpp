@@ -1,7 +1,12 @@
 #include "contract/check.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -288,22 +293,136 @@ std::vector<CheckResult> CheckSchema(engine::Connection& connection, const spec:
   return results;
 }
 
+std::optional<FileStats> ReadParquetStats(engine::Connection& connection, const std::string& file) {
+  try {
+    FileStats stats;
+    int64_t groups = 0;
+    {
+      engine::Result meta = connection.Query(
+          "SELECT num_rows, num_row_groups FROM parquet_file_metadata(" + SqlString(file) + ")");
+      if (!meta.NextChunk() || meta.ChunkRows() != 1) return std::nullopt;
+      stats.rows = meta.Int(0, 0);
+      groups = meta.Int(1, 0);
+    }
+    std::set<std::string> integers;
+    for (const auto& column :
+         DescribeColumns(connection, "(SELECT * FROM read_parquet(" + SqlString(file) + "))")) {
+      static const std::set<std::string> kIntegerTypes = {
+          "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"};
+      if (kIntegerTypes.count(column.type) != 0) integers.insert(column.name);
+    }
+    // One row per leaf column and row group. A nested column has several leaves (or a
+    // path unlike its name): it gets no statistics, and is scanned as before.
+    struct Acc {
+      int64_t groups = 0, nulls = 0, counted = 0, ranged = 0, all_null = 0;
+      int64_t min = 0, max = 0;
+    };
+    std::map<std::string, Acc> acc;
+    engine::Result leaves = connection.Query(
+        "SELECT path_in_schema, stats_null_count, stats_min_value, stats_max_value, "
+        "row_group_num_rows FROM "
+        "parquet_metadata(" +
+        SqlString(file) + ")");
+    while (leaves.NextChunk()) {
+      for (int64_t row = 0; row < leaves.ChunkRows(); ++row) {
+        Acc& a = acc[leaves.Text(0, row)];
+        a.groups += 1;
+        if (!leaves.IsNull(1, row)) {
+          a.counted += 1;
+          a.nulls += leaves.Int(1, row);
+        }
+        if (leaves.IsNull(2, row) || leaves.IsNull(3, row)) {
+          // Without a minimum and maximum, a row group is in range only if it holds no value.
+          if (!leaves.IsNull(1, row) && leaves.Int(1, row) == leaves.Int(4, row)) a.all_null += 1;
+          continue;
+        }
+        char* end_min = nullptr;
+        char* end_max = nullptr;
+        const std::string low = leaves.Text(2, row);
+        const std::string high = leaves.Text(3, row);
+        errno = 0;
+        const long long lo = std::strtoll(low.c_str(), &end_min, 10);
+        const long long hi = std::strtoll(high.c_str(), &end_max, 10);
+        if (errno != 0 || *end_min != '\0' || *end_max != '\0' || low.empty() || high.empty()) {
+          continue;
+        }
+        a.min = a.ranged == 0 ? lo : std::min<int64_t>(a.min, lo);
+        a.max = a.ranged == 0 ? hi : std::max<int64_t>(a.max, hi);
+        a.ranged += 1;
+      }
+    }
+    for (const auto& [name, a] : acc) {
+      if (a.groups != groups) continue;  // a nested column's leaves, or a path with separators
+      FileStats::Column column;
+      if (a.counted == groups) column.nulls = a.nulls;
+      // Every row group has a min/max, or holds only NULLs.
+      if (integers.count(name) != 0 && a.ranged > 0 && a.ranged + a.all_null == groups) {
+        column.int_range = std::make_pair(a.min, a.max);
+      }
+      stats.columns[name] = column;
+    }
+    return stats;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::Contract& contract,
-                                   const std::string& relation) {
+                                   const std::string& relation, const FileStats* stats) {
   struct Pending {
     CheckResult result;
     const QualityRule* rule = nullptr;  // null for constraints (required/unique)
     std::string failing;                // predicate for samples
     std::string group_column;           // for duplicate samples
-    int index = 0;                      // column of the aggregate query
+    int index = 0;                      // column of the aggregate query, or -1
+    double known = 0;                   // the value, when index is -1
     bool percent = false;
   };
   std::vector<Pending> pending;
   std::vector<std::string> aggregates = {"count(*)"};
+  std::map<std::string, int> index_of = {{"count(*)", 0}};
+  // The same measure asked for twice (`unique` and a duplicateValues rule) is computed once.
   auto add = [&](Pending item, const std::string& aggregate) {
-    item.index = static_cast<int>(aggregates.size());
-    aggregates.push_back(aggregate);
+    auto [at, inserted] = index_of.emplace(aggregate, static_cast<int>(aggregates.size()));
+    if (inserted) aggregates.push_back(aggregate);
+    item.index = at->second;
     pending.push_back(std::move(item));
+  };
+  auto add_known = [&](Pending item, int64_t value) {
+    item.index = -1;
+    item.known = static_cast<double>(value);
+    pending.push_back(std::move(item));
+  };
+  auto footer = [&](const std::string& column) -> const FileStats::Column* {
+    if (stats == nullptr) return nullptr;
+    auto it = stats->columns.find(column);
+    return it == stats->columns.end() ? nullptr : &it->second;
+  };
+  // NULLs of a column: from the footer when it counted them, else by the scan.
+  auto add_nulls = [&](Pending item, const std::string& column) {
+    const FileStats::Column* f = footer(column);
+    if (f != nullptr && f->nulls) {
+      add_known(std::move(item), *f->nulls);
+    } else {
+      add(std::move(item), "count(*) - count(" + SqlIdentifier(column) + ")");
+    }
+  };
+  // Duplicate non-NULL values of a column. An integer column whose values span at most
+  // 2^28 (a 32 MiB bitmap) is counted with bitstring_agg: one bit per possible value
+  // instead of a hash table entry per value.
+  auto duplicates_of = [&](const std::string& column) {
+    const std::string c = SqlIdentifier(column);
+    const FileStats::Column* f = footer(column);
+    constexpr uint64_t kMaxSpan = uint64_t{1} << 28;
+    // max - min in unsigned arithmetic is exact for any max >= min.
+    if (f != nullptr && f->int_range && f->int_range->second >= f->int_range->first &&
+        static_cast<uint64_t>(f->int_range->second) - static_cast<uint64_t>(f->int_range->first) <
+            kMaxSpan) {
+      return "count(" + c + ") - coalesce(bit_count(bitstring_agg(" + c + ", " +
+             std::to_string(f->int_range->first) + ", " + std::to_string(f->int_range->second) +
+             ")), 0)";
+    }
+    return "count(" + c + ") - count(DISTINCT " + c + ")";
   };
 
   std::vector<std::string> key_columns;
@@ -316,7 +435,7 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
       Pending item;
       item.result = {property.name, "required", "error", false, "", "0 NULLs", "", {}};
       item.failing = c + " IS NULL";
-      add(std::move(item), "count(*) - count(" + c + ")");
+      add_nulls(std::move(item), property.name);
     }
     if (property.unique || (property.primary_key && key_columns.size() == 1)) {
       Pending item;
@@ -329,7 +448,7 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
                      "",
                      {}};
       item.group_column = property.name;
-      add(std::move(item), "count(" + c + ") - count(DISTINCT " + c + ")");
+      add(std::move(item), duplicates_of(property.name));
     }
     for (const auto& rule : property.quality) {
       if (rule.type != QualityType::kLibrary) continue;
@@ -338,9 +457,16 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
       item.rule = &rule;
       item.result.column = property.name;
       item.failing = measure.failing;
-      if (rule.metric == QualityMetric::kDuplicateValues) item.group_column = property.name;
       item.percent = rule.unit == spec::QualityUnit::kPercent;
-      add(std::move(item), measure.aggregate);
+      if (rule.metric == QualityMetric::kDuplicateValues) {
+        item.group_column = property.name;
+        if (rule.properties.empty()) measure.aggregate = duplicates_of(property.name);
+      }
+      if (rule.metric == QualityMetric::kNullValues) {
+        add_nulls(std::move(item), property.name);
+      } else {
+        add(std::move(item), measure.aggregate);
+      }
     }
   }
   if (key_columns.size() > 1) {
@@ -357,20 +483,29 @@ std::vector<CheckResult> CheckData(engine::Connection& connection, const spec::C
     Pending item;
     item.rule = &rule;
     item.percent = rule.unit == spec::QualityUnit::kPercent;
-    add(std::move(item), measure.aggregate);
+    if (stats != nullptr && measure.aggregate == "count(*)") {
+      add_known(std::move(item), stats->rows);
+    } else {
+      add(std::move(item), measure.aggregate);
+    }
   }
 
   std::vector<CheckResult> results;
-  engine::Result scan = connection.Query("SELECT " + Join(aggregates, ", ") + " FROM " + relation);
   std::vector<double> values(aggregates.size(), 0);
-  if (scan.NextChunk()) {
-    for (size_t i = 0; i < aggregates.size(); ++i) {
-      values[i] = scan.IsNull(static_cast<int>(i), 0) ? 0 : scan.Double(static_cast<int>(i), 0);
+  if (stats != nullptr && aggregates.size() == 1) {
+    values[0] = static_cast<double>(stats->rows);  // the footer answered everything
+  } else {
+    engine::Result scan =
+        connection.Query("SELECT " + Join(aggregates, ", ") + " FROM " + relation);
+    if (scan.NextChunk()) {
+      for (size_t i = 0; i < aggregates.size(); ++i) {
+        values[i] = scan.IsNull(static_cast<int>(i), 0) ? 0 : scan.Double(static_cast<int>(i), 0);
+      }
     }
   }
   const double total = values[0];
   for (auto& item : pending) {
-    double observed = values[static_cast<size_t>(item.index)];
+    double observed = item.index < 0 ? item.known : values[static_cast<size_t>(item.index)];
     if (item.percent) observed = total > 0 ? observed * 100.0 / total : 0;
     CheckResult& result = item.result;
     if (item.rule != nullptr) {

@@ -2,6 +2,7 @@
 
 #include <duckdb.h>
 
+#include <cctype>
 #include <cmath>
 #include <regex>
 
@@ -93,30 +94,6 @@ int Result::ColumnCount() const {
 std::string Result::ColumnName(int column) const {
   const char* name = duckdb_column_name(&impl_->result, static_cast<idx_t>(column));
   return name != nullptr ? name : "";
-}
-
-ColumnType Result::Type(int column) const {
-  switch (impl_->types.at(static_cast<size_t>(column))) {
-    case DUCKDB_TYPE_BOOLEAN:
-      return ColumnType::kBoolean;
-    case DUCKDB_TYPE_TINYINT:
-    case DUCKDB_TYPE_SMALLINT:
-    case DUCKDB_TYPE_INTEGER:
-    case DUCKDB_TYPE_BIGINT:
-    case DUCKDB_TYPE_UTINYINT:
-    case DUCKDB_TYPE_USMALLINT:
-    case DUCKDB_TYPE_UINTEGER:
-      return ColumnType::kInteger;
-    case DUCKDB_TYPE_FLOAT:
-    case DUCKDB_TYPE_DOUBLE:
-      return ColumnType::kDouble;
-    case DUCKDB_TYPE_DECIMAL:
-      return ColumnType::kDecimal;
-    case DUCKDB_TYPE_VARCHAR:
-      return ColumnType::kVarchar;
-    default:
-      return ColumnType::kOther;
-  }
 }
 
 bool Result::NextChunk() {
@@ -245,21 +222,209 @@ std::string Result::Text(int column, int64_t row) const {
               "column " + ColumnName(column) + " must be cast to VARCHAR to be read as text");
 }
 
-Result Connection::Query(const std::string& sql) {
-  duckdb_prepared_statement prepared = nullptr;
-  if (duckdb_prepare(handle_, sql.c_str(), &prepared) == DuckDBError) {
-    std::string error = duckdb_prepare_error(prepared);
-    duckdb_destroy_prepare(&prepared);
-    throw Error(ErrorCode::kFailed, error);
+struct Prepared::Impl {
+  duckdb_prepared_statement statement = nullptr;
+  ~Impl() { duckdb_destroy_prepare(&statement); }
+};
+
+Prepared::Prepared(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Prepared::Prepared(Prepared&&) noexcept = default;
+Prepared& Prepared::operator=(Prepared&&) noexcept = default;
+Prepared::~Prepared() = default;
+
+int Prepared::ColumnCount() const {
+  return static_cast<int>(duckdb_prepared_statement_column_count(impl_->statement));
+}
+
+std::string Prepared::ColumnName(int column) const {
+  const char* name =
+      duckdb_prepared_statement_column_name(impl_->statement, static_cast<idx_t>(column));
+  std::string text = name != nullptr ? name : "";
+  duckdb_free(const_cast<char*>(name));
+  return text;
+}
+
+namespace {
+
+ColumnType ReadAs(duckdb_type type) {
+  switch (type) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return ColumnType::kBoolean;
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER:
+      return ColumnType::kInteger;
+    case DUCKDB_TYPE_FLOAT:
+    case DUCKDB_TYPE_DOUBLE:
+      return ColumnType::kDouble;
+    case DUCKDB_TYPE_DECIMAL:
+      return ColumnType::kDecimal;
+    case DUCKDB_TYPE_VARCHAR:
+      return ColumnType::kVarchar;
+    default:
+      return ColumnType::kOther;
   }
+}
+
+// A struct field name as DuckDB's type names print it: bare when it is a plain lower-case
+// identifier, else in double quotes.
+std::string FieldName(const std::string& name) {
+  bool bare =
+      !name.empty() && (std::islower(static_cast<unsigned char>(name[0])) != 0 || name[0] == '_');
+  for (char c : name) {
+    bare = bare && (std::islower(static_cast<unsigned char>(c)) != 0 ||
+                    std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_');
+  }
+  if (bare) return name;
+  std::string quoted = "\"";
+  for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+std::string TypeNameOf(duckdb_logical_type logical) {
+  char* alias = duckdb_logical_type_get_alias(logical);
+  if (alias != nullptr) {
+    std::string name = alias;
+    duckdb_free(alias);
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+  }
+  auto child = [](duckdb_logical_type type) {
+    std::string name = TypeNameOf(type);
+    duckdb_destroy_logical_type(&type);
+    return name;
+  };
+  switch (duckdb_get_type_id(logical)) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT:
+      return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT:
+      return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER:
+      return "INTEGER";
+    case DUCKDB_TYPE_BIGINT:
+      return "BIGINT";
+    case DUCKDB_TYPE_HUGEINT:
+      return "HUGEINT";
+    case DUCKDB_TYPE_UTINYINT:
+      return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT:
+      return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER:
+      return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT:
+      return "UBIGINT";
+    case DUCKDB_TYPE_UHUGEINT:
+      return "UHUGEINT";
+    case DUCKDB_TYPE_FLOAT:
+      return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE:
+      return "DOUBLE";
+    case DUCKDB_TYPE_VARCHAR:
+      return "VARCHAR";
+    case DUCKDB_TYPE_BLOB:
+      return "BLOB";
+    case DUCKDB_TYPE_DATE:
+      return "DATE";
+    case DUCKDB_TYPE_TIME:
+      return "TIME";
+    case DUCKDB_TYPE_TIME_TZ:
+      return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP:
+      return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP_S:
+      return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+      return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+      return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_INTERVAL:
+      return "INTERVAL";
+    case DUCKDB_TYPE_UUID:
+      return "UUID";
+    case DUCKDB_TYPE_BIT:
+      return "BIT";
+    case DUCKDB_TYPE_DECIMAL:
+      return "DECIMAL(" + std::to_string(duckdb_decimal_width(logical)) + "," +
+             std::to_string(duckdb_decimal_scale(logical)) + ")";
+    case DUCKDB_TYPE_LIST: {
+      const std::string inner = child(duckdb_list_type_child_type(logical));
+      return inner.empty() ? "" : inner + "[]";
+    }
+    case DUCKDB_TYPE_ARRAY: {
+      const std::string inner = child(duckdb_array_type_child_type(logical));
+      return inner.empty()
+                 ? ""
+                 : inner + "[" + std::to_string(duckdb_array_type_array_size(logical)) + "]";
+    }
+    case DUCKDB_TYPE_MAP: {
+      const std::string key = child(duckdb_map_type_key_type(logical));
+      const std::string value = child(duckdb_map_type_value_type(logical));
+      return key.empty() || value.empty() ? "" : "MAP(" + key + ", " + value + ")";
+    }
+    case DUCKDB_TYPE_STRUCT: {
+      std::string name = "STRUCT(";
+      const idx_t fields = duckdb_struct_type_child_count(logical);
+      for (idx_t i = 0; i < fields; ++i) {
+        char* field = duckdb_struct_type_child_name(logical, i);
+        const std::string field_name = field != nullptr ? field : "";
+        duckdb_free(field);
+        const std::string type = child(duckdb_struct_type_child_type(logical, i));
+        if (type.empty()) return "";
+        name += (i > 0 ? ", " : "") + FieldName(field_name) + " " + type;
+      }
+      return name + ")";
+    }
+    default:
+      return "";  // ENUM, UNION and the like: their names spell out their members
+  }
+}
+
+}  // namespace
+
+ColumnType Prepared::Type(int column) const {
+  return ReadAs(
+      duckdb_prepared_statement_column_type(impl_->statement, static_cast<idx_t>(column)));
+}
+
+std::string Prepared::TypeName(int column) const {
+  duckdb_logical_type logical =
+      duckdb_prepared_statement_column_logical_type(impl_->statement, static_cast<idx_t>(column));
+  std::string name = TypeNameOf(logical);
+  duckdb_destroy_logical_type(&logical);
+  return name;
+}
+
+ColumnType Result::Type(int column) const {
+  return ReadAs(impl_->types.at(static_cast<size_t>(column)));
+}
+
+Result Prepared::Execute() {
   auto impl = std::make_unique<Result::Impl>();
-  const duckdb_state state = duckdb_execute_prepared_streaming(prepared, &impl->result);
-  duckdb_destroy_prepare(&prepared);
-  if (state == DuckDBError) {
+  if (duckdb_execute_prepared_streaming(impl_->statement, &impl->result) == DuckDBError) {
     const char* error = duckdb_result_error(&impl->result);
     throw Error(ErrorCode::kFailed, error != nullptr ? error : "query failed");
   }
   return Result(std::move(impl));
+}
+
+Prepared Connection::Prepare(const std::string& sql) {
+  auto impl = std::make_unique<Prepared::Impl>();
+  if (duckdb_prepare(handle_, sql.c_str(), &impl->statement) == DuckDBError) {
+    throw Error(ErrorCode::kFailed, duckdb_prepare_error(impl->statement));
+  }
+  return Prepared(std::move(impl));
+}
+
+Result Connection::Query(const std::string& sql) {
+  return Prepare(sql).Execute();
 }
 
 std::optional<std::string> Connection::QueryValue(const std::string& sql) {

@@ -40,6 +40,8 @@ class Database {
 // The type of a result column, as far as readers need to know it.
 enum class ColumnType { kBoolean, kInteger, kDouble, kDecimal, kVarchar, kOther };
 
+class Prepared;
+
 // A query result, read chunk by chunk (about 2048 rows each): nothing is
 // materialised beyond the current chunk. Usage:
 //   for (Result r = connection.Query(sql); r.NextChunk();)
@@ -70,8 +72,35 @@ class Result {
 
  private:
   friend class Connection;
+  friend class Prepared;
   struct Impl;
   explicit Result(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A statement prepared (parsed, bound and planned) but not run: its result's columns are
+// known before it runs. Belongs to the Connection that made it, and must not outlive it.
+class Prepared {
+ public:
+  Prepared(Prepared&&) noexcept;
+  Prepared& operator=(Prepared&&) noexcept;
+  ~Prepared();
+
+  int ColumnCount() const;
+  std::string ColumnName(int column) const;
+  // How Result will read the column (kOther: cast it to VARCHAR to read it as text).
+  ColumnType Type(int column) const;
+  // DuckDB's name of the column's type, as DESCRIBE spells it ("DECIMAL(12,2)",
+  // "VARCHAR[]", "STRUCT(a INTEGER)"); "" for the few it does not spell (ENUM, UNION).
+  std::string TypeName(int column) const;
+
+  // Runs the statement and streams its result. Throws Error(kFailed).
+  Result Execute();
+
+ private:
+  friend class Connection;
+  struct Impl;
+  explicit Prepared(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -89,6 +118,9 @@ class Connection {
 
   // Runs one statement and streams its result. Throws Error(kFailed).
   Result Query(const std::string& sql);
+
+  // Prepares one statement to run later. Throws Error(kFailed) when it does not bind.
+  Prepared Prepare(const std::string& sql);
 
   // The first column of the first row as text; nullopt when there is no row or it is NULL.
   std::optional<std::string> QueryValue(const std::string& sql);

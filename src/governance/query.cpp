@@ -177,7 +177,7 @@ struct GovernedQuery::State {
   std::shared_ptr<engine::Database> database;  // may be shared with other queries (cache)
   std::unique_ptr<engine::Connection> db;
   std::vector<ResultColumn> columns;
-  std::vector<std::string> projection;
+  std::unique_ptr<engine::Prepared> prepared;  // what Run executes (results to a sink)
   std::string output_dir;
   bool ran = false;
 
@@ -318,28 +318,47 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
 
 GovernedQuery::~GovernedQuery() = default;
 
-// The result's columns, and a projection that reads each as a type the sinks know.
+// The result's columns, and the statement that reads each as a type the sinks know. One
+// bind when every column is one the sinks read as it is; else a second, casting the others
+// to VARCHAR (and a DESCRIBE for the names of types the engine wrapper does not spell).
 void GovernedQuery::Describe() {
   State& st = *state_;
   std::set<std::string> masked;
   for (const auto& access : st.accesses) {
     for (const auto& mask : access.decision.masks) masked.insert(ToLower(mask.column));
   }
-  engine::Result described = st.db->Query("DESCRIBE (\n" + st.verdict.normalized_sql + "\n)");
-  int position = 0;
-  while (described.NextChunk()) {
-    for (int64_t row = 0; row < described.ChunkRows(); ++row) {
-      ResultColumn column{described.Text(0, row), described.Text(1, row), false};
-      column.masked = masked.count(ToLower(column.name)) != 0;
-      const std::string ref = "#" + std::to_string(++position);
-      const bool plain = column.type == "BOOLEAN" || column.type == "VARCHAR" ||
-                         column.type == "DOUBLE" || column.type == "FLOAT" ||
-                         column.type == "BIGINT" || column.type == "INTEGER" ||
-                         column.type == "SMALLINT" || column.type == "TINYINT" ||
-                         column.type.rfind("DECIMAL", 0) == 0;
-      st.projection.push_back(plain ? ref : "CAST(" + ref + " AS VARCHAR)");
-      st.columns.push_back(std::move(column));
+  const spec::QueryLimits& limits = st.mesh.limits.query;
+  const int64_t max_rows = st.options.max_rows > 0 ? st.options.max_rows : limits.max_rows;
+  const std::string from =
+      " FROM (\n" + st.verdict.normalized_sql + "\n) LIMIT " + std::to_string(max_rows + 1);
+  engine::Prepared prepared = st.db->Prepare("SELECT *" + from);
+  std::vector<std::string> projection;
+  bool plain = true;
+  bool spelled = true;
+  for (int c = 0; c < prepared.ColumnCount(); ++c) {
+    ResultColumn column{prepared.ColumnName(c), prepared.TypeName(c), false};
+    column.masked = masked.count(ToLower(column.name)) != 0;
+    const std::string ref = "#" + std::to_string(c + 1);
+    const bool readable = prepared.Type(c) != engine::ColumnType::kOther;
+    plain = plain && readable;
+    spelled = spelled && !column.type.empty();
+    projection.push_back(readable ? ref : "CAST(" + ref + " AS VARCHAR)");
+    st.columns.push_back(std::move(column));
+  }
+  if (!spelled) {
+    engine::Result described = st.db->Query("DESCRIBE (\n" + st.verdict.normalized_sql + "\n)");
+    size_t position = 0;
+    while (described.NextChunk()) {
+      for (int64_t row = 0; row < described.ChunkRows() && position < st.columns.size(); ++row) {
+        st.columns[position++].type = described.Text(1, row);
+      }
     }
+  }
+  if (plain) {
+    st.prepared = std::make_unique<engine::Prepared>(std::move(prepared));
+  } else {
+    st.prepared = std::make_unique<engine::Prepared>(
+        st.db->Prepare("SELECT " + Join(projection, ", ") + from));
   }
 }
 
@@ -372,9 +391,7 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
         fs::rename(staged, st.options.parquet_path);
       } else {
         sink.Begin(st.columns);
-        engine::Result result =
-            st.db->Query("SELECT " + Join(st.projection, ", ") + " FROM (\n" +
-                         st.verdict.normalized_sql + "\n) LIMIT " + std::to_string(max_rows + 1));
+        engine::Result result = st.prepared->Execute();
         std::vector<Value> values(st.columns.size());
         while (result.NextChunk() && !outcome.truncated) {
           for (int64_t row = 0; row < result.ChunkRows(); ++row) {

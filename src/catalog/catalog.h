@@ -284,6 +284,13 @@ class CatalogStore {
   virtual std::vector<TokenRecord> Tokens() = 0;
   // False when there is no such valid token.
   virtual bool RevokeToken(int64_t id, const std::string& revoked_at) = 0;
+
+  // --- change detection ---
+
+  // A number that changes with every committed write, by any process, to anything but
+  // the audit log: while it is unchanged, every other read answers as it did. Cheap (a
+  // one-row read), so servers can keep answers and check it before reusing one.
+  virtual int64_t Generation() = 0;
 };
 
 // Opens the store named by `location`: a file path for SQLite (created and migrated

@@ -524,6 +524,32 @@ CREATE TABLE api_tokens (
 );
 )sql";
 
+// The tables whose writes change the catalog's generation: every table but the audit
+// log (appended to by every read) and the migrations' own bookkeeping. The full-text index
+// is written only together with products. A table added by a later migration must add
+// its triggers there (a unit test checks that every table has them).
+const char* const kGenerationTables[] = {
+    "domains", "domain_owners", "products",        "product_tags",  "versions",
+    "ports",   "columns",       "quality_results", "lineage_edges", "input_versions",
+    "builds",  "build_targets", "product_runs",    "grants",        "access_requests",
+    "secrets", "api_tokens"};
+
+// Version 4: the generation counter (CatalogStore::Generation), kept by triggers so that
+// no write path, in this process or another, can forget it.
+std::string SchemaV4() {
+  std::string sql =
+      "CREATE TABLE catalog_generation (id INTEGER PRIMARY KEY CHECK (id = 1), "
+      "n INTEGER NOT NULL);\n"
+      "INSERT INTO catalog_generation (id, n) VALUES (1, 0);\n";
+  for (const char* table : kGenerationTables) {
+    for (const char* event : {"INSERT", "UPDATE", "DELETE"}) {
+      sql += std::string("CREATE TRIGGER generation_") + table + "_" + event + " AFTER " + event +
+             " ON " + table + " BEGIN UPDATE catalog_generation SET n = n + 1 WHERE id = 1; END;\n";
+    }
+  }
+  return sql;
+}
+
 TokenRecord ReadToken(const Statement& row) {
   return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
 }
@@ -586,7 +612,8 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 }
 
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}};
+  static const std::vector<Migration> migrations = {
+      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()}};
   return migrations;
 }
 
@@ -975,6 +1002,13 @@ std::string SqliteCatalog::MaskSalt() {
     Statement select(*db_, "SELECT value FROM secrets WHERE name = 'mask_salt'");
     if (!select.Step()) throw Error(ErrorCode::kInternal, "the catalog has no mask salt");
     return select.Text(0);
+  });
+}
+
+int64_t SqliteCatalog::Generation() {
+  return Doing("read the catalog's generation", [&] {
+    Statement select(*db_, "SELECT n FROM catalog_generation WHERE id = 1");
+    return select.Step() ? select.Int(0) : int64_t{0};
   });
 }
 

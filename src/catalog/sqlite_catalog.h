@@ -79,6 +79,7 @@ class SqliteCatalog final : public CatalogStore {
   AuditEntry AppendAudit(const AuditEntry& entry) override;
   std::vector<AuditEntry> Audit(int64_t after, int limit) override;
   std::string MaskSalt() override;
+  int64_t Generation() override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
                       const std::string& created_at) override;
   std::optional<TokenRecord> GetToken(int64_t id) override;

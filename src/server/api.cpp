@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/text.h"
 #include "governance/audit.h"
 #include "governance/gates.h"
@@ -798,18 +800,119 @@ std::shared_ptr<catalog::CatalogStore> CatalogPool::Lease() {
           }};
 }
 
+// Answers to catalog reads and the users behind tokens, each valid for one generation of
+// the catalog (CatalogStore::Generation) and at most kMaxAge. Only reads that write
+// nothing are kept: never a governed query, a sample (both audited) or the audit log.
+// Bounded: past kMaxEntries or kMaxBytes it starts again empty. Thread-safe.
+class ResponseCache {
+ public:
+  static constexpr auto kMaxAge = std::chrono::seconds(1);
+  static constexpr size_t kMaxEntries = 4096;
+  static constexpr size_t kMaxBytes = size_t{32} << 20;
+
+  struct Entry {
+    int64_t generation = 0;
+    std::chrono::steady_clock::time_point made;
+    std::string value;  // the body, or the user a token belongs to
+  };
+
+  std::optional<std::string> Get(const std::string& key, int64_t generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.generation != generation ||
+        std::chrono::steady_clock::now() - it->second.made > kMaxAge) {
+      return std::nullopt;
+    }
+    return it->second.value;
+  }
+
+  void Put(const std::string& key, int64_t generation, std::string value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries || bytes_ + key.size() + value.size() > kMaxBytes) {
+      entries_.clear();
+      bytes_ = 0;
+    }
+    auto [it, inserted] = entries_.try_emplace(key);
+    if (!inserted) bytes_ -= it->first.size() + it->second.value.size();
+    bytes_ += key.size() + value.size();
+    it->second = {generation, std::chrono::steady_clock::now(), std::move(value)};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  size_t bytes_ = 0;
+};
+
+namespace {
+
+// GET endpoints whose answer depends only on the principal, the URL, the spec and the
+// catalog (not the audit log) and that record nothing.
+bool Cacheable(const HttpRequest& request) {
+  if (request.method != "GET" || request.authorization.empty()) return false;
+  const std::string& path = request.path;
+  auto starts = [&](const char* prefix) { return path.rfind(prefix, 0) == 0; };
+  if (starts("/api/v1/products/")) {
+    return path.size() < 7 || path.compare(path.size() - 7, 7, "/sample") != 0;
+  }
+  return path == "/api/v1/products" || path == "/api/v1/domains" || starts("/api/v1/domains/") ||
+         path == "/api/v1/search" || starts("/api/v1/lineage/") || path == "/api/v1/me" ||
+         path == "/api/v1/openapi.json";
+}
+
+std::string CacheKey(const std::string& user, const HttpRequest& request) {
+  std::string key = user;
+  key += '\0';
+  key += request.path;
+  for (const auto& [name, value] : request.query) {
+    key += '\0';
+    key += name;
+    key += '=';
+    key += value;
+  }
+  return key;
+}
+
+}  // namespace
+
 Api::Api(const spec::Mesh& mesh, CatalogLease lease, std::string version)
-    : mesh_(mesh), lease_(std::move(lease)), version_(std::move(version)) {}
+    : mesh_(mesh),
+      lease_(std::move(lease)),
+      version_(std::move(version)),
+      cache_(std::make_shared<ResponseCache>()) {}
 
 HttpResponse Api::Handle(const HttpRequest& request) const {
   std::string principal = "-";
   try {
     std::shared_ptr<catalog::CatalogStore> catalog = lease_();
+    // A catalog read asked before, by the same principal, at the same generation: the
+    // same answer. The token is checked again whenever the generation moves (a revoked
+    // token moves it).
+    const bool cacheable = Cacheable(request);
+    int64_t generation = 0;
+    std::string token_key;
+    if (cacheable) {
+      generation = catalog->Generation();
+      token_key = "token\0" + Sha256Hex(request.authorization);
+      if (auto user = cache_->Get(token_key, generation)) {
+        if (auto body = cache_->Get(CacheKey(*user, request), generation)) {
+          HttpResponse response;
+          response.body = std::move(*body);
+          response.principal = *user;
+          return response;
+        }
+      }
+    }
     Handler handler(mesh_, *catalog, request);
     try {
       HttpResponse response = handler.Route(version_);
       response.principal = handler.principal_name();
       if (response.stream) response.hold = catalog;  // the rows are audited at the end
+      if (cacheable && response.status == 200 && !response.stream &&
+          response.content_type == "application/json") {
+        cache_->Put(token_key, generation, handler.principal_name());
+        cache_->Put(CacheKey(handler.principal_name(), request), generation, response.body);
+      }
       return response;
     } catch (...) {
       principal = handler.principal_name();

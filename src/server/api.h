@@ -55,6 +55,8 @@ class CatalogPool {
   std::vector<std::unique_ptr<catalog::CatalogStore>> free_;
 };
 
+class ResponseCache;
+
 class Api {
  public:
   Api(const spec::Mesh& mesh, CatalogLease lease, std::string version);
@@ -67,6 +69,9 @@ class Api {
   const spec::Mesh& mesh_;
   CatalogLease lease_;
   std::string version_;
+  // Catalog reads answered before, by principal and URL, reused while the catalog's
+  // generation is unchanged (and for at most a second: freshness depends on the clock).
+  std::shared_ptr<ResponseCache> cache_;
 };
 
 // The OpenAPI 3 document describing every endpoint.

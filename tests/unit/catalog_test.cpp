@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -589,6 +590,72 @@ TEST_F(CatalogConcurrencyTest, ConcurrentWritersWaitForEachOther) {
   for (const auto& summary : store->ListProducts()) {
     EXPECT_EQ(summary.build_id, "b" + std::to_string(kPublishes - 1));
   }
+}
+
+// --- change detection ---
+
+using CatalogGenerationTest = CatalogTest;
+
+TEST_F(CatalogGenerationTest, EveryWriteButTheAuditLogMovesIt) {
+  auto store = Open();
+  auto other = Open();  // another connection: as another process would be
+  int64_t last = store->Generation();
+  auto moved = [&](const char* what) {
+    const int64_t now = store->Generation();
+    EXPECT_NE(now, last) << what << " did not move the generation";
+    last = now;
+  };
+  other->AddGrant({0, "sales", "orders", "user:zoe", "alice", "t", std::nullopt});
+  moved("a grant");
+  other->RevokeGrant("sales", "orders", "user:zoe");
+  moved("a revoked grant");
+  const int64_t token = other->CreateToken("dana", "hash", "t");
+  moved("a new token");
+  ASSERT_TRUE(other->RevokeToken(token, "t2"));
+  moved("a revoked token");
+  other->CreateAccessRequest({0, "sales", "orders", "zoe", "why", "pending", "t", "", "", ""});
+  moved("an access request");
+  AuditEntry entry;
+  entry.at = "t";
+  entry.principal = "user:zoe";
+  entry.action = "query";
+  entry.target = "sales.orders";
+  entry.outcome = "ok";
+  entry.details = "{}";
+  other->AppendAudit(entry);
+  EXPECT_EQ(store->Generation(), last) << "reads are audited; the audit log must not move it";
+}
+
+// Every table of the schema keeps the generation, so a later migration cannot add a
+// table whose writes go unnoticed by the server's answer cache.
+TEST_F(CatalogGenerationTest, EveryTableButTheAuditLogHasItsTriggers) {
+  Open();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, R"sql(
+      SELECT t.name, (SELECT count(*) FROM sqlite_master g
+                      WHERE g.type = 'trigger' AND g.tbl_name = t.name
+                        AND g.sql LIKE '%catalog_generation%')
+      FROM sqlite_master t
+      WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite_%' AND t.sql NOT LIKE 'CREATE VIRTUAL%'
+        AND t.name NOT LIKE 'search_index_%')sql",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  int tables = 0;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    const std::string table = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    const int triggers = sqlite3_column_int(stmt, 1);
+    ++tables;
+    if (table == "audit_log" || table == "schema_migrations" || table == "catalog_generation") {
+      EXPECT_EQ(triggers, 0) << table;
+    } else {
+      EXPECT_EQ(triggers, 3) << table << " needs INSERT, UPDATE and DELETE triggers";
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  EXPECT_GT(tables, 15);
 }
 
 }  // namespace

@@ -172,6 +172,48 @@ TEST_F(ApiTest, AProductCarriesItsContractQualityAndAccess) {
   EXPECT_EQ(zoe["can_read"], false);
 }
 
+// The server keeps answers to catalog reads, but a change made anywhere — here through
+// another connection, as `canopy grant` in another process would — shows at once, and a
+// kept answer is never given to another principal or to a token that is no longer valid.
+TEST_F(ApiTest, KeptAnswersNeverOutliveAChangeOrCrossPrincipals) {
+  server::Api api(*mesh_, Lease, "test");
+  auto get = [&](const std::string& path, const std::string& header) {
+    server::HttpRequest request{"GET", path, {}, "", header};
+    return api.Handle(request);
+  };
+  const std::string card = "/api/v1/products/crm/customers";
+  const std::string uma = "Bearer " + governance::IssueToken(*catalog_, "uma").token;
+  const std::string zoe = "Bearer " + tokens_->at("zoe");
+  auto can_read = [&](const std::string& header) {
+    auto response = get(card, header);
+    EXPECT_EQ(response.status, 200) << response.body;
+    return json::parse(response.body)["access"]["can_read"].get<bool>();
+  };
+  EXPECT_FALSE(can_read(zoe));
+  EXPECT_FALSE(can_read(zoe));  // answered again, unchanged
+  auto other = catalog::OpenCatalog(Location());
+  other->AddGrant({0, "crm", "customers", "user:zoe", "carl", "now", std::nullopt});
+  EXPECT_TRUE(can_read(zoe)) << "a grant made elsewhere shows at once";
+  ASSERT_TRUE(other->RevokeGrant("crm", "customers", "user:zoe"));
+  EXPECT_FALSE(can_read(zoe)) << "so does its revocation";
+
+  // Answers are per principal: erin (admin) sees hr.salaries, zoe never does.
+  const std::string erin = "Bearer " + tokens_->at("erin");
+  EXPECT_EQ(get("/api/v1/products/hr/salaries", erin).status, 200);
+  EXPECT_EQ(get("/api/v1/products/hr/salaries", zoe).status, 404);
+  EXPECT_NE(get("/api/v1/products", erin).body, get("/api/v1/products", zoe).body);
+
+  // A forged token gets nothing a valid one was answered; a revoked one, nothing at all.
+  EXPECT_TRUE(can_read(uma));
+  std::string forged = uma;
+  forged.back() = forged.back() == 'a' ? 'b' : 'a';
+  EXPECT_EQ(get(card, forged).status, 401);
+  const auto dot = uma.find('_', 11);
+  const int64_t id = std::stoll(uma.substr(11, dot - 11));
+  ASSERT_TRUE(other->RevokeToken(id, "now"));
+  EXPECT_EQ(get(card, uma).status, 401);
+}
+
 TEST_F(ApiTest, QueriesAreGovernedAsOnTheCommandLine) {
   auto masked =
       Call("POST", "/api/v1/query", "dana",

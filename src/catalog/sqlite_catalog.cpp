@@ -524,30 +524,32 @@ CREATE TABLE api_tokens (
 );
 )sql";
 
-// The tables whose writes change the catalog's generation: every table but the audit
-// log (appended to by every read) and the migrations' own bookkeeping. The full-text index
-// is written only together with products. A table added by a later migration must add
-// its triggers there (a unit test checks that every table has them).
-const char* const kGenerationTables[] = {
-    "domains", "domain_owners", "products",        "product_tags",  "versions",
-    "ports",   "columns",       "quality_results", "lineage_edges", "input_versions",
-    "builds",  "build_targets", "product_runs",    "grants",        "access_requests",
-    "secrets", "api_tokens"};
-
-// Version 4: the generation counter (CatalogStore::Generation), kept by triggers so that
-// no write path, in this process or another, can forget it.
-std::string SchemaV4() {
-  std::string sql =
-      "CREATE TABLE catalog_generation (id INTEGER PRIMARY KEY CHECK (id = 1), "
-      "n INTEGER NOT NULL);\n"
-      "INSERT INTO catalog_generation (id, n) VALUES (1, 0);\n";
-  for (const char* table : kGenerationTables) {
+// Triggers that move the catalog's generation (CatalogStore::Generation) on every write
+// to `tables`. Every table but the audit log (appended to by every read) and the
+// migrations' bookkeeping has them; a migration that adds a table adds its triggers
+// too (a unit test checks that every table has them). The full-text index is written
+// only together with products.
+std::string GenerationTriggers(std::initializer_list<const char*> tables) {
+  std::string sql;
+  for (const char* table : tables) {
     for (const char* event : {"INSERT", "UPDATE", "DELETE"}) {
       sql += std::string("CREATE TRIGGER generation_") + table + "_" + event + " AFTER " + event +
              " ON " + table + " BEGIN UPDATE catalog_generation SET n = n + 1 WHERE id = 1; END;\n";
     }
   }
   return sql;
+}
+
+// Version 4: the generation counter, kept by triggers so that no write path, in this
+// process or another, can forget it.
+std::string SchemaV4() {
+  return "CREATE TABLE catalog_generation (id INTEGER PRIMARY KEY CHECK (id = 1), "
+         "n INTEGER NOT NULL);\n"
+         "INSERT INTO catalog_generation (id, n) VALUES (1, 0);\n" +
+         GenerationTriggers({"domains", "domain_owners", "products", "product_tags", "versions",
+                             "ports", "columns", "quality_results", "lineage_edges",
+                             "input_versions", "builds", "build_targets", "product_runs", "grants",
+                             "access_requests", "secrets", "api_tokens"});
 }
 
 TokenRecord ReadToken(const Statement& row) {

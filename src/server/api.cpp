@@ -893,7 +893,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
     std::string token_key;
     if (cacheable) {
       generation = catalog->Generation();
-      token_key = "token\0" + Sha256Hex(request.authorization);
+      token_key = std::string("token") + '\0' + Sha256Hex(request.authorization);
       if (auto user = cache_->Get(token_key, generation)) {
         if (auto body = cache_->Get(CacheKey(*user, request), generation)) {
           HttpResponse response;

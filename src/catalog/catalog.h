@@ -80,6 +80,37 @@ struct LineageEdge {
   std::string to;    // an output port's SQL name
 };
 
+// One source of one published column (column-level lineage). Sources are another
+// product's port ("sales.orders") or an input file of the product
+// ("file:sales/data/orders.csv"), each with the column read.
+struct ColumnLineageEdge {
+  std::string target;  // the output port's SQL name: "finance.revenue_by_region"
+  std::string column;  // its column
+  std::string source;
+  std::string source_column;
+  std::string type;      // DIRECT | INDIRECT (OpenLineage transformation types)
+  std::string subtype;   // IDENTITY | TRANSFORMATION | AGGREGATION | FILTER | JOIN | …
+  bool dataset = false;  // a row-level effect on the whole port (FILTER, JOIN, GROUP_BY, …)
+
+  bool operator==(const ColumnLineageEdge&) const = default;
+};
+
+// Whether the column lineage of an output port was analysed; when not, why (its
+// product-level lineage edges are still recorded). Never a guess.
+struct PortLineage {
+  std::string target;  // the output port's SQL name
+  bool analysed = false;
+  std::string reason;
+
+  bool operator==(const PortLineage&) const = default;
+};
+
+// The column lineage of every live version.
+struct LiveLineage {
+  std::vector<ColumnLineageEdge> edges;  // sorted by target, column, source, source_column
+  std::vector<PortLineage> ports;        // sorted by target
+};
+
 struct PublishedVersion {
   std::string domain;
   std::string product;
@@ -92,6 +123,8 @@ struct PublishedVersion {
   std::vector<PortRecord> ports;
   std::vector<QualityResult> quality;
   std::vector<LineageEdge> lineage;
+  std::vector<ColumnLineageEdge> column_lineage;
+  std::vector<PortLineage> port_lineage;
   int64_t duration_ms = 0;
 };
 
@@ -240,6 +273,16 @@ class CatalogStore {
   // Ranked full-text search over names, descriptions, tags, port and column names
   // and descriptions. Never throws on odd user text (quotes, operators).
   virtual std::vector<SearchHit> Search(const std::string& text, int limit) = 0;
+
+  // The column lineage of the live versions of all products.
+  virtual LiveLineage ColumnLineage() = 0;
+
+  // --- OpenLineage RunEvents, as emitted by builds ---
+
+  // Appends one event (a JSON object, as text) of build `build_id`.
+  virtual void RecordLineageEvent(const std::string& build_id, const std::string& event) = 0;
+  // Every recorded event, oldest first.
+  virtual std::vector<std::string> LineageEvents() = 0;
 
   // Every file path (relative to the storage root) that a published version refers
   // to, live or not: what clean-up must keep.

@@ -323,6 +323,22 @@ void InsertVersionDetails(Connection& db, int64_t version_id, const PublishedVer
                     "INSERT INTO lineage_edges (version_id, source, target) VALUES (?, ?, ?) "
                     "ON CONFLICT DO NOTHING");
   for (const LineageEdge& edge : v.lineage) lineage.Bind(version_id, edge.from, edge.to).Run();
+  Statement columns(db, R"sql(
+    INSERT INTO column_lineage (version_id, target, column_name, source, source_column, type,
+                                subtype, dataset)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING)sql");
+  for (const ColumnLineageEdge& e : v.column_lineage) {
+    columns
+        .Bind(version_id, e.target, e.column, e.source, e.source_column, e.type, e.subtype,
+              e.dataset)
+        .Run();
+  }
+  Statement ports(db,
+                  "INSERT INTO port_lineage (version_id, target, analysed, reason) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+  for (const PortLineage& p : v.port_lineage) {
+    ports.Bind(version_id, p.target, p.analysed, p.reason).Run();
+  }
   Statement inputs(db,
                    "INSERT INTO input_versions (version_id, upstream, build_id) VALUES (?, ?, ?)");
   for (const auto& [upstream, build_id] : v.input_versions) {
@@ -552,6 +568,42 @@ std::string SchemaV4() {
                              "access_requests", "secrets", "api_tokens"});
 }
 
+// Version 5: column-level lineage of published versions (immutable like them), and
+// the OpenLineage RunEvents builds emit.
+constexpr const char* kSchemaV5Tables = R"sql(
+CREATE TABLE column_lineage (
+  version_id    INTEGER NOT NULL REFERENCES versions(id),
+  target        TEXT NOT NULL,
+  column_name   TEXT NOT NULL,
+  source        TEXT NOT NULL,
+  source_column TEXT NOT NULL,
+  type          TEXT NOT NULL,
+  subtype       TEXT NOT NULL,
+  dataset       INTEGER NOT NULL,
+  PRIMARY KEY (version_id, target, column_name, source, source_column, type, subtype)
+);
+CREATE INDEX column_lineage_by_source ON column_lineage(source, source_column);
+CREATE TABLE port_lineage (
+  version_id INTEGER NOT NULL REFERENCES versions(id),
+  target     TEXT NOT NULL,
+  analysed   INTEGER NOT NULL,
+  reason     TEXT NOT NULL,
+  PRIMARY KEY (version_id, target)
+);
+CREATE TRIGGER column_lineage_is_immutable BEFORE UPDATE ON column_lineage
+  BEGIN SELECT RAISE(ABORT, 'published lineage is immutable'); END;
+CREATE TABLE openlineage_events (
+  seq      INTEGER PRIMARY KEY,
+  build_id TEXT NOT NULL,
+  event    TEXT NOT NULL
+);
+)sql";
+
+std::string SchemaV5() {
+  return kSchemaV5Tables +
+         GenerationTriggers({"column_lineage", "port_lineage", "openlineage_events"});
+}
+
 TokenRecord ReadToken(const Statement& row) {
   return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
 }
@@ -615,7 +667,7 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 
 const std::vector<Migration>& SqliteMigrations() {
   static const std::vector<Migration> migrations = {
-      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()}};
+      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()}, {5, SchemaV5()}};
   return migrations;
 }
 
@@ -826,6 +878,47 @@ std::vector<SearchHit> SqliteCatalog::Search(const std::string& text, int limit)
                       kSearchFields[static_cast<size_t>(best)], OneLine(select.Text(8 + best))});
     }
     return hits;
+  });
+}
+
+LiveLineage SqliteCatalog::ColumnLineage() {
+  return Doing("read the column lineage", [&] {
+    Transaction snapshot(*db_, Transaction::Mode::kRead);
+    LiveLineage out;
+    Statement edges(*db_, R"sql(
+      SELECT l.target, l.column_name, l.source, l.source_column, l.type, l.subtype, l.dataset
+      FROM column_lineage l JOIN products p ON p.live_version_id = l.version_id
+      ORDER BY 1, 2, 3, 4, 5, 6)sql");
+    while (edges.Step()) {
+      out.edges.push_back({edges.Text(0), edges.Text(1), edges.Text(2), edges.Text(3),
+                           edges.Text(4), edges.Text(5), edges.Bool(6)});
+    }
+    Statement ports(*db_, R"sql(
+      SELECT l.target, l.analysed, l.reason
+      FROM port_lineage l JOIN products p ON p.live_version_id = l.version_id
+      ORDER BY 1)sql");
+    while (ports.Step()) out.ports.push_back({ports.Text(0), ports.Bool(1), ports.Text(2)});
+    snapshot.Commit();
+    return out;
+  });
+}
+
+void SqliteCatalog::RecordLineageEvent(const std::string& build_id, const std::string& event) {
+  Doing("record an OpenLineage event of build " + build_id, [&] {
+    Transaction transaction(*db_, Transaction::Mode::kWrite);
+    Statement(*db_, "INSERT INTO openlineage_events (build_id, event) VALUES (?, ?)")
+        .Bind(build_id, event)
+        .Run();
+    transaction.Commit();
+  });
+}
+
+std::vector<std::string> SqliteCatalog::LineageEvents() {
+  return Doing("read the OpenLineage events", [&] {
+    std::vector<std::string> events;
+    Statement select(*db_, "SELECT event FROM openlineage_events ORDER BY seq");
+    while (select.Step()) events.push_back(select.Text(0));
+    return events;
   });
 }
 

@@ -63,6 +63,9 @@ class SqliteCatalog final : public CatalogStore {
   // ports, then columns. Snippets mark matched words as [word]. Text without
   // letters or digits finds nothing.
   std::vector<SearchHit> Search(const std::string& text, int limit) override;
+  LiveLineage ColumnLineage() override;
+  void RecordLineageEvent(const std::string& build_id, const std::string& event) override;
+  std::vector<std::string> LineageEvents() override;
   // Sorted, without duplicates.
   std::vector<std::string> ReferencedPaths() override;
 

@@ -316,7 +316,14 @@ class DepthGuard {
 
 class Analyzer {
  public:
-  explicit Analyzer(engine::Connection& connection) : connection_(connection) {}
+  explicit Analyzer(engine::Connection& connection, const FunctionCatalogue* functions = nullptr)
+      : connection_(connection) {
+    if (functions != nullptr) {
+      aggregates_ = functions->aggregates;
+      macros_ = functions->macros;
+      macro_definitions_ = functions->macro_definitions;
+    }
+  }
 
   Rel Analyze(const std::string& sql, const std::map<std::string, Known>& known) {
     known_ = &known;
@@ -1463,14 +1470,20 @@ class Analyzer {
     macro_in_progress_.insert(name);
     bool result = false;
     try {
-      for (auto r = connection_.Query(
-               "SELECT macro_definition FROM duckdb_functions() WHERE function_type = 'macro' "
-               "AND lower(function_name) = " +
-               SqlString(name));
-           r.NextChunk();) {
-        for (int64_t row = 0; row < r.ChunkRows(); ++row) {
-          if (r.IsNull(0, row)) continue;
-          const std::string definition = r.Text(0, row);
+      if (!macro_definitions_) {
+        macro_definitions_.emplace();
+        for (auto r = connection_.Query(
+                 "SELECT lower(function_name), macro_definition FROM duckdb_functions() "
+                 "WHERE function_type = 'macro' AND macro_definition IS NOT NULL");
+             r.NextChunk();) {
+          for (int64_t row = 0; row < r.ChunkRows(); ++row) {
+            (*macro_definitions_)[r.Text(0, row)].push_back(r.Text(1, row));
+          }
+        }
+      }
+      auto definitions = macro_definitions_->find(name);
+      if (definitions != macro_definitions_->end()) {
+        for (const auto& definition : definitions->second) {
           const std::string serialized = connection_
                                              .QueryValue("SELECT json_serialize_sql(" +
                                                          SqlString("SELECT " + definition) + ")")
@@ -1507,26 +1520,12 @@ class Analyzer {
   }
 
   void LoadFunctions() {
-    aggregates_.emplace();
-    macros_.emplace();
     try {
-      for (auto r = connection_.Query(
-               "SELECT DISTINCT lower(function_name), function_type FROM duckdb_functions() "
-               "WHERE function_type IN ('aggregate', 'macro')");
-           r.NextChunk();) {
-        for (int64_t row = 0; row < r.ChunkRows(); ++row) {
-          (r.Text(1, row) == "aggregate" ? *aggregates_ : *macros_).insert(r.Text(0, row));
-        }
-      }
+      FunctionCatalogue functions = ReadFunctionCatalogue(connection_);
+      aggregates_ = std::move(functions.aggregates);
+      macros_ = std::move(functions.macros);
     } catch (const Error& e) {
-      aggregates_.reset();
-      macros_.reset();
-      Fail(std::string("cannot read DuckDB's list of aggregate functions: ") + e.what());
-    }
-    if (aggregates_->empty()) {
-      aggregates_.reset();
-      macros_.reset();
-      Fail("DuckDB lists no aggregate functions");
+      Fail(e.what());
     }
   }
 
@@ -1534,6 +1533,7 @@ class Analyzer {
   const std::map<std::string, Known>* known_ = nullptr;
   std::optional<std::set<std::string>> aggregates_;
   std::optional<std::set<std::string>> macros_;
+  std::optional<std::map<std::string, std::vector<std::string>>> macro_definitions_;
   std::map<std::string, bool> macro_aggregate_;
   std::set<std::string> macro_in_progress_;
   int depth_ = 0;
@@ -1571,6 +1571,33 @@ RelationLineage NotAnalysedLineage(const std::string& reason) {
 
 }  // namespace
 
+FunctionCatalogue ReadFunctionCatalogue(engine::Connection& connection) {
+  FunctionCatalogue out;
+  try {
+    for (auto r =
+             connection.Query("SELECT lower(function_name), function_type, macro_definition FROM "
+                              "duckdb_functions() WHERE function_type IN ('aggregate', 'macro')");
+         r.NextChunk();) {
+      for (int64_t row = 0; row < r.ChunkRows(); ++row) {
+        const std::string name = r.Text(0, row);
+        if (r.Text(1, row) == "aggregate") {
+          out.aggregates.insert(name);
+          continue;
+        }
+        out.macros.insert(name);
+        if (!r.IsNull(2, row)) out.macro_definitions[name].push_back(r.Text(2, row));
+      }
+    }
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kFailed,
+                std::string("cannot read DuckDB's list of aggregate functions: ") + e.what());
+  }
+  if (out.aggregates.empty()) {
+    throw Error(ErrorCode::kFailed, "DuckDB lists no aggregate functions");
+  }
+  return out;
+}
+
 RelationLineage AnalyzeQuery(engine::Connection& parser, const std::string& sql,
                              const std::map<std::string, std::vector<std::string>>& relations) {
   std::map<std::string, Known> known;
@@ -1585,7 +1612,8 @@ RelationLineage AnalyzeQuery(engine::Connection& parser, const std::string& sql,
 
 std::map<std::string, RelationLineage> AnalyzeProduct(
     engine::Connection& parser, const spec::Product& product,
-    const std::map<std::string, std::vector<std::string>>& input_columns) {
+    const std::map<std::string, std::vector<std::string>>& input_columns,
+    const FunctionCatalogue* functions) {
   std::map<std::string, Known> known;
   for (const auto& input : product.inputs) {
     auto it = input_columns.find(input.name);
@@ -1603,7 +1631,7 @@ std::map<std::string, RelationLineage> AnalyzeProduct(
     if (known.count(ToLower(name)) == 0) known[ToLower(name)] = BaseRelation(name, columns);
   }
   std::map<std::string, RelationLineage> result;
-  Analyzer analyzer(parser);  // shares the function catalogue between models
+  Analyzer analyzer(parser, functions);  // shares the function catalogue between models
   for (const auto& model : product.transform) {
     Known entry;
     entry.name = model.name;

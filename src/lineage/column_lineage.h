@@ -49,6 +49,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -91,6 +92,20 @@ struct RelationLineage {
   std::vector<SourceColumn> dataset_indirect;
 };
 
+// The names (lower case) of the aggregate functions and macros a connection knows, from
+// duckdb_functions(). Reading them costs tens of milliseconds, more than analysing a
+// product; callers analysing many products in engines that run the same DuckDB and
+// define no functions of their own may read them once and pass them to AnalyzeProduct.
+struct FunctionCatalogue {
+  std::set<std::string> aggregates;
+  std::set<std::string> macros;
+  // macro name → its definitions (one per overload), as DuckDB renders them
+  std::map<std::string, std::vector<std::string>> macro_definitions;
+};
+
+// Throws Error(kFailed) when DuckDB cannot list them, or lists no aggregate.
+FunctionCatalogue ReadFunctionCatalogue(engine::Connection& connection);
+
 // Lineage of one SELECT, given the columns of every relation it may read
 // (name → columns in order; names are matched case-insensitively, as DuckDB does).
 // `parser` is only used to parse (json_serialize_sql), to render expressions
@@ -104,8 +119,11 @@ RelationLineage AnalyzeQuery(engine::Connection& parser, const std::string& sql,
 // (input name → column). Keyed by model name. A model reading a model that could not be
 // analysed is not analysed either (its reason names the model). An input missing from
 // `input_columns` makes the models that read it not analysed.
+// `functions`: the parser's function catalogue when the caller has read it already
+// (ReadFunctionCatalogue); nullptr to read it when needed.
 std::map<std::string, RelationLineage> AnalyzeProduct(
     engine::Connection& parser, const spec::Product& product,
-    const std::map<std::string, std::vector<std::string>>& input_columns);
+    const std::map<std::string, std::vector<std::string>>& input_columns,
+    const FunctionCatalogue* functions = nullptr);
 
 }  // namespace canopy::lineage

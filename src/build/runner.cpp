@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "build/lineage_step.h"
+#include "build/openlineage_events.h"
 #include "build/plan.h"
 #include "build/sandbox.h"
 #include "contract/diff.h"
@@ -138,6 +140,7 @@ struct Context {
   std::vector<governance::RuntimeGrant> grants;             // runtime grants, for build edges
   std::string salt;                                         // of the hash mask
   std::map<std::string, std::vector<std::string>> blocked;  // address → gate violations
+  LineageEmitter* emitter = nullptr;                        // OpenLineage events
 };
 
 void Report(const Context& context, const std::string& product, const std::string& step) {
@@ -153,6 +156,17 @@ class ProductBuild {
     outcome_.run.build_id = c_.build_id;
     outcome_.run.domain = product.domain;
     outcome_.run.product = product.name;
+    lineage_run_.run_id = NewRunId();
+    lineage_run_.build_id = c_.build_id;
+    lineage_run_.started_at = NowIso8601();
+    for (const auto& input : product.inputs) {
+      InputDataset dataset;
+      dataset.input = input.name;
+      dataset.is_port = input.product.has_value();
+      dataset.dataset = input.product ? input.product->ToString()
+                                      : FileDataset(product.domain, input.file.value_or(""));
+      lineage_run_.inputs.push_back(std::move(dataset));
+    }
   }
 
   ProductOutcome Run() {
@@ -164,6 +178,10 @@ class ProductBuild {
                             : std::string(e.what()) + "\n      hint: " + e.hint());
     } catch (const std::exception& e) {
       Fail(std::string("internal: ") + e.what());
+    }
+    if (outcome_.run.status != "skipped") {
+      EmitStart();
+      EmitEvent(outcome_.run.status == "failed" ? "FAIL" : "COMPLETE", outcome_.error);
     }
     if (!staging_.empty()) {
       try {
@@ -181,6 +199,22 @@ class ProductBuild {
     outcome_.run.status = "failed";
     outcome_.run.message = message;
     outcome_.error = message;
+  }
+
+  // OpenLineage: START once the product is known to be built (or failed before).
+  void EmitStart() {
+    if (started_) return;
+    started_ = true;
+    EmitEvent("START", "", lineage_run_.started_at);
+  }
+  void EmitEvent(const std::string& type, const std::string& error, const std::string& at = "") {
+    if (c_.emitter == nullptr) return;
+    try {
+      c_.emitter->Emit(c_.build_id, MakeRunEvent(*c_.mesh, product_, lineage_run_, type,
+                                                 at.empty() ? NowIso8601() : at, error));
+    } catch (const std::exception& e) {
+      outcome_.warnings.push_back(std::string("OpenLineage event not made: ") + e.what());
+    }
   }
 
   std::string DomainFolder() const {
@@ -310,6 +344,7 @@ class ProductBuild {
       }
     }
 
+    EmitStart();
     staging_ = (fs::path(c_.root) / "staging" / c_.build_id / address).string();
     c_.storage->CreateDirectories(staging_ + "/tmp");
 
@@ -376,6 +411,7 @@ class ProductBuild {
     for (const auto& [sql_name, upstream] : upstreams) {
       version.input_versions[sql_name] = upstream.build_id;
     }
+    AnalyzeLineage(db, upstreams, decisions, version);
     const std::string relative_dir =
         (fs::path("products") / product_.domain / product_.name / c_.build_id).string();
 
@@ -463,11 +499,34 @@ class ProductBuild {
              product_.domain + "." + port.name});
       }
     }
+    lineage_run_.ports = version.ports;
+    lineage_run_.quality = version.quality;
     if (failed) {
       throw Error(ErrorCode::kFailed, "contract not met:\n    " + Join(failures, "\n    "));
     }
     CheckEvolution();
     Publish(version, relative_dir);
+    lineage_run_.ports = version.ports;  // with their sizes
+  }
+
+  // Column lineage of the output ports (build/lineage_step.h), kept with the version
+  // and sent in the OpenLineage events.
+  void AnalyzeLineage(engine::Connection& db, const std::map<std::string, Upstream>& upstreams,
+                      const std::map<std::string, governance::PolicyDecision>& decisions,
+                      catalog::PublishedVersion& version) {
+    Report(c_, product_.Address(), "analysing column lineage");
+    for (size_t i = 0; i < product_.inputs.size(); ++i) {
+      const spec::ProductInput& input = product_.inputs[i];
+      InputDataset& dataset = lineage_run_.inputs[i];
+      if (!input.product) continue;
+      for (const auto& c : upstreams.at(dataset.dataset).port_columns.at(input.product->port)) {
+        dataset.columns.emplace_back(c.name, c.type);
+      }
+      for (const auto& mask : decisions.at(input.name).masks) dataset.masked.insert(mask.column);
+    }
+    lineage_run_.lineage = AnalyzeProductLineage(db, product_, lineage_run_.inputs);
+    version.column_lineage = lineage_run_.lineage->edges;
+    version.port_lineage = lineage_run_.lineage->ports;
   }
 
   // "domains/sales/sql/orders.sql:12", from DuckDB's "LINE n" (the view adds one line).
@@ -614,7 +673,25 @@ class ProductBuild {
   ProductOutcome outcome_;
   std::string staging_;
   std::map<std::string, std::string> snapshots_;  // port → contract snapshot
+  LineageRun lineage_run_;                        // what the OpenLineage events say
+  bool started_ = false;                          // START emitted
 };
+
+// OpenLineage for a product not built because an upstream failed: START, then FAIL.
+void EmitNotBuilt(const Context& context, const spec::Product& product, const std::string& error) {
+  LineageRun run;
+  run.run_id = NewRunId();
+  run.build_id = context.build_id;
+  run.started_at = NowIso8601();
+  try {
+    for (const char* type : {"START", "FAIL"}) {
+      context.emitter->Emit(context.build_id,
+                            MakeRunEvent(*context.mesh, product, run, type, run.started_at, error));
+    }
+  } catch (const std::exception&) {
+    // Events are best effort; the build's outcome does not depend on them.
+  }
+}
 
 // Removes what interrupted builds left: staging folders and version folders that no
 // published version refers to.
@@ -711,6 +788,8 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
   context.live = &live;
   context.grants = governance::LoadGrantsFrom(catalog.Grants());
   context.salt = catalog.MaskSalt();
+  LineageEmitter emitter(catalog, mutex, mesh.openlineage_url);
+  context.emitter = &emitter;
 
   // Publish gates, against the metadata as it will be after this build publishes.
   std::set<std::string> planned;
@@ -777,6 +856,7 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
                        0,
                        0};
         outcome.error = outcome.run.message;
+        EmitNotBuilt(context, product, outcome.error);
       } else {
         outcome = ProductBuild(context, product).Run();
       }
@@ -804,6 +884,7 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
   } catch (const Error&) {
     // Removed by the next build's clean-up.
   }
+  report.lineage_warnings = emitter.Warnings();
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   catalog.FinishBuild(report.build_id, report.ok() ? "succeeded" : "failed", NowIso8601());
   return report;

@@ -29,8 +29,9 @@ struct ProductOutcome {
 
 struct BuildReport {
   std::string build_id;
-  std::vector<ProductOutcome> products;    // in plan order
-  std::vector<std::string> gate_warnings;  // warning-severity publish gate rows
+  std::vector<ProductOutcome> products;       // in plan order
+  std::vector<std::string> gate_warnings;     // warning-severity publish gate rows
+  std::vector<std::string> lineage_warnings;  // OpenLineage events not recorded or not sent
   double seconds = 0;
   bool ok() const;
 };

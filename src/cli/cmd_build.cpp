@@ -105,6 +105,7 @@ int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>&
   for (const auto& warning : report.gate_warnings) {
     std::cerr << "warning: publish gate " << warning << "\n";
   }
+  for (const auto& warning : report.lineage_warnings) std::cerr << "warning: " << warning << "\n";
   for (const auto& outcome : report.products) {
     for (const auto& warning : outcome.warnings) {
       std::cerr << "warning: " << outcome.run.domain << "." << outcome.run.product << ": "

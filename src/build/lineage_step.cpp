@@ -1,0 +1,129 @@
+#include "build/lineage_step.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace canopy::build {
+namespace {
+
+// The columns of the given views, in order, as DuckDB recorded them when it made the
+// views: pragma_table_info reads the view's catalog entry (DESCRIBE would bind the view
+// again, sniffing its file; duckdb_columns() walks all of DuckDB's own catalogs).
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> ViewColumns(
+    engine::Connection& db, const std::vector<std::string>& views) {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
+  for (const auto& view : views) {
+    auto& columns = out[view];
+    for (auto r = db.Query("SELECT name, type FROM pragma_table_info(" + SqlString(view) + ")");
+         r.NextChunk();) {
+      for (int64_t row = 0; row < r.ChunkRows(); ++row) {
+        columns.emplace_back(r.Text(0, row), r.Text(1, row));
+      }
+    }
+  }
+  return out;
+}
+
+// DuckDB's aggregate functions and macros, read once per process: every sandbox runs
+// the same DuckDB library and defines no functions of its own.
+const lineage::FunctionCatalogue& Functions(engine::Connection& db) {
+  static std::mutex mutex;
+  static std::optional<lineage::FunctionCatalogue> functions;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!functions) functions = lineage::ReadFunctionCatalogue(db);
+  return *functions;
+}
+
+bool TurnedOff() {
+  const char* value = std::getenv("CANOPY_COLUMN_LINEAGE");
+  return value != nullptr && std::strcmp(value, "off") == 0;
+}
+
+}  // namespace
+
+std::string FileDataset(const std::string& domain, const std::string& path) {
+  return "file:" + domain + "/" + path;
+}
+
+ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product& product,
+                                     const std::vector<InputDataset>& inputs) {
+  ProductLineage out;
+  auto not_analysed = [&](const std::string& reason) {
+    out.edges.clear();
+    out.by_port.clear();
+    out.input_schemas.clear();
+    out.ports.clear();
+    for (const auto& port : product.outputs) {
+      out.ports.push_back({product.domain + "." + port.name, false, reason});
+    }
+    return out;
+  };
+  if (TurnedOff()) return not_analysed("column lineage is turned off (CANOPY_COLUMN_LINEAGE=off)");
+
+  std::map<std::string, std::vector<std::string>> columns;
+  std::map<std::string, const InputDataset*> by_input;
+  std::vector<std::string> to_read;
+  for (const auto& input : inputs) {
+    by_input[ToLower(input.input)] = &input;
+    if (input.columns.empty()) {
+      to_read.push_back(input.input);
+    } else {
+      out.input_schemas[input.input] = input.columns;
+    }
+  }
+  std::map<std::string, lineage::RelationLineage> models;
+  try {
+    for (auto& [view, read] : ViewColumns(db, to_read)) out.input_schemas[view] = std::move(read);
+    for (const auto& [input, schema] : out.input_schemas) {
+      auto& names = columns[input];
+      for (const auto& column : schema) names.push_back(column.first);
+    }
+    models = lineage::AnalyzeProduct(db, product, columns, &Functions(db));
+  } catch (const Error& e) {
+    return not_analysed(std::string("the engine could not analyse it: ") + e.what());
+  }
+
+  for (const auto& port : product.outputs) {
+    const std::string target = product.domain + "." + port.name;
+    auto model = models.find(port.from);
+    if (model == models.end()) {
+      out.ports.push_back({target, false, "no model named '" + port.from + "'"});
+      continue;
+    }
+    const lineage::RelationLineage& rel = model->second;
+    if (!rel.analysed) {
+      out.ports.push_back({target, false, rel.reason});
+      continue;
+    }
+    std::vector<catalog::ColumnLineageEdge> edges;
+    std::string unknown;
+    for (const auto& [column, sources] : rel.sources) {
+      for (const auto& source : sources) {
+        auto input = by_input.find(ToLower(source.relation));
+        if (input == by_input.end()) {
+          unknown = source.relation;
+          continue;
+        }
+        bool dataset = false;
+        for (const auto& d : rel.dataset_indirect) dataset = dataset || d == source;
+        edges.push_back({target, column, input->second->dataset, source.column,
+                         lineage::ToString(source.type), source.subtype, dataset});
+      }
+    }
+    if (!unknown.empty()) {
+      out.ports.push_back({target, false, "reads '" + unknown + "', which is not an input"});
+      continue;
+    }
+    out.edges.insert(out.edges.end(), edges.begin(), edges.end());
+    out.ports.push_back({target, true, ""});
+    out.by_port[port.name] = rel;
+  }
+  return out;
+}
+
+}  // namespace canopy::build

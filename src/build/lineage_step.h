@@ -1,0 +1,50 @@
+// The column-lineage step of a product build: analyse the product's models
+// (lineage::AnalyzeProduct) and say, for every column of every output port, which
+// columns of which datasets it comes from — another product's port, or an input
+// file of this product. Never a guess: a port whose SQL cannot be analysed is
+// recorded as "not analysed", with the reason.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "engine/engine.h"
+#include "lineage/column_lineage.h"
+#include "spec/model.h"
+
+namespace canopy::build {
+
+// Where one input of the product reads from.
+struct InputDataset {
+  std::string input;    // the input's name in the product (its view in the sandbox)
+  std::string dataset;  // "sales.orders" (a port's SQL name) or "file:sales/data/orders.csv"
+  bool is_port = false;
+  // name, type: known from the upstream's published version; else empty (read here)
+  std::vector<std::pair<std::string, std::string>> columns;
+  std::set<std::string> masked;  // columns the governed view masks for this reader
+};
+
+struct ProductLineage {
+  std::vector<catalog::ColumnLineageEdge> edges;            // every output port's columns
+  std::vector<catalog::PortLineage> ports;                  // one per output port
+  std::map<std::string, lineage::RelationLineage> by_port;  // port name → its analysis
+  // input name → its columns (name, type), as read
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> input_schemas;
+};
+
+// The dataset name of a file input: "file:<domain>/<path inside the domain folder>".
+std::string FileDataset(const std::string& domain, const std::string& path);
+
+// Analyses `product`, whose inputs and models are views on `db` already. Columns of
+// inputs not given in `inputs[].columns` are read from the views' catalog entries
+// (what DuckDB fixed when it made them: nothing is read or re-bound). Set the
+// environment variable CANOPY_COLUMN_LINEAGE=off to skip the analysis (each port is
+// then recorded as not analysed, saying so) — for measuring what it costs.
+ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product& product,
+                                     const std::vector<InputDataset>& inputs);
+
+}  // namespace canopy::build

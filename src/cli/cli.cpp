@@ -181,6 +181,26 @@ int RunCli(int argc, char** argv) {
     sub->add_option("product", export_target, "domain.product")->required();
     sub->callback([&, standard] { exit_code = RunExport(with_mesh(), standard, export_target); });
   }
+  std::string export_output;
+  auto* export_ol = export_command->add_subcommand(
+      "openlineage", "Every recorded build's OpenLineage RunEvents, as JSON Lines");
+  export_ol->add_option("--output", export_output, "Write them to FILE instead of stdout");
+  export_ol->callback([&] { exit_code = RunExportOpenLineage(with_mesh(), export_output); });
+
+  std::string lineage_target;
+  std::string direction = "both";
+  std::string lineage_format = "text";
+  auto* lineage = app.add_subcommand(
+      "lineage", "Where a product's or a column's data comes from and where it goes");
+  lineage->add_option("target", lineage_target, "domain.product or domain.product.column")
+      ->required();
+  lineage->add_option("--direction", direction, "up (sources), down (consumers) or both")
+      ->check(CLI::IsMember({"up", "down", "both"}));
+  lineage->add_option("--format", lineage_format, "Output format")
+      ->check(CLI::IsMember({"text", "json", "dot"}));
+  lineage->callback(
+      [&] { exit_code = RunLineage(with_mesh(), lineage_target, direction, lineage_format); });
+
   auto* import_command = app.add_subcommand("import", "A new draft product from an open standard");
   import_command->require_subcommand(1);
   std::string import_file;

@@ -38,10 +38,14 @@ int RunTokenCreate(const GlobalOptions& global, const std::string& user);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);
 int RunContractDiff(const GlobalOptions& global, const std::string& address);
-int RunExport(const GlobalOptions& global, const std::string& standard,
-              const std::string& address);
+int RunExport(const GlobalOptions& global, const std::string& standard, const std::string& address);
 int RunImport(const GlobalOptions& global, const std::string& file, const std::string& domain,
               const std::string& name);
+// canopy lineage D.P[.COLUMN]: direction up | down | both; format text | json | dot.
+int RunLineage(const GlobalOptions& global, const std::string& target, const std::string& direction,
+               const std::string& format);
+// Every recorded OpenLineage event as JSON Lines, to `output` ("" or "-": stdout).
+int RunExportOpenLineage(const GlobalOptions& global, const std::string& output);
 int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current

@@ -543,7 +543,9 @@ class Handler {
     };
     up(root);
     down(root);
-    return JsonResponse(200, {{"product", root.Address()}, {"nodes", nodes}, {"edges", edges}});
+    json out = ColumnLineageJson(catalog_.ColumnLineage(), seen_nodes);
+    out.update({{"product", root.Address()}, {"nodes", nodes}, {"edges", edges}});
+    return JsonResponse(200, out);
   }
 
   json RequestJson(const catalog::AccessRequest& r) {

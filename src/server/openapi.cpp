@@ -127,10 +127,55 @@ std::string OpenApiDocument(const std::string& version) {
                                   {{"sql", {{"type", "string"}}},
                                    {"limit", {{"type", "integer"}, {"minimum", 1}}}}}})}}},
       {"responses", Responses(200, "the result", Ref("QueryResult"), {400, 401, 403, 413, 500})}};
+  const json text = {{"type", "string"}};
+  const json lineage_schema = {
+      {"type", "object"},
+      {"required", {"product", "nodes", "edges", "column_edges", "port_lineage"}},
+      {"properties",
+       {{"product", text},
+        {"nodes",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"description", "a port (id = its SQL name) or an input file (id = file:domain/path)"},
+            {"properties",
+             {{"id", text},
+              {"kind", {{"type", "string"}, {"enum", {"port", "file"}}}},
+              {"domain", text},
+              {"label", text},
+              {"product", text}}}}}}},
+        {"edges",
+         {{"type", "array"},
+          {"items", {{"type", "object"}, {"properties", {{"from", text}, {"to", text}}}}}}},
+        {"column_edges",
+         {{"type", "array"},
+          {"description",
+           "column-level lineage of the live versions: port.column reads source.source_column"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"port", text},
+              {"column", text},
+              {"source", text},
+              {"source_column", text},
+              {"type", {{"type", "string"}, {"enum", {"DIRECT", "INDIRECT"}}}},
+              {"subtype", text},
+              {"dataset",
+               {{"type", "boolean"},
+                {"description", "a row-level effect on every column of the port"}}}}}}}}},
+        {"port_lineage",
+         {{"type", "array"},
+          {"description", "whether each port's column lineage was analysed; if not, why"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"port", text}, {"analysed", {{"type", "boolean"}}}, {"reason", text}}}}}}}}}};
   paths["/api/v1/lineage/{domain}/{product}"]["get"] = {
-      {"summary", "Upstream and downstream lineage graph of a product"},
+      {"summary",
+       "Upstream and downstream lineage of a product: ports and files, and the column-level "
+       "edges among them (private products of other domains are left out)"},
       {"parameters", {PathParam("domain", "domain"), PathParam("product", "product")}},
-      {"responses", Responses(200, "nodes and edges", object, {401, 404, 500})}};
+      {"responses", Responses(200, "nodes and edges", lineage_schema, {401, 404, 500})}};
   paths["/api/v1/access-requests"]["get"] = {
       {"summary", "Access requests made by, or decidable by, the principal"},
       {"responses", Responses(200, "requests, newest first", array_of_objects, auth)}};

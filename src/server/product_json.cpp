@@ -83,4 +83,24 @@ json AccessRequestJson(const catalog::AccessRequest& r) {
           {"note", r.note}};
 }
 
+json ColumnLineageJson(const catalog::LiveLineage& lineage, const std::set<std::string>& visible) {
+  json edges = json::array();
+  for (const auto& e : lineage.edges) {
+    if (visible.count(e.target) == 0 || visible.count(e.source) == 0) continue;
+    edges.push_back({{"port", e.target},
+                     {"column", e.column},
+                     {"source", e.source},
+                     {"source_column", e.source_column},
+                     {"type", e.type},
+                     {"subtype", e.subtype},
+                     {"dataset", e.dataset}});
+  }
+  json ports = json::array();
+  for (const auto& p : lineage.ports) {
+    if (visible.count(p.target) == 0) continue;
+    ports.push_back({{"port", p.target}, {"analysed", p.analysed}, {"reason", p.reason}});
+  }
+  return {{"column_edges", edges}, {"port_lineage", ports}};
+}
+
 }  // namespace canopy::server

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 
 #include "catalog/catalog.h"
 #include "spec/model.h"
@@ -21,5 +23,11 @@ nlohmann::json HistoryJson(const catalog::ProductDetail* detail);
 
 // {id, product, requester, purpose, status, created_at, decided_by, decided_at, note}.
 nlohmann::json AccessRequestJson(const catalog::AccessRequest& request);
+
+// The column lineage among `visible` datasets (port SQL names and "file:<domain>/<path>"):
+// {column_edges: [{port, column, source, source_column, type, subtype, dataset}],
+//  port_lineage: [{port, analysed, reason}]} — an edge only when both ends are visible.
+nlohmann::json ColumnLineageJson(const catalog::LiveLineage& lineage,
+                                 const std::set<std::string>& visible);
 
 }  // namespace canopy::server

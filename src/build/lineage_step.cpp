@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "lineage/lineage_graph.h"
 
 namespace canopy::build {
 namespace {
@@ -122,6 +123,60 @@ ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product
     out.edges.insert(out.edges.end(), edges.begin(), edges.end());
     out.ports.push_back({target, true, ""});
     out.by_port[port.name] = rel;
+  }
+  return out;
+}
+
+std::vector<std::string> AffectedConsumers(const spec::Mesh& mesh,
+                                           const catalog::LiveLineage& lineage,
+                                           const spec::Product& product,
+                                           const std::vector<contract::ContractChange>& breaking) {
+  std::map<std::string, std::set<std::string>> columns;  // changed port → changed columns
+  std::set<std::string> whole;                           // ports changed as a whole
+  for (const auto& change : breaking) {
+    if (change.column.empty()) {
+      whole.insert(change.port);
+    } else {
+      columns[change.port].insert(change.column);
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& domain : mesh.domains) {
+    for (const auto& consumer : domain.products) {
+      for (const auto& input : consumer.inputs) {
+        if (!input.product || input.product->domain != product.domain) continue;
+        const std::string& port = input.product->port;
+        const bool as_whole = whole.count(port) != 0;
+        if (!as_whole && columns.count(port) == 0) continue;
+        const std::string read = input.product->ToString();
+        for (const auto& output : consumer.outputs) {
+          const std::string target = consumer.domain + "." + output.name;
+          const std::string who =
+              target + " (product " + consumer.Address() + ", owner " + consumer.owner + ")";
+          const catalog::PortLineage* analysis = lineage::FindPortLineage(lineage, target);
+          if (as_whole) {
+            out.push_back(who + " reads " + read);
+          } else if (analysis == nullptr || !analysis->analysed) {
+            out.push_back(who + " reads " + read + " (column lineage " +
+                          (analysis == nullptr ? std::string("not recorded")
+                                               : "not analysed: " + analysis->reason) +
+                          ")");
+          } else {
+            std::set<std::string> used;
+            for (const auto& edge : lineage.edges) {
+              if (edge.target == target && edge.source == read &&
+                  columns[port].count(edge.source_column) != 0) {
+                used.insert(edge.source_column);
+              }
+            }
+            if (used.empty()) continue;
+            out.push_back(
+                who + " reads " + read + "." +
+                Join(std::vector<std::string>(used.begin(), used.end()), ", " + read + "."));
+          }
+        }
+      }
+    }
   }
   return out;
 }

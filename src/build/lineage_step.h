@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "contract/diff.h"
 #include "engine/engine.h"
 #include "lineage/column_lineage.h"
 #include "spec/model.h"
@@ -46,5 +47,14 @@ std::string FileDataset(const std::string& domain, const std::string& path);
 // then recorded as not analysed, saying so) — for measuring what it costs.
 ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product& product,
                                      const std::vector<InputDataset>& inputs);
+
+// The downstream ports a breaking change to `product`'s contract affects, one line each
+// with its product and owner: for a changed column, the ports whose (analysed) column
+// lineage reads it; for a change to a whole port (removed, a table-level rule), and for
+// consumers whose lineage is not analysed, every port of every product reading it.
+std::vector<std::string> AffectedConsumers(const spec::Mesh& mesh,
+                                           const catalog::LiveLineage& lineage,
+                                           const spec::Product& product,
+                                           const std::vector<contract::ContractChange>& breaking);
 
 }  // namespace canopy::build

@@ -607,7 +607,8 @@ class ProductBuild {
   }
 
   // Refuses a breaking contract change without a major version bump, naming every
-  // downstream port that reads the changed port, with its owner.
+  // downstream port that reads a changed column (by column lineage; by port where
+  // that is not analysed), with its owner.
   void CheckEvolution() {
     std::optional<catalog::LiveVersion> live;
     {
@@ -633,36 +634,25 @@ class ProductBuild {
     const int live_major = static_cast<int>(std::strtol(live->version.c_str(), nullptr, 10));
     if (product_.version.major > live_major) return;
     std::vector<std::string> lines;
-    std::set<std::string> changed_ports;
     for (const auto& change : breaking) {
-      changed_ports.insert(change.port);
       lines.push_back(product_.domain + "." + change.port +
                       (change.column.empty() ? "" : "." + change.column) + ": " + change.kind +
                       " (" + change.detail + ")");
     }
-    std::vector<std::string> consumers;
-    for (const auto& domain : c_.mesh->domains) {
-      for (const auto& consumer : domain.products) {
-        for (const auto& input : consumer.inputs) {
-          if (!input.product || input.product->domain != product_.domain ||
-              changed_ports.count(input.product->port) == 0) {
-            continue;
-          }
-          for (const auto& port : consumer.outputs) {
-            consumers.push_back(consumer.domain + "." + port.name + " (product " +
-                                consumer.Address() + ", owner " + consumer.owner + ") reads " +
-                                input.product->ToString());
-          }
-        }
-      }
+    catalog::LiveLineage lineage;
+    {
+      std::lock_guard<std::mutex> lock(*c_.mutex);
+      lineage = c_.catalog->ColumnLineage();
     }
+    const std::vector<std::string> consumers =
+        AffectedConsumers(*c_.mesh, lineage, product_, breaking);
     std::string message = "breaking change to the published contract of " + product_.Address() +
                           " " + live->version + " needs a major version (" +
                           std::to_string(live_major + 1) + ".0.0), not " +
                           product_.version.ToString() + ":\n    " + Join(lines, "\n    ");
-    message += consumers.empty()
-                   ? "\n    no other product reads the changed ports"
-                   : "\n    downstream ports that read them:\n      " + Join(consumers, "\n      ");
+    message += consumers.empty() ? "\n    no other product reads what changed"
+                                 : "\n    downstream ports that read what changed:\n      " +
+                                       Join(consumers, "\n      ");
     throw Error(ErrorCode::kFailed, message,
                 "bump version to " + std::to_string(live_major + 1) + ".0.0 in " + product_.file +
                     " and tell the owners above");

@@ -30,7 +30,7 @@ json Facet(const std::string& schema) {
           {"_schemaURL", "https://openlineage.io/spec/facets/" + schema + ".json#/$defs/" + name}};
 }
 
-std::string FormatUuid(std::string hex) {
+std::string FormatUuid(const std::string& hex) {
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }

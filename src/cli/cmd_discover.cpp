@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "build/lineage_step.h"
 #include "build/runner.h"
 #include "cli/commands.h"
 #include "cli/session.h"
@@ -227,6 +228,17 @@ int RunContractDiff(const GlobalOptions& global, const std::string& address) {
   if (breaking && product.version.major <= major) {
     std::cout << "\nbreaking: publishing needs version " << major + 1 << ".0.0 or later (the spec "
               << "says " << product.version.ToString() << ", live is " << live->version << ")\n";
+  }
+  if (breaking) {
+    std::vector<contract::ContractChange> breaking_changes;
+    for (const auto& change : changes) {
+      if (change.breaking) breaking_changes.push_back(change);
+    }
+    const auto consumers = build::AffectedConsumers(session.mesh, session.catalog->ColumnLineage(),
+                                                    product, breaking_changes);
+    std::cout << (consumers.empty() ? "no other product reads what changed\n"
+                                    : "downstream ports that read what changed:\n");
+    for (const auto& consumer : consumers) std::cout << "  " << consumer << "\n";
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -17,8 +18,10 @@ struct ColumnRef {
   std::string dataset;
   std::string column;
 
-  auto operator<=>(const ColumnRef&) const = default;
   bool operator==(const ColumnRef&) const = default;
+  friend bool operator<(const ColumnRef& a, const ColumnRef& b) {
+    return std::tie(a.dataset, a.column) < std::tie(b.dataset, b.column);
+  }
 };
 
 // Every edge reached from `start` going to sources (`up`) or to consumers (down),

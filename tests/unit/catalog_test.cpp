@@ -390,6 +390,26 @@ TEST_F(CatalogPublishTest, ReferencedPathsCoverEveryVersionEverPublished) {
                                 "sales/orders/b2/main.parquet", "sales/orders/b2/manifest.json"}));
 }
 
+TEST_F(CatalogPublishTest, ColumnLineageIsTheLiveVersionsOnly) {
+  auto store = Open();
+  store->SyncSpec({}, {Product("sales", "orders")});
+  PublishedVersion first = Version("sales", "orders", "b1", "1.0.0");
+  first.column_lineage = {
+      {"sales.main", "amount", "file:sales/orders.csv", "amount", "DIRECT", "IDENTITY", false}};
+  first.port_lineage = {{"sales.main", true, ""}};
+  store->Publish(first);
+  ASSERT_EQ(store->ColumnLineage().edges, first.column_lineage);
+  EXPECT_EQ(store->ColumnLineage().ports, first.port_lineage);
+
+  // The next version could not be analysed: its "not analysed" replaces the old edges.
+  PublishedVersion next = Version("sales", "orders", "b2", "1.1.0");
+  next.port_lineage = {{"sales.main", false, "PIVOT is not analysed"}};
+  store->Publish(next);
+  const LiveLineage live = store->ColumnLineage();
+  EXPECT_TRUE(live.edges.empty());
+  EXPECT_EQ(live.ports, next.port_lineage);
+}
+
 // --- builds ---
 
 using CatalogBuildTest = CatalogTest;
@@ -413,6 +433,16 @@ TEST_F(CatalogBuildTest, RunsOfABuildAreRecordedAndReplaced) {
   EXPECT_EQ(runs[1].message, "3 checks failed");
   EXPECT_EQ(runs[1].checks_total, 7);
   EXPECT_TRUE(store->Runs("b404").empty());
+}
+
+TEST_F(CatalogBuildTest, OpenLineageEventsAreKeptInTheOrderTheyCame) {
+  auto store = Open();
+  EXPECT_TRUE(store->LineageEvents().empty());
+  store->RecordLineageEvent("b1", R"({"eventType":"START"})");
+  store->RecordLineageEvent("b1", R"({"eventType":"COMPLETE"})");
+  auto reopened = Open();  // another process sees them
+  EXPECT_EQ(reopened->LineageEvents(),
+            (std::vector<std::string>{R"({"eventType":"START"})", R"({"eventType":"COMPLETE"})"}));
 }
 
 TEST_F(CatalogBuildTest, BuildIdsAreUniqueAndMustExist) {

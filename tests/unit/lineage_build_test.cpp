@@ -348,6 +348,26 @@ TEST_F(MeshLineage, AFailingProductEmitsFailAndItsConsumerTooAndAllValidate) {
   EXPECT_EQ(by_job["crm.customers"], (std::vector<std::string>{"START", "COMPLETE"}));
 }
 
+TEST_F(MeshLineage, AColumnReadThroughAMaskIsMarkedMaskedInTheFacet) {
+  // finance builds as domain:finance, which is not cleared for pii: crm.customers.email
+  // reaches finance.exposure hashed.
+  ASSERT_EQ(Canopy(Mesh(), "build").exit_code, 0);
+  bool checked = false;
+  for (const auto& event : JsonLines(Canopy(Mesh(), "export openlineage").out)) {
+    if (event["eventType"] != "COMPLETE" || event["job"]["name"] != "finance.exposure") continue;
+    const json& fields = event["outputs"][0]["facets"]["columnLineage"]["fields"];
+    ASSERT_EQ(fields["email"]["inputFields"].size(), 1u) << fields.dump(1);
+    const json& email = fields["email"]["inputFields"][0];
+    EXPECT_EQ(email["name"], "crm.customers");
+    EXPECT_EQ(email["field"], "email");
+    EXPECT_EQ(email["transformations"][0]["masking"], true);
+    const json& id = fields["id"]["inputFields"][0];
+    EXPECT_FALSE(id["transformations"][0].contains("masking")) << id.dump();
+    checked = true;
+  }
+  EXPECT_TRUE(checked);
+}
+
 TEST_F(MeshLineage, ARefusedPublishNamesThePortsThatReadTheChangedColumns) {
   ASSERT_EQ(Canopy(Mesh(), "build").exit_code, 0);
   // finance.exposure reads crm.customers.credit_limit; nothing reads score.

@@ -7,7 +7,8 @@
 //
 // The story: zoe finds sales.orders, cannot read it and asks for access; alice (owner of sales)
 // approves it in her inbox; zoe queries sales.orders and charts the result; dana (an analyst
-// without the pii clearance) sees customers.customers' sample rows with masked columns marked.
+// without the pii clearance) sees customers.customers' sample rows with masked columns marked, and
+// follows a column of finance.revenue_by_region back to the sales port it is computed from.
 // Every wait is bounded; the whole test is bounded at 60 s.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -197,6 +198,19 @@ test('canopy web ui', { timeout: 60_000 }, async (t) => {
     assert.equal(await grid.locator(sel('col-customer_id')).getAttribute('data-masked'), 'false');
     const firstEmail = await grid.locator('tbody tr').first().locator('td').nth(await headerIndex(grid, 'email')).innerText();
     assert.match(firstEmail, /^h_[0-9a-f]{16}$/, 'pii is hashed');
+    await signOut();
+  });
+
+  await t.test('dana follows a column of finance.revenue_by_region to its sources', async () => {
+    await signIn('dana');
+    await page.goto(`${BASE}/#/products/finance/revenue_by_region`);
+    await page.locator(`${sel('page-product')}[data-product="finance.revenue_by_region"]`).waitFor();
+    await page.locator(sel('tab-lineage')).click();
+    await page.locator(sel('lineage-graph')).waitFor();
+    const cogs = page.locator(sel('column-lineage-finance.revenue_by_region.cogs'));
+    await cogs.waitFor();
+    assert.match(await cogs.innerText(), /sales\.order_lines\.quantity \(aggregation\)/, 'cogs comes from sales');
+    await shot('column-lineage.png');
     await signOut();
   });
 

@@ -410,7 +410,64 @@ function Lineage({ detail }) {
           ports={(detail.outputs || []).map((o) => o.sql_name)}
         />
       )}
+      {lineage.data && (
+        <ColumnLineage data={lineage.data} ports={(detail.outputs || []).map((o) => o.sql_name)} />
+      )}
     </section>
+  );
+}
+
+// Where each column of the product's ports comes from (value-level edges; the row-level
+// ones — filters, joins, grouping — are listed once per port).
+function ColumnLineage({ data, ports }) {
+  const own = new Set(ports);
+  const edges = (data.column_edges || []).filter((e) => own.has(e.port));
+  const notAnalysed = (data.port_lineage || []).filter((p) => own.has(p.port) && !p.analysed);
+  if (!edges.length && !notAnalysed.length) return null;
+  const rows = new Map();
+  // Columns first, in the order of the edges; the row-level effects after them.
+  const ordered = [...edges.filter((e) => !e.dataset), ...edges.filter((e) => e.dataset)];
+  for (const e of ordered) {
+    const key = `${e.port}.${e.dataset ? '(every row)' : e.column}`;
+    if (!rows.has(key)) rows.set(key, []);
+    const source = `${e.source}.${e.source_column} (${e.subtype.toLowerCase()})`;
+    if (!rows.get(key).includes(source)) rows.get(key).push(source);
+  }
+  return (
+    <div data-testid="column-lineage">
+      <h3>Column lineage</h3>
+      {notAnalysed.map((p) => (
+        <p class="muted" key={p.port}>
+          {p.port}: not analysed — {p.reason}
+        </p>
+      ))}
+      {rows.size > 0 && (
+        <table class="table compact">
+          <thead>
+            <tr>
+              <th scope="col">Column</th>
+              <th scope="col">Comes from</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...rows.entries()].map(([column, sources]) => (
+              <tr key={column} data-testid={tid('column-lineage', column)}>
+                <td>
+                  <code>{column}</code>
+                </td>
+                <td>
+                  {sources.map((s) => (
+                    <div key={s}>
+                      <code>{s}</code>
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
 

@@ -194,7 +194,8 @@ int RunCli(int argc, char** argv) {
       "lineage", "Where a product's or a column's data comes from and where it goes");
   lineage->add_option("target", lineage_target, "domain.product or domain.product.column")
       ->required();
-  lineage->add_option("--direction", direction, "up (sources), down (consumers) or both")
+  lineage
+      ->add_option("--direction", direction, "up (sources), down (consumers) or both (the default)")
       ->check(CLI::IsMember({"up", "down", "both"}));
   lineage->add_option("--format", lineage_format, "Output format")
       ->check(CLI::IsMember({"text", "json", "dot"}));

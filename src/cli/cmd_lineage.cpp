@@ -109,7 +109,15 @@ json EdgeJson(const catalog::ColumnLineageEdge& e) {
 void PrintEdges(const std::vector<catalog::ColumnLineageEdge>& edges, const std::string& indent) {
   std::map<std::string, std::set<std::string>> by_column;  // "port.column" → sources
   std::vector<std::string> order;
+  std::vector<const catalog::ColumnLineageEdge*> ordered;  // columns first, then rows
   for (const auto& e : edges) {
+    if (!e.dataset) ordered.push_back(&e);
+  }
+  for (const auto& e : edges) {
+    if (e.dataset) ordered.push_back(&e);
+  }
+  for (const auto* edge : ordered) {
+    const catalog::ColumnLineageEdge& e = *edge;
     const std::string to = e.target + "." + (e.dataset ? "(rows)" : e.column);
     if (by_column.count(to) == 0) order.push_back(to);
     by_column[to].insert((e.type == "DIRECT" ? "0" : "1") + e.source + "." + e.source_column +

@@ -104,8 +104,11 @@ void PostJson(const std::string& url, const std::string& body, int timeout_ms) {
   if (!done) {
     beast::error_code ignored;
     stream.socket().close(ignored);
-    if (failure) throw Error(ErrorCode::kFailed, "cannot " + step + ": " + failure.message());
-    throw Error(ErrorCode::kFailed, "cannot " + step + ": timed out");
+    const std::string after = std::to_string(timeout_ms) + " ms";
+    if (failure && failure != beast::error::timeout) {
+      throw Error(ErrorCode::kFailed, "cannot " + step + ": " + failure.message());
+    }
+    throw Error(ErrorCode::kFailed, "cannot " + step + ": timed out after " + after);
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

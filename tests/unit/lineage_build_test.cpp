@@ -3,8 +3,11 @@
 // products and domains; "not analysed" kept with its reason; breaking changes naming
 // the ports that read the changed columns; OpenLineage RunEvents recorded, exported,
 // valid against the standard's schemas, and POSTed to an endpoint (which may be down).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -552,6 +555,27 @@ TEST_F(MeshLineage, AnUnreachableEndpointWarnsAndTheBuildStillSucceeds) {
       << build.err;
   // The events are still recorded, for canopy export openlineage.
   EXPECT_EQ(JsonLines(Canopy(Mesh(), "export openlineage").out).size(), 2u * 4u);
+}
+
+TEST_F(MeshLineage, AnEndpointThatNeverAnswersTimesOutAndTheBuildStillSucceeds) {
+  // A loopback socket that listens but never accepts: connecting and sending succeed
+  // (the kernel queues them), the answer never comes.
+  const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(socket, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(socket, 16), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/ol";
+  std::ofstream(Mesh() / "mesh.yaml", std::ios::app) << "openlineage:\n  url: " << url << "\n";
+  CliRun build = Canopy(Mesh(), "build");
+  ::close(socket);
+  EXPECT_EQ(build.exit_code, 0) << build.err;
+  EXPECT_NE(build.err.find("warning: OpenLineage endpoint " + url), std::string::npos) << build.err;
+  EXPECT_NE(build.err.find("timed out"), std::string::npos) << build.err;
 }
 
 TEST_F(MeshLineage, AnEndpointThatIsNotHttpIsASpecError) {

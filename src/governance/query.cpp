@@ -286,8 +286,9 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
     setup += "SET allowed_directories = [" + SqlString(st.output_dir) + "];";
   }
   setup += "SET enable_external_access = false;";
-  // Published Parquet files never change: keep their footers across queries.
-  setup += "SET parquet_metadata_cache = true;";
+  // Published Parquet files never change: keep their footers across queries. GLOBAL:
+  // this setting is otherwise the setup connection's alone, and each query has its own.
+  setup += "SET GLOBAL parquet_metadata_cache = true;";
   std::set<std::string> schemas;
   for (const auto& access : st.accesses) {
     if (schemas.insert(access.product->domain).second) {

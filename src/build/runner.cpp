@@ -420,7 +420,7 @@ class ProductBuild {
     for (const auto& port : product_.outputs) {
       const std::string model = SqlIdentifier(port.from);
       Report(c_, address, "checking the schema of " + port.name);
-      auto actual = contract::DescribeColumns(db, model);
+      auto actual = contract::ViewColumns(db, port.from);
       snapshots_[port.name] = contract::Snapshot(port.contract, actual);
       auto schema = contract::CheckSchema(db, port.contract, actual);
       if (!schema.empty()) {

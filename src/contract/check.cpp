@@ -225,6 +225,18 @@ std::vector<ActualColumn> DescribeColumns(engine::Connection& connection,
   return columns;
 }
 
+std::vector<ActualColumn> ViewColumns(engine::Connection& connection, const std::string& view) {
+  std::vector<ActualColumn> columns;
+  engine::Result result =
+      connection.Query("SELECT name, type FROM pragma_table_info(" + SqlString(view) + ")");
+  while (result.NextChunk()) {
+    for (int64_t row = 0; row < result.ChunkRows(); ++row) {
+      columns.push_back({result.Text(0, row), result.Text(1, row)});
+    }
+  }
+  return columns;
+}
+
 std::vector<CheckResult> CheckSchema(engine::Connection& connection, const spec::Contract& contract,
                                      const std::vector<ActualColumn>& actual) {
   std::vector<CheckResult> results;

@@ -34,6 +34,11 @@ struct CheckResult {
 std::vector<ActualColumn> DescribeColumns(engine::Connection& connection,
                                           const std::string& relation);
 
+// The columns of the view `view` as its catalog entry keeps them since CREATE VIEW bound
+// it: the same names and type names as DESCRIBE, without binding the view again (which
+// would sniff its CSV and JSON inputs once more).
+std::vector<ActualColumn> ViewColumns(engine::Connection& connection, const std::string& view);
+
 // Compares the produced columns with the contract: missing, extra and renamed
 // columns, exact physical types (normalised by DuckDB itself) and compatible
 // logical types. Every problem is an error-severity failed CheckResult.

@@ -117,6 +117,22 @@ TEST_F(ContractSchema, MatchingColumnsAndTypesPass) {
   EXPECT_TRUE(results.empty()) << Describe(results);
 }
 
+TEST_F(ContractSchema, AViewsKeptColumnsAreWhatDescribeSays) {
+  Setup(
+      "CREATE TYPE mood AS ENUM ('sad', 'ok');"
+      "CREATE VIEW v AS SELECT 1::BIGINT AS id, 1.5::DECIMAL(12,2) AS amount, [1, 2] AS tags,"
+      " {'x': 1, 'Big Y': 'q'} AS info, 'ok'::mood AS mood, map(['k'], [1]) AS m,"
+      " '{}'::JSON AS doc, DATE '2024-01-02' AS day, 'text' AS \"Odd Name\"");
+  const auto kept = ViewColumns(connection_, "v");
+  const auto described = DescribeColumns(connection_, "v");
+  ASSERT_EQ(kept.size(), 9u);
+  ASSERT_EQ(kept.size(), described.size());
+  for (size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].name, described[i].name);
+    EXPECT_EQ(kept[i].type, described[i].type) << kept[i].name;
+  }
+}
+
 TEST_F(ContractSchema, AMissingColumnIsReported) {
   Setup("CREATE TABLE t (id BIGINT, name VARCHAR)");
   auto results = Schema(ContractOf({Column("id", "BIGINT"), Logical("name", LogicalType::kString),

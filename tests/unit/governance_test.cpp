@@ -10,28 +10,15 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_support.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Read(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using canopy::test::CliRun;
+using canopy::test::Quote;
+using canopy::test::Read;
 
 class GovernanceCliTest : public ::testing::Test {
  protected:

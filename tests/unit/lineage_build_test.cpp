@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "catalog/catalog.h"
+#include "cli_support.h"
 #include "core/diagnostics.h"
 #include "governance/tokens.h"
 #include "server/api.h"
@@ -32,29 +33,10 @@ using namespace canopy;
 
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Read(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-int Shell(const std::string& command) {
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using canopy::test::CliRun;
+using canopy::test::Quote;
+using canopy::test::Read;
+using canopy::test::Shell;
 
 // Runs canopy in `mesh` with `args`; `env` is put before the command ("A=b").
 CliRun Canopy(const fs::path& mesh, const std::string& args, const std::string& env = "") {

@@ -5,30 +5,13 @@
 #include <mutex>
 #include <optional>
 
+#include "contract/check.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "lineage/lineage_graph.h"
 
 namespace canopy::build {
 namespace {
-
-// The columns of the given views, in order, as DuckDB recorded them when it made the
-// views: pragma_table_info reads the view's catalog entry (DESCRIBE would bind the view
-// again, sniffing its file; duckdb_columns() walks all of DuckDB's own catalogs).
-std::map<std::string, std::vector<std::pair<std::string, std::string>>> ViewColumns(
-    engine::Connection& db, const std::vector<std::string>& views) {
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
-  for (const auto& view : views) {
-    auto& columns = out[view];
-    for (auto r = db.Query("SELECT name, type FROM pragma_table_info(" + SqlString(view) + ")");
-         r.NextChunk();) {
-      for (int64_t row = 0; row < r.ChunkRows(); ++row) {
-        columns.emplace_back(r.Text(0, row), r.Text(1, row));
-      }
-    }
-  }
-  return out;
-}
 
 // DuckDB's aggregate functions and macros, read once per process: every sandbox runs
 // the same DuckDB library and defines no functions of its own.
@@ -79,7 +62,12 @@ ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product
   }
   std::map<std::string, lineage::RelationLineage> models;
   try {
-    for (auto& [view, read] : ViewColumns(db, to_read)) out.input_schemas[view] = std::move(read);
+    for (const auto& view : to_read) {  // columns from the views' catalog entries: no re-bind
+      auto& schema = out.input_schemas[view];
+      for (const auto& column : contract::ViewColumns(db, view)) {
+        schema.emplace_back(column.name, column.type);
+      }
+    }
     for (const auto& [input, schema] : out.input_schemas) {
       auto& names = columns[input];
       for (const auto& column : schema) names.push_back(column.first);

@@ -854,9 +854,7 @@ bool Cacheable(const HttpRequest& request) {
   if (request.method != "GET" || request.authorization.empty()) return false;
   const std::string& path = request.path;
   auto starts = [&](const char* prefix) { return path.rfind(prefix, 0) == 0; };
-  if (starts("/api/v1/products/")) {
-    return path.size() < 7 || path.compare(path.size() - 7, 7, "/sample") != 0;
-  }
+  if (starts("/api/v1/products/")) return path.compare(path.size() - 7, 7, "/sample") != 0;
   return path == "/api/v1/products" || path == "/api/v1/domains" || starts("/api/v1/domains/") ||
          path == "/api/v1/search" || starts("/api/v1/lineage/") || path == "/api/v1/me" ||
          path == "/api/v1/openapi.json";

@@ -19,7 +19,17 @@
 //   ----
 //   may not read
 //
+//   failed USER           it passes the guard and the decisions but fails in the
+//   SQL…                  engine (exit 1); the line after "----" must be part of
+//   ----                  the message
+//   too long
+//
 //   grant ACTOR PRODUCT GRANTEE / revoke ACTOR PRODUCT GRANTEE     one line, must succeed
+//
+// In the SQL, {{file D.P}} stands for the absolute path of port D.P's live Parquet
+// file and {{storage}} for the storage root. A message line starting with '!' must
+// NOT be part of the message. No answer — rows or message — may ever hold the canary,
+// a value only hr.salaries (private) holds, unless the reader is in hr or an admin.
 //
 // Lines starting with '#' are comments.
 #include <gtest/gtest.h>
@@ -43,8 +53,12 @@ using namespace canopy;
 
 namespace {
 
+// A row of hr.salaries, a private product: nobody but hr's people and admins may ever
+// see it, by any query.
+constexpr const char* kCanary = "CANARY-7f3a";
+
 struct Case {
-  std::string kind;  // query | refused | denied | grant | revoke
+  std::string kind;  // query | refused | denied | failed | grant | revoke
   std::vector<std::string> words;
   std::string sql;
   std::vector<std::string> expected;
@@ -144,6 +158,32 @@ Loaded Load(const fs::path& root) {
   return loaded;
 }
 
+// The SQL with {{file D.P}} and {{storage}} replaced.
+std::string Substitute(std::string sql, const Loaded& loaded) {
+  const fs::path storage = fs::path(loaded.mesh.root) / ".canopy";
+  for (size_t at = sql.find("{{"); at != std::string::npos; at = sql.find("{{", at)) {
+    const size_t end = sql.find("}}", at);
+    if (end == std::string::npos) break;
+    const std::string token = sql.substr(at + 2, end - at - 2);
+    std::string value;
+    if (token == "storage") {
+      value = storage.string();
+    } else if (token.rfind("file ", 0) == 0) {
+      const std::string address = token.substr(5);
+      const auto dot = address.find('.');
+      auto [product, port] = loaded.mesh.FindPort(address.substr(0, dot), address.substr(dot + 1));
+      if (product == nullptr) throw Error(ErrorCode::kInvalidInput, "no port " + address);
+      auto live = loaded.catalog->Live(product->domain, product->name);
+      for (const auto& p : live->ports) {
+        if (p.name == port->name) value = (storage / p.path).string();
+      }
+    }
+    sql.replace(at, end - at + 2, value);
+    at += value.size();
+  }
+  return sql;
+}
+
 void RunCase(const Case& c) {
   SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
   Loaded loaded = Load(MeshFor(c.file));
@@ -165,9 +205,15 @@ void RunCase(const Case& c) {
   }
   ASSERT_EQ(c.words.size(), 1u) << "want: " << c.kind << " USER";
   auto principal = governance::ResolvePrincipal(loaded.mesh, c.words[0]);
+  const std::string sql = Substitute(c.sql, loaded);
   RowsSink sink;
   try {
-    governance::RunGovernedQuery(loaded.mesh, *loaded.catalog, principal, c.sql, {}, sink);
+    governance::RunGovernedQuery(loaded.mesh, *loaded.catalog, principal, sql, {}, sink);
+    if (!principal.admin && !principal.InDomain("hr")) {
+      for (const auto& row : sink.rows) {
+        EXPECT_EQ(row.find(kCanary), std::string::npos) << "the canary leaked: " << row;
+      }
+    }
     if (c.kind != "query") {
       ADD_FAILURE() << "expected the query to be " << c.kind << ", but it ran and returned "
                     << sink.rows.size() << " rows:\n"
@@ -178,10 +224,18 @@ void RunCase(const Case& c) {
   } catch (const Error& e) {
     const bool refused = e.code() == ErrorCode::kInvalidInput;
     const bool denied = e.code() == ErrorCode::kPermissionDenied;
-    if ((c.kind == "refused" && refused) || (c.kind == "denied" && denied)) {
+    const bool failed = e.code() == ErrorCode::kFailed;
+    if ((c.kind == "refused" && refused) || (c.kind == "denied" && denied) ||
+        (c.kind == "failed" && failed)) {
       ASSERT_FALSE(c.expected.empty()) << "say what the message must hold";
-      EXPECT_NE(std::string(e.what()).find(c.expected[0]), std::string::npos)
-          << "message: " << e.what();
+      const std::string& want = c.expected[0];
+      if (want[0] == '!') {
+        EXPECT_EQ(std::string(e.what()).find(want.substr(1)), std::string::npos)
+            << "message: " << e.what();
+      } else {
+        EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << "message: " << e.what();
+      }
+      EXPECT_EQ(std::string(e.what()).find(kCanary), std::string::npos) << e.what();
     } else {
       ADD_FAILURE() << "expected " << c.kind << ", got " << ErrorCodeName(e.code()) << ": "
                     << e.what() << "\n"

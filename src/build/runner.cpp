@@ -27,6 +27,7 @@
 #include "engine/engine.h"
 #include "governance/audit.h"
 #include "governance/gates.h"
+#include "governance/file_links.h"
 #include "governance/governed.h"
 #include "governance/policy.h"
 #include "governance/query.h"
@@ -356,6 +357,18 @@ class ProductBuild {
     for (const auto& [input, decision] : decisions) {
       options.filter_barrier = options.filter_barrier || decision.row_filter.has_value();
     }
+    options.mask_salt = c_.salt;
+    // Upstream ports are read through links only this sandbox knows (see
+    // governance/file_links.h), so the product's SQL has no path to the raw files.
+    std::vector<std::string> upstream_files;
+    for (const auto& input : product_.inputs) {
+      if (input.product) {
+        upstream_files.push_back(
+            upstreams.at(input.product->ToString()).port_paths.at(input.product->port));
+      }
+    }
+    const governance::FileLinks links(c_.root, upstream_files);
+    size_t upstream_index = 0;
     std::vector<std::pair<std::string, std::string>> views;  // name → reader SQL
     for (const auto& input : product_.inputs) {
       if (input.file) {
@@ -371,12 +384,12 @@ class ProductBuild {
         views.emplace_back(input.name, "SELECT * FROM " + InputReader(input, path));
       } else if (input.product) {
         const Upstream& upstream = upstreams.at(input.product->ToString());
-        const std::string& path = upstream.port_paths.at(input.product->port);
+        const std::string& path = links.Link(upstream_index++);
         options.readable.push_back(path);
-        views.emplace_back(
-            input.name, governance::GovernedSelect(
-                            decisions.at(input.name), upstream.port_columns.at(input.product->port),
-                            "read_parquet(" + SqlString(path) + ")", c_.salt));
+        views.emplace_back(input.name, governance::GovernedSelect(
+                                           decisions.at(input.name),
+                                           upstream.port_columns.at(input.product->port),
+                                           "read_parquet(" + SqlString(path) + ")"));
       }
     }
     Sandbox sandbox(options);

@@ -1,6 +1,7 @@
 #include "build/sandbox.h"
 
 #include "core/text.h"
+#include "governance/governed.h"
 
 namespace canopy::build {
 namespace {
@@ -46,6 +47,7 @@ Sandbox::Sandbox(const SandboxOptions& options)
     : database_(Options(options)), connection_(database_) {
   std::string dir = options.writable_dir;
   if (!dir.empty() && dir.back() != '/') dir += '/';
+  governance::InstallGovernedFunctions(connection_, options.mask_salt);
   connection_.Execute(
       "SET allowed_paths = " + SqlList(options.readable) + ";" + "SET allowed_directories = " +
       SqlList({dir}) + ";" + "SET temp_directory = " + SqlString(dir + "tmp") + ";" +

@@ -19,6 +19,8 @@ struct SandboxOptions {
   // Keep the product's SQL from running below its inputs' row filters (see
   // governance/query.cpp): set when any input is row-filtered for this domain.
   bool filter_barrier = false;
+  // Keys the hash mask of governed inputs (governance::InstallGovernedFunctions).
+  std::string mask_salt;
 };
 
 // The DuckDB reader call for a file input at `path`: read_csv/read_json/read_parquet

@@ -2,8 +2,11 @@
 
 #include <duckdb.h>
 
+#include <openssl/evp.h>
+
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <regex>
 
 #include "core/error.h"
@@ -477,6 +480,199 @@ int ErrorLine(const std::string& message) {
   std::smatch match;
   if (!std::regex_search(message, match, line)) return 0;
   return std::stoi(match[1]);
+}
+
+}  // namespace canopy::engine
+
+namespace canopy::engine {
+namespace {
+
+// The key of a keyed hash, with SHA-256 already fed the key (copied per value).
+struct HashKey {
+  EVP_MD_CTX* keyed = nullptr;
+  explicit HashKey(const std::string& key) : keyed(EVP_MD_CTX_new()) {
+    if (keyed == nullptr || EVP_DigestInit_ex(keyed, EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(keyed, key.data(), key.size()) != 1) {
+      throw Error(ErrorCode::kInternal, "OpenSSL: cannot start SHA-256");
+    }
+  }
+  ~HashKey() { EVP_MD_CTX_free(keyed); }
+  HashKey(const HashKey&) = delete;
+  HashKey& operator=(const HashKey&) = delete;
+};
+
+// SHA-256(key || tag || bytes) into `digest` (32 bytes); `work` is a scratch context.
+void KeyedDigest(const HashKey& key, EVP_MD_CTX* work, char tag, const void* bytes, size_t size,
+                 unsigned char* digest) {
+  EVP_MD_CTX_copy_ex(work, key.keyed);
+  EVP_DigestUpdate(work, &tag, 1);
+  EVP_DigestUpdate(work, bytes, size);
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(work, digest, &length);
+}
+
+int64_t DigestNumber(const unsigned char* digest) {
+  uint64_t value = 0;
+  std::memcpy(&value, digest, sizeof value);
+  return static_cast<int64_t>(value & 0x7fffffffffffffffULL);
+}
+
+bool RowValid(duckdb_vector vector, idx_t row) {
+  uint64_t* validity = duckdb_vector_get_validity(vector);
+  return validity == nullptr || duckdb_validity_row_is_valid(validity, row);
+}
+
+void SetNull(duckdb_vector output, idx_t row) {
+  duckdb_vector_ensure_validity_writable(output);
+  duckdb_validity_set_row_invalid(duckdb_vector_get_validity(output), row);
+}
+
+// A string of a VARCHAR vector: its bytes and length.
+std::pair<const char*, uint32_t> StringAt(duckdb_vector vector, idx_t row) {
+  auto* strings = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vector));
+  return {duckdb_string_t_data(&strings[row]), duckdb_string_t_length(strings[row])};
+}
+
+// Input types of the _num overloads.
+enum class HashInput : uint8_t { kBigint, kDouble, kVarchar };
+
+struct HashFunction {
+  std::shared_ptr<HashKey> key;
+  HashInput input = HashInput::kVarchar;
+  bool text = false;  // _text: hex digits out; _num: a number out
+};
+
+void KeyedHash(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const auto* function = static_cast<HashFunction*>(duckdb_scalar_function_get_extra_info(info));
+  const idx_t rows = duckdb_data_chunk_get_size(input);
+  duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+  EVP_MD_CTX* work = EVP_MD_CTX_new();
+  if (work == nullptr) {
+    duckdb_scalar_function_set_error(info, "out of memory (keyed hash)");
+    return;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  static const char* kHex = "0123456789abcdef";
+  auto* numbers = static_cast<int64_t*>(duckdb_vector_get_data(output));
+  for (idx_t row = 0; row < rows; ++row) {
+    if (!RowValid(values, row)) {
+      SetNull(output, row);
+      continue;
+    }
+    switch (function->input) {
+      case HashInput::kBigint: {
+        const int64_t value = static_cast<int64_t*>(duckdb_vector_get_data(values))[row];
+        KeyedDigest(*function->key, work, 'i', &value, sizeof value, digest);
+        break;
+      }
+      case HashInput::kDouble: {
+        double value = static_cast<double*>(duckdb_vector_get_data(values))[row];
+        if (value == 0.0) value = 0.0;  // -0.0 and 0.0 hash alike, as they compare equal
+        KeyedDigest(*function->key, work, 'd', &value, sizeof value, digest);
+        break;
+      }
+      case HashInput::kVarchar: {
+        auto [bytes, size] = StringAt(values, row);
+        KeyedDigest(*function->key, work, 's', bytes, size, digest);
+        break;
+      }
+    }
+    if (function->text) {
+      char hex[17];
+      for (int i = 0; i < 8; ++i) {
+        hex[2 * i] = kHex[digest[i] >> 4];
+        hex[2 * i + 1] = kHex[digest[i] & 0xf];
+      }
+      hex[16] = '\0';
+      duckdb_vector_assign_string_element(output, row, hex);
+    } else {
+      numbers[row] = DigestNumber(digest);
+    }
+  }
+  EVP_MD_CTX_free(work);
+}
+
+duckdb_scalar_function HashOverload(const std::shared_ptr<HashKey>& key, HashInput input,
+                                    bool text) {
+  duckdb_scalar_function function = duckdb_create_scalar_function();
+  const duckdb_type in = input == HashInput::kBigint   ? DUCKDB_TYPE_BIGINT
+                         : input == HashInput::kDouble ? DUCKDB_TYPE_DOUBLE
+                                                       : DUCKDB_TYPE_VARCHAR;
+  duckdb_logical_type in_type = duckdb_create_logical_type(in);
+  duckdb_logical_type out_type =
+      duckdb_create_logical_type(text ? DUCKDB_TYPE_VARCHAR : DUCKDB_TYPE_BIGINT);
+  duckdb_scalar_function_add_parameter(function, in_type);
+  duckdb_scalar_function_set_return_type(function, out_type);
+  duckdb_destroy_logical_type(&in_type);
+  duckdb_destroy_logical_type(&out_type);
+  duckdb_scalar_function_set_function(function, KeyedHash);
+  duckdb_scalar_function_set_extra_info(function, new HashFunction{key, input, text},
+                                        [](void* data) { delete static_cast<HashFunction*>(data); });
+  return function;
+}
+
+void RegisterSet(Connection& connection, const std::string& name,
+                 const std::vector<duckdb_scalar_function>& overloads) {
+  duckdb_scalar_function_set set = duckdb_create_scalar_function_set(name.c_str());
+  for (auto function : overloads) {
+    duckdb_scalar_function_set_name(function, name.c_str());
+    duckdb_add_scalar_function_to_set(set, function);
+  }
+  const duckdb_state state = duckdb_register_scalar_function_set(connection.handle(), set);
+  for (auto function : overloads) duckdb_destroy_scalar_function(&function);
+  duckdb_destroy_scalar_function_set(&set);
+  if (state == DuckDBError) {
+    throw Error(ErrorCode::kInternal, "DuckDB: cannot register the function " + name);
+  }
+}
+
+struct LengthCap {
+  int64_t max_bytes = 0;
+  std::string message;
+};
+
+void CapLength(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const auto* cap = static_cast<LengthCap*>(duckdb_scalar_function_get_extra_info(info));
+  const idx_t rows = duckdb_data_chunk_get_size(input);
+  duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+  for (idx_t row = 0; row < rows; ++row) {
+    if (!RowValid(values, row)) {
+      SetNull(output, row);
+      continue;
+    }
+    auto [bytes, size] = StringAt(values, row);
+    if (static_cast<int64_t>(size) > cap->max_bytes) {
+      duckdb_scalar_function_set_error(info, cap->message.c_str());
+      return;
+    }
+    duckdb_vector_assign_string_element_len(output, row, bytes, size);
+  }
+}
+
+}  // namespace
+
+void RegisterKeyedHash(Connection& connection, const std::string& name, const std::string& key) {
+  auto hash_key = std::make_shared<HashKey>(key);
+  RegisterSet(connection, name + "_text", {HashOverload(hash_key, HashInput::kVarchar, true)});
+  RegisterSet(connection, name + "_num",
+              {HashOverload(hash_key, HashInput::kBigint, false),
+               HashOverload(hash_key, HashInput::kDouble, false),
+               HashOverload(hash_key, HashInput::kVarchar, false)});
+}
+
+void RegisterLengthCap(Connection& connection, const std::string& name, int64_t max_bytes) {
+  duckdb_scalar_function function = duckdb_create_scalar_function();
+  duckdb_logical_type type = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+  duckdb_scalar_function_add_parameter(function, type);
+  duckdb_scalar_function_set_return_type(function, type);
+  duckdb_destroy_logical_type(&type);
+  duckdb_scalar_function_set_function(function, CapLength);
+  auto* cap = new LengthCap{max_bytes, "an argument of a string-distance function is longer than " +
+                                           std::to_string(max_bytes) +
+                                           " bytes; governed queries compare shorter strings"};
+  duckdb_scalar_function_set_extra_info(function, cap,
+                                        [](void* data) { delete static_cast<LengthCap*>(data); });
+  RegisterSet(connection, name, {function});
 }
 
 }  // namespace canopy::engine

@@ -134,6 +134,22 @@ class Connection {
   _duckdb_connection* handle_ = nullptr;
 };
 
+// SQL functions written in C++, registered on the database `connection` belongs to
+// (every connection of it sees them). Their secrets live in this process's memory,
+// never in any SQL text the database holds.
+//
+// NAME_text(VARCHAR) -> VARCHAR: 16 hex digits of SHA-256(key || value).
+// NAME_num(BIGINT | DOUBLE | VARCHAR) -> BIGINT: a non-negative number from the same
+// hash. NULL stays NULL. Keyed: without the key, a table of known values' hashes
+// cannot be made.
+void RegisterKeyedHash(Connection& connection, const std::string& name, const std::string& key);
+
+// NAME(VARCHAR) -> VARCHAR: its argument, or an error naming `what` when it is longer
+// than `max_bytes` (keeps functions whose cost grows with the square of their input
+// within a time the query's limit can stop: DuckDB checks for interrupts between
+// chunks, never inside one function call).
+void RegisterLengthCap(Connection& connection, const std::string& name, int64_t max_bytes);
+
 // The version of the DuckDB library in use ("v1.4.4").
 std::string LibraryVersion();
 

@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "core/hash.h"
 #include "core/text.h"
 
 namespace canopy::governance {
@@ -25,8 +26,21 @@ std::string HashModulus(const std::string& type) {
 
 }  // namespace
 
+const GovernedFunctions& Functions() {
+  static const GovernedFunctions functions = [] {
+    const std::string tag = RandomHex(8);
+    return GovernedFunctions{"canopy_mask_" + tag, "canopy_cap_" + tag};
+  }();
+  return functions;
+}
+
+void InstallGovernedFunctions(engine::Connection& connection, const std::string& salt) {
+  engine::RegisterKeyedHash(connection, Functions().mask_hash, salt);
+  engine::RegisterLengthCap(connection, Functions().cap, kDistanceArgumentBytes);
+}
+
 std::string MaskExpression(spec::MaskMethod method, const std::string& column,
-                           const std::string& type, const std::string& salt) {
+                           const std::string& type) {
   const std::string c = SqlIdentifier(column);
   std::string null_of_type = "CAST(NULL AS " + type + ")";
   const bool text = type == "VARCHAR";
@@ -40,16 +54,22 @@ std::string MaskExpression(spec::MaskMethod method, const std::string& column,
                         ") <= 4 THEN repeat('*', length(" + c + ")) ELSE repeat('*', length(" + c +
                         ") - 4) || right(" + c + ", 4) END"
                   : null_of_type;
-    case spec::MaskMethod::kHash:
-      if (text) {
-        return "CASE WHEN " + c + " IS NULL THEN NULL ELSE 'h_' || substr(sha256(" +
-               SqlString(salt) + " || " + c + "), 1, 16) END";
+    case spec::MaskMethod::kHash: {
+      const std::string& hash = Functions().mask_hash;
+      if (text) return "('h_' || " + hash + "_text(" + c + "))";
+      std::string as;  // the overload of the numeric hash this type goes through
+      if (type == "DOUBLE" || type == "FLOAT") {
+        as = "DOUBLE";
+      } else if (type == "UBIGINT" || type == "HUGEINT" || type == "UHUGEINT") {
+        as = "VARCHAR";
+      } else if (IsIntegerType(type)) {
+        as = "BIGINT";
+      } else {
+        return null_of_type;
       }
-      if (IsIntegerType(type) || type == "DOUBLE" || type == "FLOAT") {
-        return "CASE WHEN " + c + " IS NULL THEN NULL ELSE CAST(hash(" + SqlString(salt) + ", " +
-               c + ") % " + HashModulus(type) + " AS " + type + ") END";
-      }
-      return null_of_type;
+      return "CAST(" + hash + "_num(CAST(" + c + " AS " + as + ")) % " + HashModulus(type) +
+             " AS " + type + ")";
+    }
   }
   return null_of_type;
 }
@@ -84,7 +104,7 @@ std::string BindPrincipal(const std::string& predicate, const Principal& princip
 }
 
 std::string GovernedSelect(const PolicyDecision& decision, const std::vector<ColumnType>& columns,
-                           const std::string& source, const std::string& salt) {
+                           const std::string& source) {
   std::vector<std::string> items;
   items.reserve(columns.size());
   for (const auto& column : columns) {
@@ -95,7 +115,7 @@ std::string GovernedSelect(const PolicyDecision& decision, const std::vector<Col
     if (mask == nullptr) {
       items.push_back(SqlIdentifier(column.name));
     } else {
-      items.push_back(MaskExpression(mask->method, column.name, column.type, salt) + " AS " +
+      items.push_back(MaskExpression(mask->method, column.name, column.type) + " AS " +
                       SqlIdentifier(column.name));
     }
   }

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "governance/governed.h"
 
 namespace canopy::governance {
 namespace {
@@ -16,9 +17,10 @@ const std::set<std::string> kAllowedTableFunctions = {"range", "generate_series"
 
 // Scalar and aggregate functions refused by name (prefixes end in '_' or '*').
 bool RefusedFunction(const std::string& name) {
-  static const std::vector<std::string> prefixes = {"read_",   "duckdb_",   "pragma_",  "parquet_",
-                                                    "glob",    "sniff_",    "iceberg_", "delta_",
-                                                    "sqlite_", "postgres_", "mysql_",   "icu_"};
+  static const std::vector<std::string> prefixes = {
+      "read_",   "duckdb_",   "pragma_", "parquet_", "glob",  "sniff_",  "iceberg_", "delta_",
+      "sqlite_", "postgres_", "mysql_",  "icu_",     "pg_",   "canopy_", "txid_",    "has_",
+      "json_execute", "current_query", "current_connection", "current_transaction"};
   static const std::set<std::string> names = {"query",
                                               "query_table",
                                               "getenv",
@@ -29,21 +31,27 @@ bool RefusedFunction(const std::string& name) {
                                               "load_extension",
                                               "install_extension",
                                               "sql_auto_complete",
-                                              "json_execute_serialized_sql",
                                               "json_deserialize_sql",
+                                              "json_serialize_plan",
                                               "checkpoint",
                                               "force_checkpoint",
                                               "enable_profiling",
+                                              "enable_profile",
+                                              "disable_profile",
                                               "import_database",
                                               "export_database",
                                               "current_schemas",
                                               "current_database",
                                               "current_catalog",
                                               "current_schema",
+                                              "in_search_path",
+                                              "format_type",
+                                              "get_block_size",
+                                              "col_description",
+                                              "obj_description",
+                                              "shobj_description",
                                               "version",
                                               "platform",
-                                              "pg_get_viewdef",
-                                              "has_table_privilege",
                                               "make_timestamp_ns"};
   if (names.count(name) != 0) return true;
   for (const auto& prefix : prefixes) {
@@ -52,39 +60,77 @@ bool RefusedFunction(const std::string& name) {
   return false;
 }
 
+// Names of the engine's own catalogs and settings: never a table a reader may name,
+// not even as a CTE of their own (a CTE by that name is one scoping slip away from
+// the real one).
+bool EngineCatalogName(const std::string& name) {
+  static const std::vector<std::string> prefixes = {"pg_", "sqlite_", "duckdb_",
+                                                    "information_schema"};
+  for (const auto& prefix : prefixes) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Whether a CTE name could also be read as a file path by DuckDB's replacement
+// scans ('/x/y.parquet', 'data.csv', '~/f', 's3://b/k'): only plain names are allowed.
+bool PathLikeName(const std::string& name) {
+  return name.find_first_of("/\\.:~*?[]{}$") != std::string::npos;
+}
+
 // node[key] when it is a string, else "" (keys like "type" hold objects in some nodes).
 std::string Str(const json& node, const char* key) {
   auto it = node.find(key);
   return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// The names a table reference may bind to at one point of the tree, as DuckDB binds
+// them. DuckDB's CTE scoping (checked against the engine in guard cases):
+//   - the body of a query with a WITH sees every CTE of that WITH;
+//   - the body of CTE i sees CTEs 0..i-1 of the same WITH (never itself, never later
+//     ones, RECURSIVE or MATERIALIZED or not), plus what the enclosing query sees;
+//   - a RECURSIVE CTE whose body is a UNION [ALL] sees itself in the recursive (right)
+//     side only; its anchor (left) side resolves the name as the enclosing scope does;
+//   - subqueries see what the query around them sees.
+// A name visible nowhere is not a CTE here, and is refused unless it is a port.
+using Scope = std::vector<std::string>;
+
 class Walker {
  public:
-  explicit Walker(const std::set<std::string>& known_ports) : known_(known_ports) {}
+  explicit Walker(const std::set<std::string>& known_ports,
+                  const std::vector<std::string>& hint_ports)
+      : known_(known_ports), hints_(hint_ports) {}
 
-  void Walk(const json& node, std::vector<std::set<std::string>>& scopes) {
+  void Walk(const json& node, const Scope& scope) {
     if (!refusal_.empty()) return;
     if (node.is_array()) {
-      for (const auto& child : node) Walk(child, scopes);
+      for (const auto& child : node) Walk(child, scope);
       return;
     }
     if (!node.is_object()) return;
 
-    bool pushed = false;
+    // A WITH clause: its CTEs, each in the scope of the ones before it, then the rest of
+    // the node in the scope of all of them.
+    Scope inner = scope;
+    bool has_ctes = false;
     if (auto cte = node.find("cte_map"); cte != node.end() && cte->is_object()) {
-      std::set<std::string> names;
-      for (const auto& entry :
-           cte->contains("map") && (*cte)["map"].is_array() ? (*cte)["map"] : json::array()) {
-        names.insert(ToLower(Str(entry, "key")));
+      auto map = cte->find("map");
+      if (map != cte->end() && map->is_array()) {
+        for (const auto& entry : *map) {
+          const std::string name = ToLower(Str(entry, "key"));
+          if (!CteName(name)) return;
+          if (auto value = entry.find("value"); value != entry.end()) Walk(*value, inner);
+          inner.push_back(name);
+          has_ctes = true;
+        }
       }
-      scopes.push_back(names);
-      pushed = true;
     }
+    const Scope& here = has_ctes ? inner : scope;
 
     const std::string type = Str(node, "type");
     const std::string klass = Str(node, "class");
     if (type == "BASE_TABLE") {
-      Table(node, scopes);
+      Table(node, here);
     } else if (type == "TABLE_FUNCTION") {
       static const json kEmpty = json::object();
       auto found = node.find("function");
@@ -108,10 +154,20 @@ class Walker {
       Refuse("AT (time travel) clauses are not allowed");
     }
 
-    for (const auto& [key, child] : node.items()) {
-      if (child.is_structured()) Walk(child, scopes);
+    if (type == "RECURSIVE_CTE_NODE") {
+      const std::string self = ToLower(Str(node, "cte_name"));
+      Scope recursive = here;
+      recursive.push_back(self);
+      for (const auto& [key, child] : node.items()) {
+        if (key == "cte_map" || !child.is_structured()) continue;
+        Walk(child, key == "right" ? recursive : here);
+      }
+      return;
     }
-    if (pushed) scopes.pop_back();
+    for (const auto& [key, child] : node.items()) {
+      if (key == "cte_map" || !child.is_structured()) continue;
+      Walk(child, here);
+    }
   }
 
   const std::string& refusal() const { return refusal_; }
@@ -122,7 +178,20 @@ class Walker {
     if (refusal_.empty()) refusal_ = reason;
   }
 
-  void Table(const json& node, const std::vector<std::set<std::string>>& scopes) {
+  bool CteName(const std::string& name) {
+    if (EngineCatalogName(name)) {
+      Refuse("'" + name + "' names the engine's catalog; a CTE may not be called that");
+      return false;
+    }
+    if (PathLikeName(name)) {
+      Refuse("the CTE name '" + name +
+             "' looks like a file path; name CTEs with letters, digits and '_'");
+      return false;
+    }
+    return true;
+  }
+
+  void Table(const json& node, const Scope& scope) {
     const std::string catalog = ToLower(Str(node, "catalog_name"));
     const std::string schema = ToLower(Str(node, "schema_name"));
     const std::string table = ToLower(Str(node, "table_name"));
@@ -131,18 +200,20 @@ class Walker {
              "': catalogs cannot be named; write domain.port");
       return;
     }
+    if (EngineCatalogName(schema) || EngineCatalogName(table)) {
+      Refuse("'" + (schema.empty() ? table : schema + "." + table) +
+             "' is the engine's catalog, not an output port");
+      return;
+    }
     if (schema.empty()) {
-      for (const auto& scope : scopes) {
-        if (scope.count(table) != 0) return;  // a CTE in scope
-      }
-      Refuse("'" + table + "' is not an output port; name ports as domain.port " +
-             "(canopy products lists them)");
+      if (std::find(scope.begin(), scope.end(), table) != scope.end()) return;  // a CTE
+      Refuse("'" + table + "' is not an output port or a CTE in scope here; name ports as " +
+             "domain.port (canopy products lists them)");
       return;
     }
     const std::string name = schema + "." + table;
     if (known_.count(name) == 0) {
-      std::vector<std::string> names(known_.begin(), known_.end());
-      std::string hint = DidYouMean(name, names);
+      std::string hint = DidYouMean(name, hints_);
       Refuse("'" + name + "' is not an output port" + (hint.empty() ? "" : "; " + hint));
       return;
     }
@@ -150,14 +221,49 @@ class Walker {
   }
 
   const std::set<std::string>& known_;
+  const std::vector<std::string>& hints_;
   std::set<std::string> ports_;
   std::string refusal_;
 };
+
+// Wraps the string arguments of the string-distance functions in the length cap (see
+// kDistanceArgumentBytes): their cost is quadratic inside one uninterruptible call.
+void CapDistanceArguments(json& node) {
+  static const std::set<std::string> kQuadratic = {"levenshtein", "editdist3",
+                                                   "damerau_levenshtein", "jaro_similarity",
+                                                   "jaro_winkler_similarity"};
+  if (node.is_array()) {
+    for (auto& child : node) CapDistanceArguments(child);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (auto& [key, child] : node.items()) {
+    if (child.is_structured()) CapDistanceArguments(child);
+  }
+  if (Str(node, "class") != "FUNCTION" || kQuadratic.count(ToLower(Str(node, "function_name"))) == 0) {
+    return;
+  }
+  auto children = node.find("children");
+  if (children == node.end() || !children->is_array()) return;
+  for (size_t i = 0; i < children->size() && i < 2; ++i) {
+    json cap = node;  // a function node of the same shape
+    cap["function_name"] = Functions().cap;
+    cap["schema"] = "";
+    cap["catalog"] = "";
+    cap["alias"] = "";
+    cap["is_operator"] = false;
+    cap["distinct"] = false;
+    cap["filter"] = nullptr;
+    cap["children"] = json::array({(*children)[i]});
+    (*children)[i] = std::move(cap);
+  }
+}
 
 }  // namespace
 
 GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
                    const std::set<std::string>& known_ports) {
+  const std::vector<std::string> hints(known_ports.begin(), known_ports.end());
   GuardVerdict verdict;
   if (Trim(sql).empty()) {
     verdict.reason = "the query is empty";
@@ -190,15 +296,15 @@ GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
                      std::to_string(statements.is_array() ? statements.size() : 0);
     return verdict;
   }
-  Walker walker(known_ports);
-  std::vector<std::set<std::string>> scopes;
-  walker.Walk(statements[0], scopes);
+  Walker walker(known_ports, hints);
+  walker.Walk(statements[0], Scope{});
   if (!walker.refusal().empty()) {
     verdict.reason = walker.refusal();
     return verdict;
   }
   // Run what was checked: DuckDB's own rendering of the parse tree, not the text.
   json single = tree;
+  CapDistanceArguments(single["statements"][0]);
   try {
     verdict.normalized_sql =
         parser.QueryValue("SELECT json_deserialize_sql(" + SqlString(single.dump()) + ")")

@@ -25,7 +25,8 @@ struct GuardVerdict {
 };
 
 // Checks `sql`. `parser` is any connection (it only parses); `known_ports` are the
-// SQL names that exist (a reference to anything else is refused as unknown).
+// SQL names the reader may know exist (a reference to anything else is refused as
+// not an output port, with "did you mean" hints drawn from these alone).
 GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
                    const std::set<std::string>& known_ports);
 

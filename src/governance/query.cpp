@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "core/text.h"
 #include "engine/engine.h"
 #include "governance/audit.h"
+#include "governance/file_links.h"
 #include "governance/governed.h"
 #include "governance/guard.h"
 
@@ -33,14 +35,15 @@ std::string StorageRootOf(const spec::Mesh& mesh) {
       .string();
 }
 
-// Stops a running query when its time is up.
+// Stops the work on a connection when the query's time is up: one deadline for the
+// whole query, so binding and planning (where DuckDB folds constant expressions, which
+// may be made as costly as any scan) count against the limit as much as running does.
 class Watchdog {
  public:
-  Watchdog(engine::Connection& connection, int timeout_ms)
-      : thread_([this, &connection, timeout_ms] {
+  Watchdog(engine::Connection& connection, Clock::time_point deadline)
+      : thread_([this, &connection, deadline] {
           std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                      [this] { return done_; })) {
+          if (!done_changed_.wait_until(lock, deadline, [this] { return done_; })) {
             fired_ = true;
             connection.Interrupt();
           }
@@ -74,7 +77,29 @@ struct PortAccess {
   std::vector<ColumnType> columns;
 };
 
-// Sandboxes made for earlier queries, by their setup script. Two queries with the same
+// A governed engine and the links to the files it may read (declared first, so they
+// go after the engine is closed).
+struct Sandbox {
+  std::unique_ptr<FileLinks> links;
+  std::unique_ptr<engine::Database> database;
+};
+
+// Makes a sandbox: links to `files`, the governed functions, then the setup that
+// `setup(links)` writes for those links, run before the configuration is locked.
+std::shared_ptr<Sandbox> MakeSandbox(
+    const std::string& storage_root, const std::vector<std::string>& files,
+    const std::string& salt, const engine::DatabaseOptions& options,
+    const std::function<std::string(const std::vector<std::string>&)>& setup) {
+  auto sandbox = std::make_shared<Sandbox>();
+  sandbox->links = std::make_unique<FileLinks>(storage_root, files);
+  sandbox->database = std::make_unique<engine::Database>(options);
+  engine::Connection connection(*sandbox->database);
+  InstallGovernedFunctions(connection, salt);
+  connection.Execute(setup(sandbox->links->links()));
+  return sandbox;
+}
+
+// Sandboxes made for earlier queries, by their setup. Two queries with the same
 // setup — the same reader, ports, live files, masks and filters — need the same
 // sandbox, and a sandbox is never changed by the queries it runs (they are single
 // SELECTs, and its configuration is locked), so it is reused: opening a DuckDB and
@@ -84,10 +109,8 @@ class SandboxCache {
  public:
   static constexpr size_t kCapacity = 8;
 
-  std::shared_ptr<engine::Database> Get(const std::string& setup,
-                                        const engine::DatabaseOptions& options) {
-    const std::string key = Sha256Hex(setup + "|" + options.config.at("memory_limit") + "|" +
-                                      options.config.at("threads"));
+  std::shared_ptr<Sandbox> Get(const std::string& key,
+                               const std::function<std::shared_ptr<Sandbox>()>& make) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = entries_.begin(); it != entries_.end(); ++it) {
@@ -96,24 +119,34 @@ class SandboxCache {
         return it->second;
       }
     }
-    auto database = std::make_shared<engine::Database>(options);
-    engine::Connection connection(*database);
-    connection.Execute(setup);
+    auto sandbox = make();
     std::lock_guard<std::mutex> lock(mutex_);
-    entries_.emplace_front(key, database);
+    entries_.emplace_front(key, sandbox);
     if (entries_.size() > kCapacity) entries_.pop_back();
-    return database;
+    return sandbox;
   }
 
  private:
   std::mutex mutex_;
-  std::list<std::pair<std::string, std::shared_ptr<engine::Database>>> entries_;
+  std::list<std::pair<std::string, std::shared_ptr<Sandbox>>> entries_;
 };
 
-std::shared_ptr<engine::Database> SandboxFor(const std::string& setup,
-                                             const engine::DatabaseOptions& options) {
+SandboxCache& Sandboxes() {
   static SandboxCache cache;
-  return cache.Get(setup, options);
+  return cache;
+}
+
+// Whether `path` is `folder` or inside it, both as the file system resolves them.
+bool Inside(const fs::path& path, const fs::path& folder) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec);
+  const fs::path f = fs::weakly_canonical(folder, ec);
+  auto pi = p.begin();
+  for (auto fi = f.begin(); fi != f.end(); ++fi, ++pi) {
+    if (fi->empty()) continue;
+    if (pi == p.end() || *pi != *fi) return false;
+  }
+  return true;
 }
 
 // The guard's parser: an engine that can read nothing, made once per thread (opening
@@ -131,6 +164,14 @@ engine::Connection& Parser() {
   };
   thread_local ParserEngine parser;
   return parser.connection;
+}
+
+Error TimeoutError(const spec::QueryLimits& limits) {
+  const int ms = limits.timeout_ms;
+  return Error(ErrorCode::kFailed,
+               "the query ran longer than the limit of " +
+                   (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"),
+               "narrow it, or raise limits.query.timeout in mesh.yaml");
 }
 
 Value ReadValue(const engine::Result& result, int column, int64_t row) {
@@ -174,11 +215,13 @@ struct GovernedQuery::State {
   nlohmann::json details;
   GuardVerdict verdict;
   std::vector<PortAccess> accesses;
-  std::shared_ptr<engine::Database> database;  // may be shared with other queries (cache)
+  std::shared_ptr<Sandbox> sandbox;  // may be shared with other queries (cache)
   std::unique_ptr<engine::Connection> db;
   std::vector<ResultColumn> columns;
   std::unique_ptr<engine::Prepared> prepared;  // what Run executes (results to a sink)
-  std::string output_dir;
+  std::string output_file;  // Parquet output: staged here, then renamed to options.parquet_path
+  Clock::time_point deadline;
+  int64_t max_rows = 0;  // the mesh's limit, or less when the caller asks for less
   bool ran = false;
 
   State(const spec::Mesh& m, catalog::CatalogStore& c, Principal p, std::string q, QueryOptions o)
@@ -206,10 +249,27 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   State& st = *state_;
   QueryOutcome& outcome = st.outcome;
 
-  // 1. The guard, in an engine that can read nothing.
+  const spec::QueryLimits& limits = mesh.limits.query;
+  st.deadline = st.start + std::chrono::milliseconds(limits.timeout_ms);
+  // The mesh's row limit is a ceiling: a caller may ask for fewer rows, never more.
+  st.max_rows = options.max_rows > 0 ? std::min(options.max_rows, limits.max_rows)
+                                     : limits.max_rows;
+  const std::string root = StorageRootOf(mesh);
+  if (!options.parquet_path.empty() && Inside(options.parquet_path, root)) {
+    const std::string reason = "the output file " + options.parquet_path +
+                               " is inside the storage root " + root;
+    st.Audit("denied", reason);
+    throw Error(ErrorCode::kInvalidInput, "query refused: " + reason,
+                "write the result outside " + root);
+  }
+
+  // 1. The guard, in an engine that can read nothing. It knows only the ports this
+  // reader may discover: a private port of another domain is refused exactly as a
+  // port that does not exist, with hints drawn from the visible ones.
   std::set<std::string> known;
   for (const auto& domain : mesh.domains) {
     for (const auto& product : domain.products) {
+      if (!CanDiscover(principal, product)) continue;
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
@@ -222,18 +282,12 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
 
   // 2. A decision per port; any denial stops the query.
   const auto grants = LoadGrants(catalog);
-  const std::string root = StorageRootOf(mesh);
   for (const auto& sql_name : st.verdict.ports) {
     const auto dot = sql_name.find('.');
     auto [product, port] = mesh.FindPort(sql_name.substr(0, dot), sql_name.substr(dot + 1));
     PortAccess access{product, port, Decide(mesh, grants, principal, *product, *port), "", {}};
     if (!access.decision.allowed) {
       st.Audit("denied", access.decision.reason);
-      if (!CanDiscover(principal, *product)) {
-        // A private port is not admitted to exist.
-        throw Error(ErrorCode::kPermissionDenied,
-                    "'" + sql_name + "' is not an output port you can read");
-      }
       throw Error(
           ErrorCode::kPermissionDenied,
           principal.ToString() + " may not read " + sql_name + ": " + access.decision.reason,
@@ -266,8 +320,8 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   outcome.guard_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - st.start).count();
 
-  // 3. The sandbox: each port a governed view; only the authorised files readable.
-  const spec::QueryLimits& limits = mesh.limits.query;
+  // 3. The sandbox: each port a governed view over a link only this sandbox knows; the
+  // ports' own files, and every other path, are not readable at all.
   engine::DatabaseOptions sandbox_options;
   sandbox_options.config["memory_limit"] =
       std::to_string(limits.memory_bytes / (int64_t{1024} * 1024)) + "MB";
@@ -276,43 +330,70 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   sandbox_options.config["autoload_known_extensions"] = "false";
   sandbox_options.config["allow_community_extensions"] = "false";
   std::vector<std::string> files;
-  for (const auto& access : st.accesses) files.push_back(SqlString(access.file));
+  for (const auto& access : st.accesses) files.push_back(access.file);
   if (!options.parquet_path.empty()) {
-    st.output_dir = fs::absolute(options.parquet_path).parent_path().string() + "/";
+    // The one path the engine may write: a staging file beside the output, named
+    // here; its folder stays closed.
+    st.output_file = (fs::absolute(options.parquet_path).parent_path() /
+                      (".canopy-query-" + RandomHex(12) + ".parquet"))
+                         .string();
   }
-  const std::string salt = catalog.MaskSalt();
-  std::string setup = "SET allowed_paths = [" + Join(files, ", ") + "];";
-  if (!st.output_dir.empty()) {
-    setup += "SET allowed_directories = [" + SqlString(st.output_dir) + "];";
-  }
-  setup += "SET enable_external_access = false;";
-  // Published Parquet files never change: keep their footers across queries. GLOBAL:
-  // this setting is otherwise the setup connection's alone, and each query has its own.
-  setup += "SET GLOBAL parquet_metadata_cache = true;";
-  std::set<std::string> schemas;
-  for (const auto& access : st.accesses) {
-    if (schemas.insert(access.product->domain).second) {
-      setup += "CREATE SCHEMA " + SqlIdentifier(access.product->domain) + ";";
-    }
-    setup += "CREATE VIEW " + SqlIdentifier(access.product->domain) + "." +
+  const bool filtered = !outcome.filtered.empty();
+  auto setup = [&st, filtered](const std::vector<std::string>& paths) {
+    std::vector<std::string> allowed;
+    for (const auto& path : paths) allowed.push_back(SqlString(path));
+    if (!st.output_file.empty()) allowed.push_back(SqlString(st.output_file));
+    std::string text = "SET allowed_paths = [" + Join(allowed, ", ") + "];";
+    text += "SET enable_external_access = false;";
+    // Published Parquet files never change: keep their footers across queries. GLOBAL:
+    // this setting is otherwise the setup connection's alone, and each query has its own.
+    text += "SET GLOBAL parquet_metadata_cache = true;";
+    std::set<std::string> schemas;
+    for (size_t i = 0; i < st.accesses.size(); ++i) {
+      const PortAccess& access = st.accesses[i];
+      if (schemas.insert(access.product->domain).second) {
+        text += "CREATE SCHEMA " + SqlIdentifier(access.product->domain) + ";";
+      }
+      text += "CREATE VIEW " + SqlIdentifier(access.product->domain) + "." +
              SqlIdentifier(access.port->name) + " AS " +
              GovernedSelect(access.decision, access.columns,
-                            "read_parquet(" + SqlString(access.file) + ")", salt) +
+                            "read_parquet(" + SqlString(paths[i]) + ")") +
              ";";
-  }
-  // With a row filter in play, keep the optimizer from moving the reader's predicates
-  // below it (or reordering them before it), so they never run on hidden rows — an
-  // error raised there would tell the reader something about a row it may not see.
-  if (!outcome.filtered.empty()) {
-    setup += std::string("SET disabled_optimizers = '") + kFilterBarrier + "';";
-  }
-  setup += "SET lock_configuration = true;";
+    }
+    // With a row filter in play, keep the optimizer from moving the reader's predicates
+    // below it (or reordering them before it), so they never run on hidden rows — an
+    // error raised there would tell the reader something about a row it may not see.
+    if (filtered) text += std::string("SET disabled_optimizers = '") + kFilterBarrier + "';";
+    text += "SET lock_configuration = true;";
+    return text;
+  };
+  bool timed_out = false;
   try {
-    st.database = SandboxFor(setup, sandbox_options);
-    st.db = std::make_unique<engine::Connection>(*st.database);
-    if (options.parquet_path.empty()) Describe();
+    const std::string salt = catalog.MaskSalt();
+    auto make = [&] { return MakeSandbox(root, files, salt, sandbox_options, setup); };
+    if (st.output_file.empty()) {
+      const std::string key = Sha256Hex(setup(files) + "|" + salt + "|" +
+                                        sandbox_options.config.at("memory_limit") + "|" +
+                                        sandbox_options.config.at("threads"));
+      st.sandbox = Sandboxes().Get(key, make);
+    } else {
+      st.sandbox = make();  // allowed to write one file: for this query alone
+    }
+    st.db = std::make_unique<engine::Connection>(*st.sandbox->database);
+    if (options.parquet_path.empty()) {
+      Watchdog watchdog(*st.db, st.deadline);
+      try {
+        Describe();
+      } catch (const Error&) {
+        timed_out = watchdog.fired();
+        if (!timed_out) throw;
+      }
+      timed_out = timed_out || watchdog.fired();
+      if (timed_out) throw TimeoutError(limits);
+    }
   } catch (const Error& e) {
     st.Audit("failed", e.what());
+    if (timed_out) throw;
     throw Error(ErrorCode::kFailed, std::string("cannot run the query: ") + e.what());
   }
 }
@@ -328,8 +409,7 @@ void GovernedQuery::Describe() {
   for (const auto& access : st.accesses) {
     for (const auto& mask : access.decision.masks) masked.insert(ToLower(mask.column));
   }
-  const spec::QueryLimits& limits = st.mesh.limits.query;
-  const int64_t max_rows = st.options.max_rows > 0 ? st.options.max_rows : limits.max_rows;
+  const int64_t max_rows = st.max_rows;
   const std::string from =
       " FROM (\n" + st.verdict.normalized_sql + "\n) LIMIT " + std::to_string(max_rows + 1);
   engine::Prepared prepared = st.db->Prepare("SELECT *" + from);
@@ -375,21 +455,19 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
   if (st.ran) throw Error(ErrorCode::kInternal, "a governed query runs once");
   st.ran = true;
   QueryOutcome& outcome = st.outcome;
-  const spec::QueryLimits& limits = st.mesh.limits.query;
-  const int64_t max_rows = st.options.max_rows > 0 ? st.options.max_rows : limits.max_rows;
+  const int64_t max_rows = st.max_rows;
   try {
-    Watchdog watchdog(*st.db, limits.timeout_ms);
+    Watchdog watchdog(*st.db, st.deadline);
     try {
-      if (!st.options.parquet_path.empty()) {
-        const std::string staged =
-            st.output_dir + ".canopy-query-" + std::to_string(::getpid()) + ".parquet";
+      if (!st.output_file.empty()) {
         outcome.rows =
             std::stoll(st.db
                            ->QueryValue("COPY (SELECT * FROM (\n" + st.verdict.normalized_sql +
                                         "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
-                                        SqlString(staged) + " (FORMAT parquet)")
+                                        SqlString(st.output_file) + " (FORMAT parquet)")
                            .value_or("0"));
-        fs::rename(staged, st.options.parquet_path);
+        if (watchdog.fired()) throw TimeoutError(st.mesh.limits.query);
+        fs::rename(st.output_file, st.options.parquet_path);
       } else {
         sink.Begin(st.columns);
         engine::Result result = st.prepared->Execute();
@@ -409,15 +487,14 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
         }
       }
     } catch (const Error& e) {
-      if (watchdog.fired()) {
-        throw Error(ErrorCode::kFailed,
-                    "the query ran longer than the limit of " +
-                        std::to_string(limits.timeout_ms / 1000) + " s",
-                    "narrow it, or raise limits.query.timeout in mesh.yaml");
-      }
+      if (watchdog.fired()) throw TimeoutError(st.mesh.limits.query);
       throw;
     }
   } catch (const Error& e) {
+    if (!st.output_file.empty()) {
+      std::error_code ignored;
+      fs::remove(st.output_file, ignored);
+    }
     st.Audit("failed", e.what());
     throw;
   }

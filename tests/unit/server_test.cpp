@@ -232,8 +232,15 @@ TEST_F(ApiTest, QueriesAreGovernedAsOnTheCommandLine) {
   auto refused =
       Call("POST", "/api/v1/query", "dana", R"j({"sql":"select * from read_csv('/etc/passwd')"})j");
   EXPECT_EQ(refused.status, 400);
+  // A private port answers exactly as a port that does not exist.
   auto hidden = Call("POST", "/api/v1/query", "zoe", R"j({"sql":"select * from hr.salaries"})j");
-  EXPECT_EQ(hidden.status, 403);
+  auto unknown = Call("POST", "/api/v1/query", "zoe", R"j({"sql":"select * from hr.salariez"})j");
+  EXPECT_EQ(hidden.status, 400);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(Json(hidden)["error"]["code"], Json(unknown)["error"]["code"]);
+  std::string unknown_message = Json(unknown)["error"]["message"].get<std::string>();
+  unknown_message.replace(unknown_message.find("salariez"), 8, "salaries");
+  EXPECT_EQ(Json(hidden)["error"]["message"].get<std::string>(), unknown_message);
   auto limited = Json(
       Call("POST", "/api/v1/query", "zoe", R"j({"sql":"select * from range(50)","limit":5})j"));
   EXPECT_EQ(limited["rows"].size(), 5u);

@@ -167,8 +167,13 @@ PolicyDecision Decide(const spec::Mesh& mesh, const std::vector<RuntimeGrant>& g
   }
   if (!decision.allowed) return decision;
 
-  // 2. Masks: central, by classification, for readers outside the domain without clearance.
-  if (!inside) {
+  // 2. Masks: central, by classification, for every reader without the clearance — the
+  // owning domain's people included (membership lends no clearance). Only the owning
+  // domain's own pipelines (domain:<name>, building from what the domain holds anyway)
+  // read its ports unmasked; other domains' pipelines by the clearances mesh.yaml gives.
+  const bool own_pipeline =
+      principal.kind == spec::PrincipalKind::kDomain && principal.name == product.domain;
+  if (!own_pipeline) {
     for (const auto& property : port.contract.properties) {
       for (const auto& mask : mesh.governance.masks) {
         if (mask.classification != property.classification) continue;

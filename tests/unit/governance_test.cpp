@@ -311,9 +311,9 @@ TEST_F(GovernanceCliTest, OutputFormats) {
 
   const fs::path csv = dir_ / "out.csv";
   CliRun to_file = Canopy("query --as carl --format csv --output " + csv.string() +
-                          " \"select name, email from crm.customers where id = 6\"");
+                          " \"select region, email from crm.customers where id = 6\"");
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
-  EXPECT_EQ(Read(csv), "name,email\nFemi Ade,\n");
+  EXPECT_EQ(Read(csv), "region,email\nUS,\n");
 
   const fs::path parquet = dir_ / "out.parquet";
   CliRun pq = Canopy("query --as dana --format parquet --output " + parquet.string() +

@@ -2,6 +2,7 @@
 // request flow, grants, build edges, publish gates, the audit log and its
 // verification, output formats and limits. The SQL guard's cases are data, in
 // tests/governance/*.test.
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -325,6 +326,34 @@ TEST_F(GovernanceCliTest, OutputFormats) {
   EXPECT_EQ(bytes.substr(0, 4), "PAR1");
   EXPECT_EQ(bytes.substr(bytes.size() - 4), "PAR1");
   EXPECT_EQ(Canopy("query --as dana --format parquet \"select 1\"").exit_code, 2);
+  // The engine may write the one staged file, never read its folder: no trace is left
+  // beside the output.
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().filename().string().rfind(".canopy-query-", 0), std::string::npos);
+  }
+}
+
+// An output file inside the storage root would open the port files' folder to the
+// engine (and could overwrite them): refused, audited, nothing written.
+TEST_F(GovernanceCliTest, QueryOutputInsideTheStorageRootIsRefused) {
+  const fs::path storage = dir_ / "mesh/.canopy";
+  for (const std::string& target :
+       std::vector<std::string>{(storage / "out.parquet").string(), (storage / "products/x.parquet").string(),
+        (dir_ / "mesh/.canopy/../.canopy/y.parquet").string()}) {
+    CliRun run = Canopy("query --as dana --format parquet --output " + target +
+                        " \"select id from crm.customers\"");
+    EXPECT_EQ(run.exit_code, 1) << target << ": " << run.err;
+    EXPECT_NE(run.err.find("inside the storage root"), std::string::npos) << run.err;
+    EXPECT_FALSE(fs::exists(target));
+  }
+  // Through a symbolic link to the storage root too.
+  fs::create_directory_symlink(storage, dir_ / "alias");
+  CliRun linked = Canopy("query --as dana --format parquet --output " +
+                         (dir_ / "alias/z.parquet").string() + " \"select 1 as x\"");
+  EXPECT_EQ(linked.exit_code, 1) << linked.err;
+  EXPECT_FALSE(fs::exists(storage / "z.parquet"));
+  CliRun audit = Canopy("audit --format json");
+  EXPECT_NE(audit.out.find("inside the storage root"), std::string::npos);
 }
 
 TEST_F(GovernanceCliTest, RowAndTimeLimits) {
@@ -332,6 +361,11 @@ TEST_F(GovernanceCliTest, RowAndTimeLimits) {
   ASSERT_EQ(rows.exit_code, 0);
   EXPECT_EQ(rows.out, "range\n0\n1\n2\n");
   EXPECT_NE(rows.err.find("truncated"), std::string::npos);
+  // --max-rows lowers the mesh's limit (1000 here), never raises it.
+  CliRun raised = Canopy("query --as zoe --max-rows 5000 --format csv \"select * from range(3000)\"");
+  ASSERT_EQ(raised.exit_code, 0) << raised.err;
+  EXPECT_EQ(std::count(raised.out.begin(), raised.out.end(), '\n'), 1001);  // header + 1000
+  EXPECT_NE(raised.err.find("truncated"), std::string::npos);
   // The mesh allows 10 s; a query that would run for minutes is stopped.
   const fs::path mesh = dir_ / "mesh/mesh.yaml";
   std::string text = Read(mesh);
@@ -344,6 +378,25 @@ TEST_F(GovernanceCliTest, RowAndTimeLimits) {
   EXPECT_EQ(slow.exit_code, 1);
   EXPECT_NE(slow.err.find("longer than the limit of 1 s"), std::string::npos) << slow.err;
   EXPECT_LT(seconds, 10);
+  // A string distance folded while DuckDB binds the query (one call it cannot
+  // interrupt, minutes long uncapped) is capped and fails at once.
+  const auto folded_start = std::chrono::steady_clock::now();
+  CliRun folded = Canopy(
+      "query --as zoe \"select levenshtein(repeat('a', 90000), repeat('b', 90000))\"");
+  const auto folded_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - folded_start).count();
+  EXPECT_EQ(folded.exit_code, 1);
+  EXPECT_LT(folded_seconds, 3) << folded.err;
+  // A scalar subquery that would never end is stopped like any other work.
+  const auto bind_start = std::chrono::steady_clock::now();
+  CliRun binding = Canopy(
+      "query --as zoe \"select count(*) from range(3) where 0 < (select count(*) from "
+      "range(1000000000000))\"");
+  const auto bind_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - bind_start).count();
+  EXPECT_EQ(binding.exit_code, 1);
+  EXPECT_NE(binding.err.find("longer than the limit of 1 s"), std::string::npos) << binding.err;
+  EXPECT_LT(bind_seconds, 10);
 }
 
 }  // namespace

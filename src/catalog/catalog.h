@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "catalog/audit_seal.h"
+
 namespace canopy::catalog {
 
 // --- what the spec says about domains and products (synced at each build) ---
@@ -232,8 +234,9 @@ struct AuditEntry {
   std::string hash;
 };
 
-// The chain hash of an entry: SHA-256 over prev_hash and every other field, each
-// length-prefixed. The first entry's prev_hash is 64 zeros.
+// The unkeyed chain hash of an entry, as catalogs made before the audit key wrote it:
+// SHA-256 over prev_hash and every other field, each length-prefixed. The first
+// entry's prev_hash is 64 zeros. Entries are now keyed (AuditSeal::Hash).
 std::string AuditEntryHash(const AuditEntry& entry);
 
 // An API token: only the SHA-256 of its secret is kept.
@@ -310,11 +313,15 @@ class CatalogStore {
 
   // --- the audit log ---
 
-  // Appends `entry` (its seq, prev_hash and hash are set here, under the write
-  // lock, so concurrent writers keep one chain) and returns it as stored.
+  // Appends `entry` (its seq, prev_hash and keyed hash are set here, under the write
+  // lock, so concurrent writers keep one chain), moves the checkpoint to it, and
+  // returns it as stored.
   virtual AuditEntry AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > after, oldest first, at most `limit`.
   virtual std::vector<AuditEntry> Audit(int64_t after, int limit) = 0;
+
+  // The key and checkpoint that seal the audit chain (catalog/audit_seal.h).
+  virtual const AuditSeal& Seal() = 0;
 
   // A random secret made once per catalog (keys the hash mask).
   virtual std::string MaskSalt() = 0;

@@ -194,7 +194,9 @@ void Apply(Connection& db, const Migration& migration) {
   transaction.Commit();
 }
 
-void Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations) {
+// Brings the file's schema to the latest migration; returns the version it had (0: a
+// new catalog).
+int Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations) {
   for (size_t i = 1; i < migrations.size(); ++i) {
     if (migrations[i].version <= migrations[i - 1].version) {
       throw Error(ErrorCode::kInternal, "catalog migrations are not in increasing order");
@@ -215,6 +217,7 @@ void Migrate(Connection& db, const std::string& path, const std::vector<Migratio
     Doing("apply migration " + std::to_string(migration.version) + " to " + path,
           [&] { Apply(db, migration); });
   }
+  return on_disk;
 }
 
 // --- writes ---
@@ -680,7 +683,18 @@ SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migratio
                 "cannot create the folder of the catalog " + path + ": " + error.message());
   }
   db_ = std::make_unique<Connection>(path);
-  Migrate(*db_, path, migrations);
+  const int schema_was = Migrate(*db_, path, migrations);
+  seal_ = std::make_unique<AuditSeal>(path);
+  if (seal_->made_key() || schema_was == 0) {
+    // A new catalog, or a new key (a catalog from before keys): the checkpoint starts
+    // at the chain's head as it is now, unless there is one already.
+    Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    if (last.Step()) {
+      seal_->Start(last.Int(0), last.Text(1));
+    } else {
+      seal_->Start(0, std::string(64, '0'));
+    }
+  }
 }
 
 SqliteCatalog::~SqliteCatalog() = default;
@@ -1064,7 +1078,7 @@ AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
       stored.seq = 1;
       stored.prev_hash = std::string(64, '0');
     }
-    stored.hash = AuditEntryHash(stored);
+    stored.hash = seal_->Hash(stored);
     Statement(*db_, R"sql(
       INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
@@ -1072,6 +1086,10 @@ AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
               stored.details, stored.prev_hash, stored.hash)
         .Run();
     transaction.Commit();
+    seal_->Advance(stored.seq, stored.hash, [this](int64_t seq) {
+      Statement at(*db_, "SELECT hash FROM audit_log WHERE seq = ?");
+      return at.Bind(seq).Step() ? at.Text(0) : std::string();
+    });
     return stored;
   });
 }

@@ -82,6 +82,7 @@ class SqliteCatalog final : public CatalogStore {
   AuditEntry AppendAudit(const AuditEntry& entry) override;
   std::vector<AuditEntry> Audit(int64_t after, int limit) override;
   std::string MaskSalt() override;
+  const AuditSeal& Seal() override { return *seal_; }
   int64_t Generation() override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
                       const std::string& created_at) override;
@@ -91,6 +92,7 @@ class SqliteCatalog final : public CatalogStore {
 
  private:
   std::unique_ptr<sqlite::Connection> db_;
+  std::unique_ptr<AuditSeal> seal_;
 };
 
 }  // namespace canopy::catalog

@@ -81,6 +81,17 @@ std::string Sha256File(const std::string& path) {
   return ToHex(digest, size);
 }
 
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  size_t length = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof out,
+                &length) == nullptr) {
+    throw Error(ErrorCode::kInternal, "OpenSSL: HMAC-SHA-256 failed");
+  }
+  return ToHex(out, length);
+}
+
 std::string RandomHex(int bytes) {
   std::vector<unsigned char> buffer(static_cast<size_t>(bytes));
   if (RAND_bytes(buffer.data(), bytes) != 1) {

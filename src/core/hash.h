@@ -29,6 +29,9 @@ class Sha256 {
   Impl* impl_;
 };
 
+// HMAC-SHA-256 of `data` under `key`, lowercase hex.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
 // `bytes` cryptographically random bytes, as lowercase hex (2*bytes characters).
 std::string RandomHex(int bytes);
 

@@ -2,16 +2,19 @@
 // request flow, grants, build edges, publish gates, the audit log and its
 // verification, output formats and limits. The SQL guard's cases are data, in
 // tests/governance/*.test.
-#include <algorithm>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "catalog/catalog.h"
 #include "cli_support.h"
+#include "core/hash.h"
 
 namespace fs = std::filesystem;
 
@@ -296,6 +299,170 @@ TEST_F(GovernanceCliTest, DeletingAnAuditEntryIsFound) {
   EXPECT_NE(verify.err.find("entry 7"), std::string::npos) << verify.err;
 }
 
+// Rewrites every entry of the audit log as someone who can write the catalog but
+// not read the audit key would: `edit` changes an entry, `hash` re-hashes it, and
+// each entry after is re-linked so the chain holds on its own terms.
+void RewriteAuditChain(const fs::path& catalog,
+                       const std::function<void(canopy::catalog::AuditEntry&)>& edit,
+                       const std::function<std::string(const canopy::catalog::AuditEntry&)>& hash) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(catalog.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT seq, at, principal, action, target, outcome, details "
+                               "FROM audit_log ORDER BY seq",
+                               -1, &select, nullptr),
+            SQLITE_OK);
+  std::vector<canopy::catalog::AuditEntry> entries;
+  auto text = [&](int i) {
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(select, i)));
+  };
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    canopy::catalog::AuditEntry e;
+    e.seq = sqlite3_column_int64(select, 0);
+    e.at = text(1);
+    e.principal = text(2);
+    e.action = text(3);
+    e.target = text(4);
+    e.outcome = text(5);
+    e.details = text(6);
+    entries.push_back(e);
+  }
+  sqlite3_finalize(select);
+  std::string previous(64, '0');
+  for (auto& e : entries) {
+    edit(e);
+    e.prev_hash = previous;
+    e.hash = hash(e);
+    previous = e.hash;
+    sqlite3_stmt* update = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "UPDATE audit_log SET outcome = ?, details = ?, prev_hash = ?, "
+                                 "hash = ? WHERE seq = ?",
+                                 -1, &update, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_text(update, 1, e.outcome.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(update, 2, e.details.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(update, 3, e.prev_hash.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(update, 4, e.hash.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(update, 5, e.seq);
+    ASSERT_EQ(sqlite3_step(update), SQLITE_DONE);
+    sqlite3_finalize(update);
+  }
+  sqlite3_close(db);
+}
+
+// The chain's head is kept apart, in a checkpoint signed with the audit key: cutting
+// entries off the end is found, and stays found as the log grows again.
+TEST_F(GovernanceCliTest, CuttingTheLastEntriesIsFound) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  }
+  ASSERT_EQ(Canopy("audit --verify").exit_code, 0);
+  Sqlite("DELETE FROM audit_log WHERE seq > 5");  // the last two queries
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.err.find("the log ends at entry 5 but the checkpoint names entry 7"),
+            std::string::npos)
+      << verify.err;
+  // New entries take the cut ones' numbers; the checkpoint does not follow them.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  }
+  CliRun later = Canopy("audit --verify");
+  EXPECT_EQ(later.exit_code, 1);
+  EXPECT_NE(later.err.find("entry 7 it does not match the checkpoint"), std::string::npos)
+      << later.err;
+}
+
+TEST_F(GovernanceCliTest, DeletingEveryEntryIsFound) {
+  Sqlite("DELETE FROM audit_log");
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.err.find("the checkpoint names entry 4"), std::string::npos) << verify.err;
+}
+
+// Re-hashing the whole chain after a rewrite, with the unkeyed SHA-256 older catalogs
+// used or with a key of one's own, leaves entries the audit key does not sign.
+TEST_F(GovernanceCliTest, RewritingAndRehashingTheChainIsFound) {
+  ASSERT_EQ(Canopy("query --as zoe \"select count(*) from crm.customers\"").exit_code, 3);
+  const fs::path catalog = dir_ / "mesh/.canopy/catalog.db";
+  auto hide_denials = [](canopy::catalog::AuditEntry& e) {
+    if (e.outcome == "denied") e.outcome = "ok";
+  };
+  RewriteAuditChain(catalog, hide_denials, canopy::catalog::AuditEntryHash);
+  CliRun sha = Canopy("audit --verify");
+  EXPECT_EQ(sha.exit_code, 1);
+  // The unkeyed hash is what a catalog from before the key wrote: such a chain is held
+  // by the checkpoint the key signed when it was made.
+  EXPECT_NE(sha.err.find("entry 5 it does not match the checkpoint"), std::string::npos) << sha.err;
+
+  const std::string own_key = canopy::RandomHex(32);
+  RewriteAuditChain(catalog, hide_denials, [&](const canopy::catalog::AuditEntry& e) {
+    return canopy::HmacSha256Hex(own_key, e.prev_hash + e.outcome);
+  });
+  CliRun keyed = Canopy("audit --verify");
+  EXPECT_EQ(keyed.exit_code, 1);
+  EXPECT_NE(keyed.err.find("re-hashed without the audit key"), std::string::npos) << keyed.err;
+}
+
+TEST_F(GovernanceCliTest, AForgedOrDeletedCheckpointIsFound) {
+  ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  const fs::path checkpoint = dir_ / "mesh/.canopy/audit.checkpoint";
+  ASSERT_TRUE(fs::exists(checkpoint));
+  const std::string signed_text = Read(checkpoint);
+  EXPECT_EQ(signed_text.rfind("canopy-audit-checkpoint-v1 5 ", 0), 0u) << signed_text;
+
+  // Pointing it back at an earlier entry, without the key to sign it.
+  {
+    std::ofstream out(checkpoint, std::ios::trunc);
+    out << "canopy-audit-checkpoint-v1 3 " << std::string(64, 'a') << " " << std::string(64, 'b')
+        << "\n";
+  }
+  CliRun forged = Canopy("audit --verify");
+  EXPECT_EQ(forged.exit_code, 1);
+  EXPECT_NE(forged.err.find("is not signed with the audit key"), std::string::npos) << forged.err;
+  // Appending does not overwrite the evidence.
+  ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 1);
+
+  fs::remove(checkpoint);
+  CliRun deleted = Canopy("audit --verify");
+  EXPECT_EQ(deleted.exit_code, 1);
+  EXPECT_NE(deleted.err.find("audit.checkpoint is missing"), std::string::npos) << deleted.err;
+  ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  EXPECT_FALSE(fs::exists(checkpoint));
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 1);
+}
+
+// The key is kept where the catalog's writers cannot read it: CANOPY_AUDIT_KEY_FILE.
+// A new catalog starts its checkpoint at once, so it verifies before any entry.
+TEST_F(GovernanceCliTest, TheKeyCanLiveOutsideTheMesh) {
+  const fs::path key = dir_ / "vault/audit.key";
+  fs::create_directories(key.parent_path());
+  {
+    std::ofstream out(key);
+    out << canopy::RandomHex(32) << "\n";
+  }
+  fs::remove_all(dir_ / "mesh/.canopy");
+  const std::string env = "CANOPY_AUDIT_KEY_FILE=" + Quote(key.string()) + " ";
+  CliRun empty = Canopy("audit --verify");  // made with the mesh's own key
+  ASSERT_EQ(empty.exit_code, 0) << empty.err;
+  fs::remove_all(dir_ / "mesh/.canopy");
+  const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +
+                              Quote(CANOPY_BINARY) + " audit --verify >/dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  EXPECT_FALSE(fs::exists(dir_ / "mesh/.canopy/keys/audit.key"));
+  const std::string build = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +
+                            Quote(CANOPY_BINARY) + " build >/dev/null 2>&1";
+  ASSERT_EQ(std::system(build.c_str()), 0);
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  // Without the key the chain does not verify.
+  CliRun keyless = Canopy("audit --verify");
+  EXPECT_EQ(keyless.exit_code, 1);
+  EXPECT_NE(keyless.err.find("re-hashed without the audit key"), std::string::npos) << keyless.err;
+}
+
 TEST_F(GovernanceCliTest, OutputFormats) {
   CliRun json = Canopy(
       "query --as dana --format json \"select id, email, segment from crm.customers "
@@ -337,9 +504,9 @@ TEST_F(GovernanceCliTest, OutputFormats) {
 // engine (and could overwrite them): refused, audited, nothing written.
 TEST_F(GovernanceCliTest, QueryOutputInsideTheStorageRootIsRefused) {
   const fs::path storage = dir_ / "mesh/.canopy";
-  for (const std::string& target :
-       std::vector<std::string>{(storage / "out.parquet").string(), (storage / "products/x.parquet").string(),
-        (dir_ / "mesh/.canopy/../.canopy/y.parquet").string()}) {
+  for (const std::string& target : std::vector<std::string>{
+           (storage / "out.parquet").string(), (storage / "products/x.parquet").string(),
+           (dir_ / "mesh/.canopy/../.canopy/y.parquet").string()}) {
     CliRun run = Canopy("query --as dana --format parquet --output " + target +
                         " \"select id from crm.customers\"");
     EXPECT_EQ(run.exit_code, 1) << target << ": " << run.err;
@@ -362,7 +529,8 @@ TEST_F(GovernanceCliTest, RowAndTimeLimits) {
   EXPECT_EQ(rows.out, "range\n0\n1\n2\n");
   EXPECT_NE(rows.err.find("truncated"), std::string::npos);
   // --max-rows lowers the mesh's limit (1000 here), never raises it.
-  CliRun raised = Canopy("query --as zoe --max-rows 5000 --format csv \"select * from range(3000)\"");
+  CliRun raised =
+      Canopy("query --as zoe --max-rows 5000 --format csv \"select * from range(3000)\"");
   ASSERT_EQ(raised.exit_code, 0) << raised.err;
   EXPECT_EQ(std::count(raised.out.begin(), raised.out.end(), '\n'), 1001);  // header + 1000
   EXPECT_NE(raised.err.find("truncated"), std::string::npos);
@@ -381,8 +549,8 @@ TEST_F(GovernanceCliTest, RowAndTimeLimits) {
   // A string distance folded while DuckDB binds the query (one call it cannot
   // interrupt, minutes long uncapped) is capped and fails at once.
   const auto folded_start = std::chrono::steady_clock::now();
-  CliRun folded = Canopy(
-      "query --as zoe \"select levenshtein(repeat('a', 90000), repeat('b', 90000))\"");
+  CliRun folded =
+      Canopy("query --as zoe \"select levenshtein(repeat('a', 90000), repeat('b', 90000))\"");
   const auto folded_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - folded_start).count();
   EXPECT_EQ(folded.exit_code, 1);

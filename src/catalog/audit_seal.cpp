@@ -1,0 +1,163 @@
+#include "catalog/audit_seal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "catalog/catalog.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace fs = std::filesystem;
+
+namespace canopy::catalog {
+namespace {
+
+constexpr const char* kCheckpointTag = "canopy-audit-checkpoint-v1";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The key at `path`, made (random, 0600) when there is none.
+std::string LoadOrMakeKey(const std::string& path) {
+  if (fs::exists(path)) {
+    std::string key = ReadAll(path);
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+    if (key.size() < 32) {
+      throw Error(ErrorCode::kFailed, "the audit key " + path + " is too short",
+                  "it holds 64 hex digits; restore it from your backup");
+    }
+    return key;
+  }
+  const fs::path folder = fs::path(path).parent_path();
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  ::chmod(folder.c_str(), 0700);
+  const std::string key = RandomHex(32);
+  // A random name: threads of one process race here too.
+  const std::string staged = path + ".tmp-" + RandomHex(8);
+  const int fd = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size()) ||
+      ::fsync(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw Error(ErrorCode::kFailed, "cannot write the audit key " + path + ": " + reason);
+  }
+  ::close(fd);
+  // link(): the first process to make the key wins; the others read its key.
+  if (::link(staged.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(staged.c_str());
+    throw Error(ErrorCode::kFailed, "cannot write the audit key " + path + ": " + reason);
+  }
+  ::unlink(staged.c_str());
+  return LoadOrMakeKey(path);
+}
+
+}  // namespace
+
+AuditSeal::AuditSeal(const std::string& catalog_path) {
+  const bool in_memory = catalog_path.empty() || catalog_path == ":memory:";
+  const fs::path folder = in_memory ? fs::path() : fs::path(catalog_path).parent_path();
+  if (const char* file = std::getenv("CANOPY_AUDIT_KEY_FILE"); file != nullptr && *file != '\0') {
+    key_path_ = file;
+  } else if (!in_memory) {
+    key_path_ = (folder / "keys" / "audit.key").string();
+  }
+  made_key_ = !key_path_.empty() && !fs::exists(key_path_);
+  key_ = key_path_.empty() ? RandomHex(32) : LoadOrMakeKey(key_path_);
+  if (!in_memory) checkpoint_path_ = (folder / "audit.checkpoint").string();
+}
+
+std::string AuditSeal::Hash(const AuditEntry& entry) const {
+  std::string data;
+  for (const std::string* part : {&entry.prev_hash, &entry.at, &entry.principal, &entry.action,
+                                  &entry.target, &entry.outcome, &entry.details}) {
+    data += std::to_string(part->size()) + ":" + *part + ";";
+  }
+  data += std::to_string(entry.seq);
+  return HmacSha256Hex(key_, data);
+}
+
+std::string AuditSeal::Sign(int64_t seq, const std::string& hash) const {
+  return HmacSha256Hex(key_, std::string(kCheckpointTag) + "|" + std::to_string(seq) + "|" + hash);
+}
+
+AuditSeal::Checkpoint AuditSeal::Read(AuditCheckpoint& out) const {
+  if (checkpoint_path_.empty() || !fs::exists(checkpoint_path_)) return Checkpoint::kNone;
+  std::istringstream words(ReadAll(checkpoint_path_));
+  std::string tag, hash, signature;
+  int64_t seq = -1;
+  words >> tag >> seq >> hash >> signature;
+  if (tag != kCheckpointTag || seq < 0 || hash.empty() ||
+      !ConstantTimeEquals(signature, Sign(seq, hash))) {
+    return Checkpoint::kForged;
+  }
+  out = {seq, hash};
+  return Checkpoint::kValid;
+}
+
+void AuditSeal::Advance(int64_t seq, const std::string& hash,
+                        const std::function<std::string(int64_t)>& hash_at) const {
+  Write(seq, hash, seq == 1, hash_at);
+}
+
+void AuditSeal::Start(int64_t seq, const std::string& hash) const {
+  Write(seq, hash, true, nullptr);
+}
+
+void AuditSeal::Write(int64_t seq, const std::string& hash, bool may_create,
+                      const std::function<std::string(int64_t)>& hash_at) const {
+  if (checkpoint_path_.empty()) return;
+  const std::string lock_path = checkpoint_path_ + ".lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    if (lock >= 0) ::close(lock);
+    throw Error(ErrorCode::kFailed,
+                "cannot lock the audit checkpoint " + lock_path + ": " + std::strerror(errno));
+  }
+  AuditCheckpoint current;
+  const Checkpoint state = Read(current);
+  // A forged checkpoint, or a missing one once the chain has begun, stays as found:
+  // overwriting it would erase the evidence `canopy audit --verify` reports.
+  // So does one the chain no longer agrees with (entries cut or rewritten up to it),
+  // even once the log has grown past it again.
+  const bool keep = state == Checkpoint::kForged || (state == Checkpoint::kNone && !may_create) ||
+                    (state == Checkpoint::kValid &&
+                     (current.seq >= seq ||
+                      (hash_at && current.seq > 0 && hash_at(current.seq) != current.hash)));
+  if (keep) {
+    ::close(lock);
+    return;
+  }
+  const std::string text = std::string(kCheckpointTag) + " " + std::to_string(seq) + " " + hash +
+                           " " + Sign(seq, hash) + "\n";
+  const std::string staged = checkpoint_path_ + ".tmp-" + RandomHex(8);
+  const int fd = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const bool written = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  const bool renamed = written && ::rename(staged.c_str(), checkpoint_path_.c_str()) == 0;
+  const std::string reason = std::strerror(errno);
+  ::close(lock);
+  if (!renamed) {
+    ::unlink(staged.c_str());
+    throw Error(ErrorCode::kFailed,
+                "cannot write the audit checkpoint " + checkpoint_path_ + ": " + reason);
+  }
+}
+
+}  // namespace canopy::catalog

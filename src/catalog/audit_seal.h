@@ -1,0 +1,70 @@
+// What makes the audit log tamper-evident beyond its own hash chain: a key kept
+// outside the catalog, and a signed checkpoint of the chain's head kept apart.
+//
+// Each entry's hash is HMAC-SHA-256 under the key, so whoever can write the catalog
+// but not read the key cannot rewrite an entry and re-hash the chain after it. After
+// every append the checkpoint file records the highest sequence number and its hash,
+// signed with the same key, so cutting entries off the end (or all of them) leaves a
+// checkpoint that names an entry the log no longer has. The checkpoint only moves
+// forward (under a file lock), however many processes append at once.
+//
+// The key is `keys/audit.key` beside the catalog file (made once, 0600, in a 0700
+// folder), or the file CANOPY_AUDIT_KEY_FILE names — a deployment keeps it where the
+// catalog's writers cannot read it. The checkpoint is `audit.checkpoint` beside the
+// catalog file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace canopy::catalog {
+
+struct AuditEntry;
+
+struct AuditCheckpoint {
+  int64_t seq = 0;
+  std::string hash;
+};
+
+class AuditSeal {
+ public:
+  // For the catalog at `catalog_path` (":memory:" or "": a key in memory, no checkpoint).
+  explicit AuditSeal(const std::string& catalog_path);
+
+  // The keyed chain hash of an entry (over prev_hash and every field).
+  std::string Hash(const AuditEntry& entry) const;
+
+  // Records (seq, hash) as the head after an append, when the checkpoint still holds
+  // on the chain: it names an earlier entry and `hash_at` (the stored hash of an
+  // entry) agrees with it. Otherwise the checkpoint is left as found -- forged,
+  // missing after the first entry, naming a cut or rewritten entry -- since moving it
+  // would hide what was done from `canopy audit --verify`.
+  void Advance(int64_t seq, const std::string& hash,
+               const std::function<std::string(int64_t)>& hash_at) const;
+  // Starts the checkpoint at the chain's current head (0 and 64 zeros when empty),
+  // when there is none; the catalog calls it when this seal made a new key.
+  void Start(int64_t seq, const std::string& hash) const;
+  // Whether this seal made the key (none was there when it opened).
+  bool made_key() const { return made_key_; }
+
+  enum class Checkpoint { kNone, kValid, kForged };
+  // Reads the checkpoint: kNone when there is no file, kForged when its signature does
+  // not verify (then `out` is untouched).
+  Checkpoint Read(AuditCheckpoint& out) const;
+
+  const std::string& key_path() const { return key_path_; }
+  const std::string& checkpoint_path() const { return checkpoint_path_; }
+
+ private:
+  std::string Sign(int64_t seq, const std::string& hash) const;
+  void Write(int64_t seq, const std::string& hash, bool may_create,
+             const std::function<std::string(int64_t)>& hash_at) const;
+  bool made_key_ = false;
+  std::string key_;
+  std::string key_path_;
+  std::string checkpoint_path_;
+};
+
+}  // namespace canopy::catalog

@@ -31,12 +31,25 @@
 // NOT be part of the message. No answer — rows or message — may ever hold the canary,
 // a value only hr.salaries (private) holds, unless the reader is in hr or an admin.
 //
+// Every query case is asked three ways, which must answer alike: in the process
+// (governance::RunGovernedQuery), through the real binary (`canopy query --as USER
+// --format json`: rows, exit 3 for denied, exit 1 for refused or failed) and through
+// the REST API (POST /api/v1/query with the user's token: rows, 400, 403, or 500 /
+// an error ending the streamed document). Pipelines (domain:NAME) have no token, so
+// their cases skip HTTP.
+//
 // Lines starting with '#' are comments.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "build/runner.h"
@@ -45,6 +58,8 @@
 #include "core/error.h"
 #include "governance/policy.h"
 #include "governance/query.h"
+#include "governance/tokens.h"
+#include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 
@@ -184,62 +199,249 @@ std::string Substitute(std::string sql, const Loaded& loaded) {
   return sql;
 }
 
-void RunCase(const Case& c) {
-  SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
-  Loaded loaded = Load(MeshFor(c.file));
-  if (c.kind == "grant" || c.kind == "revoke") {
-    ASSERT_EQ(c.words.size(), 3u) << "want: " << c.kind << " ACTOR PRODUCT GRANTEE";
-    const auto dot = c.words[1].find('.');
-    const spec::Product* product =
-        loaded.mesh.FindProduct(c.words[1].substr(0, dot), c.words[1].substr(dot + 1));
-    ASSERT_NE(product, nullptr);
-    auto actor = governance::ResolvePrincipal(loaded.mesh, c.words[0]);
-    ASSERT_TRUE(governance::CanAdminister(loaded.mesh, actor, *product));
-    if (c.kind == "grant") {
-      loaded.catalog->AddGrant(
-          {0, product->domain, product->name, c.words[2], actor.ToString(), NowIso8601(), {}});
-    } else {
-      ASSERT_TRUE(loaded.catalog->RevokeGrant(product->domain, product->name, c.words[2]));
+// What one way of asking answered.
+struct Outcome {
+  std::string kind;  // query (rows came back) | refused | denied | failed | other
+  std::vector<std::string> rows;
+  std::string message;  // the error's message, when there was one
+  std::string printed;  // everything the reader was shown, for the canary check
+};
+
+Outcome FromError(ErrorCode code, const std::string& message) {
+  Outcome out;
+  out.kind = code == ErrorCode::kInvalidInput       ? "refused"
+             : code == ErrorCode::kPermissionDenied ? "denied"
+             : code == ErrorCode::kFailed           ? "failed"
+                                          : "other (" + std::string(ErrorCodeName(code)) + ")";
+  out.message = message;
+  out.printed = message;
+  return out;
+}
+
+// Rows of a JSON answer ({"rows": [[…], …]}), in the runner's tab-separated form.
+std::vector<std::string> JsonRows(const nlohmann::json& rows) {
+  std::vector<std::string> out;
+  for (const auto& row : rows) {
+    std::vector<governance::Value> values;
+    for (const auto& v : row) {
+      if (v.is_null()) {
+        values.emplace_back(std::monostate{});
+      } else if (v.is_boolean()) {
+        values.emplace_back(v.get<bool>());
+      } else if (v.is_number_integer()) {
+        values.emplace_back(v.get<int64_t>());
+      } else if (v.is_number()) {
+        values.emplace_back(v.get<double>());
+      } else {
+        values.emplace_back(v.is_string() ? v.get<std::string>() : v.dump());
+      }
     }
-    return;
+    RowsSink sink;
+    sink.Row(values);
+    out.push_back(sink.rows[0]);
   }
-  ASSERT_EQ(c.words.size(), 1u) << "want: " << c.kind << " USER";
-  auto principal = governance::ResolvePrincipal(loaded.mesh, c.words[0]);
-  const std::string sql = Substitute(c.sql, loaded);
+  return out;
+}
+
+// In the process, through the governed query path itself.
+Outcome AskEngine(const Loaded& loaded, const std::string& user, const std::string& sql) {
+  auto principal = governance::ResolvePrincipal(loaded.mesh, user);
   RowsSink sink;
   try {
     governance::RunGovernedQuery(loaded.mesh, *loaded.catalog, principal, sql, {}, sink);
-    if (!principal.admin && !principal.InDomain("hr")) {
-      for (const auto& row : sink.rows) {
-        EXPECT_EQ(row.find(kCanary), std::string::npos) << "the canary leaked: " << row;
-      }
-    }
-    if (c.kind != "query") {
-      ADD_FAILURE() << "expected the query to be " << c.kind << ", but it ran and returned "
-                    << sink.rows.size() << " rows:\n"
-                    << c.sql;
-      return;
-    }
-    EXPECT_EQ(sink.rows, c.expected) << c.sql;
   } catch (const Error& e) {
-    const bool refused = e.code() == ErrorCode::kInvalidInput;
-    const bool denied = e.code() == ErrorCode::kPermissionDenied;
-    const bool failed = e.code() == ErrorCode::kFailed;
-    if ((c.kind == "refused" && refused) || (c.kind == "denied" && denied) ||
-        (c.kind == "failed" && failed)) {
-      ASSERT_FALSE(c.expected.empty()) << "say what the message must hold";
-      const std::string& want = c.expected[0];
-      if (want[0] == '!') {
-        EXPECT_EQ(std::string(e.what()).find(want.substr(1)), std::string::npos)
-            << "message: " << e.what();
-      } else {
-        EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << "message: " << e.what();
-      }
-      EXPECT_EQ(std::string(e.what()).find(kCanary), std::string::npos) << e.what();
+    return FromError(e.code(), e.what());
+  }
+  Outcome out;
+  out.kind = "query";
+  out.rows = sink.rows;
+  for (const auto& row : sink.rows) out.printed += row + "\n";
+  return out;
+}
+
+std::string ReadFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The real binary: `canopy --mesh ROOT query --as USER --format json SQL`, the SQL
+// passed as one argument (no shell between).
+Outcome AskCli(const fs::path& root, const std::string& user, const std::string& sql) {
+  const fs::path out_file = root / "cli.stdout";
+  const fs::path err_file = root / "cli.stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<std::string> args = {CANOPY_BINARY, "--mesh",   root.string(), "query", "--as",
+                                   user,          "--format", "json",        "--",    sql};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  Outcome out;
+  if (posix_spawn(&pid, CANOPY_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    out.kind = "other (cannot start canopy)";
+    return out;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const std::string stdout_text = ReadFile(out_file);
+  const std::string stderr_text = ReadFile(err_file);
+  out.printed = stdout_text + stderr_text;
+  out.message = stderr_text;
+  if (exit_code == 0) {
+    out.kind = "query";
+    try {
+      out.rows = JsonRows(nlohmann::json::parse(stdout_text).at("rows"));
+    } catch (const std::exception& e) {
+      out.kind = std::string("other (unreadable JSON: ") + e.what() + ")";
+    }
+  } else if (exit_code == 3) {
+    out.kind = "denied";
+  } else if (exit_code == 1) {
+    // The command line answers a refusal and an engine failure alike (exit 1); the
+    // message tells them apart, and the in-process way checks the code.
+    out.kind = "refused-or-failed";
+  } else {
+    out.kind = "other (exit " + std::to_string(exit_code) + ")";
+  }
+  return out;
+}
+
+// The REST API: POST /api/v1/query with the user's bearer token, the same Api the
+// server runs behind its sockets.
+Outcome AskHttp(const Loaded& loaded, const std::string& token, const std::string& sql) {
+  catalog::CatalogStore* store = loaded.catalog.get();
+  server::Api api(
+      loaded.mesh, [store] { return std::shared_ptr<catalog::CatalogStore>(store, [](auto*) {}); },
+      "test");
+  server::HttpRequest request;
+  request.method = "POST";
+  request.path = "/api/v1/query";
+  request.body = nlohmann::json({{"sql", sql}}).dump();
+  request.authorization = "Bearer " + token;
+  server::HttpResponse response = api.Handle(request);
+  if (response.stream) {
+    response.stream([&](std::string_view piece) {
+      response.body.append(piece);
+      return true;
+    });
+  }
+  Outcome out;
+  out.printed = response.body;
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(response.body);
+  } catch (const std::exception& e) {
+    out.kind = std::string("other (unreadable JSON: ") + e.what() + ")";
+    return out;
+  }
+  if (body.contains("error")) {
+    const std::string code = body["error"].value("code", "");
+    out.message = body["error"].value("message", "");
+    // Before the first row, the status says it; once rows stream, the document ends
+    // with the error.
+    const int want_status = code == "invalid_input" ? 400 : code == "permission_denied" ? 403 : 500;
+    if (response.status != want_status && response.status != 200) {
+      out.kind = "other (status " + std::to_string(response.status) + " for " + code + ")";
     } else {
-      ADD_FAILURE() << "expected " << c.kind << ", got " << ErrorCodeName(e.code()) << ": "
-                    << e.what() << "\n"
-                    << c.sql;
+      out.kind = code == "invalid_input"       ? "refused"
+                 : code == "permission_denied" ? "denied"
+                 : code == "failed"            ? "failed"
+                                               : "other (" + code + ")";
+    }
+    return out;
+  }
+  if (response.status != 200) {
+    out.kind = "other (status " + std::to_string(response.status) + ")";
+    return out;
+  }
+  out.kind = "query";
+  out.rows = JsonRows(body.at("rows"));
+  return out;
+}
+
+// The answer a case wants, checked against what one way gave.
+void Check(const Case& c, const Outcome& got, bool may_see_canary) {
+  if (!may_see_canary) {
+    EXPECT_EQ(got.printed.find(kCanary), std::string::npos) << "the canary leaked:\n"
+                                                            << got.printed;
+  }
+  const bool kind_matches = got.kind == c.kind || (got.kind == "refused-or-failed" &&
+                                                   (c.kind == "refused" || c.kind == "failed"));
+  if (!kind_matches) {
+    ADD_FAILURE() << "expected " << c.kind << ", got " << got.kind
+                  << (got.kind == "query" ? " (" + std::to_string(got.rows.size()) + " rows)"
+                                          : ": " + got.message)
+                  << "\n"
+                  << c.sql;
+    return;
+  }
+  if (c.kind == "query") {
+    EXPECT_EQ(got.rows, c.expected) << c.sql;
+    return;
+  }
+  ASSERT_FALSE(c.expected.empty()) << "say what the message must hold";
+  const std::string& want = c.expected[0];
+  if (want[0] == '!') {
+    EXPECT_EQ(got.message.find(want.substr(1)), std::string::npos) << "message: " << got.message;
+  } else {
+    EXPECT_NE(got.message.find(want), std::string::npos) << "message: " << got.message;
+  }
+}
+
+void RunGrant(const Case& c) {
+  SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
+  Loaded loaded = Load(MeshFor(c.file));
+  ASSERT_EQ(c.words.size(), 3u) << "want: " << c.kind << " ACTOR PRODUCT GRANTEE";
+  const auto dot = c.words[1].find('.');
+  const spec::Product* product =
+      loaded.mesh.FindProduct(c.words[1].substr(0, dot), c.words[1].substr(dot + 1));
+  ASSERT_NE(product, nullptr);
+  auto actor = governance::ResolvePrincipal(loaded.mesh, c.words[0]);
+  ASSERT_TRUE(governance::CanAdminister(loaded.mesh, actor, *product));
+  if (c.kind == "grant") {
+    loaded.catalog->AddGrant(
+        {0, product->domain, product->name, c.words[2], actor.ToString(), NowIso8601(), {}});
+  } else {
+    ASSERT_TRUE(loaded.catalog->RevokeGrant(product->domain, product->name, c.words[2]));
+  }
+}
+
+// Each query case is asked three ways, which must all answer alike.
+enum class Way { kEngine, kCli, kHttp };
+
+std::map<std::string, std::string> g_tokens;  // per copy and user
+
+void RunCase(const Case& c, Way way) {
+  SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
+  ASSERT_EQ(c.words.size(), 1u) << "want: " << c.kind << " USER";
+  const fs::path root = MeshFor(c.file);
+  Loaded loaded = Load(root);
+  const std::string& user = c.words[0];
+  auto principal = governance::ResolvePrincipal(loaded.mesh, user);
+  const bool may_see_canary = principal.admin || principal.InDomain("hr");
+  const std::string sql = Substitute(c.sql, loaded);
+  switch (way) {
+    case Way::kEngine:
+      Check(c, AskEngine(loaded, user, sql), may_see_canary);
+      break;
+    case Way::kCli:
+      Check(c, AskCli(root, user, sql), may_see_canary);
+      break;
+    case Way::kHttp: {
+      std::string& token = g_tokens[root.string() + "|" + user];
+      if (token.empty()) token = governance::IssueToken(*loaded.catalog, user).token;
+      Check(c, AskHttp(loaded, token, sql), may_see_canary);
+      break;
     }
   }
 }
@@ -274,16 +476,30 @@ int main(int argc, char** argv) {
   int count = 0;
   for (const auto& file : files) {
     for (const auto& c : ParseFile(file)) {
-      const std::string name = file.stem().string() + "_L" + std::to_string(c.line) + "_" + c.kind;
-      ::testing::RegisterTest(file.stem().string().c_str(), name.c_str(), nullptr, nullptr,
-                              file.string().c_str(), c.line, [c]() -> ::testing::Test* {
-                                struct CaseTest : ::testing::Test {
-                                  Case c;
-                                  explicit CaseTest(Case value) : c(std::move(value)) {}
-                                  void TestBody() override { RunCase(c); }
-                                };
-                                return new CaseTest(c);
-                              });
+      auto add = [&](const std::string& way_name, std::function<void()> body) {
+        const std::string name =
+            file.stem().string() + "_L" + std::to_string(c.line) + "_" + c.kind + way_name;
+        ::testing::RegisterTest(file.stem().string().c_str(), name.c_str(), nullptr, nullptr,
+                                file.string().c_str(), c.line, [body]() -> ::testing::Test* {
+                                  struct CaseTest : ::testing::Test {
+                                    std::function<void()> body;
+                                    explicit CaseTest(std::function<void()> b)
+                                        : body(std::move(b)) {}
+                                    void TestBody() override { body(); }
+                                  };
+                                  return new CaseTest(body);
+                                });
+      };
+      if (c.kind == "grant" || c.kind == "revoke") {
+        add("", [c] { RunGrant(c); });
+      } else {
+        add("", [c] { RunCase(c, Way::kEngine); });
+        add("_cli", [c] { RunCase(c, Way::kCli); });
+        // A token is a person's: pipelines (domain:NAME) do not ask over HTTP.
+        if (c.words.empty() || c.words[0].rfind("domain:", 0) != 0) {
+          add("_http", [c] { RunCase(c, Way::kHttp); });
+        }
+      }
       ++count;
     }
   }

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -245,6 +246,11 @@ TEST_F(ApiTest, QueriesAreGovernedAsOnTheCommandLine) {
       Call("POST", "/api/v1/query", "zoe", R"j({"sql":"select * from range(50)","limit":5})j"));
   EXPECT_EQ(limited["rows"].size(), 5u);
   EXPECT_EQ(limited["truncated"], true);
+  // A limit above the mesh's (1000 rows) is held to it: the mesh's limits are ceilings.
+  auto raised = Json(Call("POST", "/api/v1/query", "zoe",
+                          R"j({"sql":"select * from range(3000)","limit":5000})j"));
+  EXPECT_EQ(raised["rows"].size(), 1000u);
+  EXPECT_EQ(raised["truncated"], true);
 }
 
 TEST_F(ApiTest, BadRequestsGetFourHundreds) {
@@ -381,6 +387,25 @@ TEST_F(ApiTest, TheOpenApiDocumentDescribesEveryEndpoint) {
       EXPECT_TRUE(operation.contains("summary")) << method << " " << path;
     }
   }
+}
+
+// Entries cut off the end of the audit log are reported over HTTP too: the signed
+// checkpoint still names the last entry. (Last of the ApiTest cases: it damages the
+// suite's log.)
+TEST_F(ApiTest, TheAuditEndpointReportsACutLog) {
+  ASSERT_EQ(Call("POST", "/api/v1/query", "dana", R"j({"sql":"select 1"})j").status, 200);
+  ASSERT_EQ(Json(Call("GET", "/api/v1/audit", "erin"))["verified"], true);
+  const int64_t last = catalog_->Audit(0, 1 << 30).back().seq;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Location().c_str(), &db), SQLITE_OK);
+  const std::string cut = "DELETE FROM audit_log WHERE seq >= " + std::to_string(last - 1);
+  ASSERT_EQ(sqlite3_exec(db, cut.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto audit = Json(Call("GET", "/api/v1/audit", "erin"));
+  EXPECT_EQ(audit["verified"], false);
+  EXPECT_EQ(audit["first_bad"], last - 1);
+  EXPECT_NE(audit["problem"].get<std::string>().find("cut off the end"), std::string::npos)
+      << audit.dump();
 }
 
 // The real server, over loopback: what only the network shows. The client is a raw

@@ -26,9 +26,10 @@
 #include "core/text.h"
 #include "engine/engine.h"
 #include "governance/audit.h"
-#include "governance/gates.h"
 #include "governance/file_links.h"
+#include "governance/gates.h"
 #include "governance/governed.h"
+#include "governance/guard.h"
 #include "governance/policy.h"
 #include "governance/query.h"
 
@@ -386,10 +387,10 @@ class ProductBuild {
         const Upstream& upstream = upstreams.at(input.product->ToString());
         const std::string& path = links.Link(upstream_index++);
         options.readable.push_back(path);
-        views.emplace_back(input.name, governance::GovernedSelect(
-                                           decisions.at(input.name),
-                                           upstream.port_columns.at(input.product->port),
-                                           "read_parquet(" + SqlString(path) + ")"));
+        views.emplace_back(input.name,
+                           governance::GovernedSelect(decisions.at(input.name),
+                                                      upstream.port_columns.at(input.product->port),
+                                                      "read_parquet(" + SqlString(path) + ")"));
       }
     }
     Sandbox sandbox(options);
@@ -404,7 +405,20 @@ class ProductBuild {
       }
     }
     Report(c_, address, "running models");
+    // A model names the product's inputs and the models before it, and nothing else:
+    // the guard walks it as it walks a reader's query (the files behind the inputs'
+    // views, the engine's catalog and file readers stay out of its reach).
+    std::vector<std::string> relations;
+    for (const auto& [name, sql] : views) relations.push_back(name);
     for (const auto& model : product_.transform) {
+      const governance::GuardVerdict verdict = governance::GuardModel(db, model.sql, relations);
+      if (!verdict.allowed) {
+        throw Error(ErrorCode::kFailed,
+                    "model '" + model.name + "' (" + GuardPlace(model, verdict.offset) +
+                        "): " + verdict.reason,
+                    "a model is one SELECT over the product's inputs and earlier models");
+      }
+      relations.push_back(model.name);
       try {
         // Query, not Execute: a model is exactly one statement, so SQL after a ';'
         // cannot run outside the view.
@@ -548,6 +562,17 @@ class ProductBuild {
     const int line = engine::ErrorLine(message);
     if (line >= 2 && place.line > 0) {
       place.line += line - 2;
+      place.column = 0;
+    }
+    return place.ToString();
+  }
+
+  // The place of byte `offset` of the model's SQL in its file.
+  static std::string GuardPlace(const spec::Model& model, int64_t offset) {
+    SourceLocation place = model.sql_location;
+    if (offset >= 0 && place.line > 0 && static_cast<size_t>(offset) <= model.sql.size()) {
+      const std::string before = model.sql.substr(0, static_cast<size_t>(offset));
+      place.line += static_cast<int>(std::count(before.begin(), before.end(), '\n'));
       place.column = 0;
     }
     return place.ToString();

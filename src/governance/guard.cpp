@@ -17,10 +17,26 @@ const std::set<std::string> kAllowedTableFunctions = {"range", "generate_series"
 
 // Scalar and aggregate functions refused by name (prefixes end in '_' or '*').
 bool RefusedFunction(const std::string& name) {
-  static const std::vector<std::string> prefixes = {
-      "read_",   "duckdb_",   "pragma_", "parquet_", "glob",  "sniff_",  "iceberg_", "delta_",
-      "sqlite_", "postgres_", "mysql_",  "icu_",     "pg_",   "canopy_", "txid_",    "has_",
-      "json_execute", "current_query", "current_connection", "current_transaction"};
+  static const std::vector<std::string> prefixes = {"read_",
+                                                    "duckdb_",
+                                                    "pragma_",
+                                                    "parquet_",
+                                                    "glob",
+                                                    "sniff_",
+                                                    "iceberg_",
+                                                    "delta_",
+                                                    "sqlite_",
+                                                    "postgres_",
+                                                    "mysql_",
+                                                    "icu_",
+                                                    "pg_",
+                                                    "canopy_",
+                                                    "txid_",
+                                                    "has_",
+                                                    "json_execute",
+                                                    "current_query",
+                                                    "current_connection",
+                                                    "current_transaction"};
   static const std::set<std::string> names = {"query",
                                               "query_table",
                                               "getenv",
@@ -97,9 +113,10 @@ using Scope = std::vector<std::string>;
 
 class Walker {
  public:
-  explicit Walker(const std::set<std::string>& known_ports,
-                  const std::vector<std::string>& hint_ports)
-      : known_(known_ports), hints_(hint_ports) {}
+  // `model`: the SQL is a build model's, whose tables are the product's relations.
+  Walker(const std::set<std::string>& known_ports, const std::vector<std::string>& hint_ports,
+         bool model)
+      : known_(known_ports), hints_(hint_ports), model_(model) {}
 
   void Walk(const json& node, const Scope& scope) {
     if (!refusal_.empty()) return;
@@ -108,6 +125,11 @@ class Walker {
       return;
     }
     if (!node.is_object()) return;
+    // Where this node starts in the text (unset locations are the largest uint64).
+    if (auto at = node.find("query_location");
+        at != node.end() && at->is_number_unsigned() && at->get<uint64_t>() < (uint64_t{1} << 40)) {
+      location_ = static_cast<int64_t>(at->get<uint64_t>());
+    }
 
     // A WITH clause: its CTEs, each in the scope of the ones before it, then the rest of
     // the node in the scope of all of them.
@@ -137,7 +159,9 @@ class Walker {
       const json& function = found != node.end() && found->is_object() ? *found : kEmpty;
       const std::string name = ToLower(Str(function, "function_name"));
       if (kAllowedTableFunctions.count(name) == 0) {
-        Refuse("table function " + name + "() is not allowed: queries read output ports only");
+        Refuse(
+            "table function " + name + "() is not allowed: " +
+            (model_ ? "a model reads its declared inputs only" : "queries read output ports only"));
       }
     } else if (type == "SHOW_REF") {
       Refuse("DESCRIBE/SUMMARIZE/SHOW are not allowed in a governed query");
@@ -145,7 +169,8 @@ class Walker {
       const std::string name = ToLower(Str(node, "function_name"));
       // Refused by name whatever schema or catalog qualifies it.
       if (RefusedFunction(name)) {
-        Refuse("function " + name + "() is not allowed in a governed query");
+        Refuse("function " + name + "() is not allowed in a governed " +
+               (model_ ? "model" : "query"));
       }
     } else if (klass == "PARAMETER") {
       Refuse("query parameters are not supported");
@@ -171,11 +196,14 @@ class Walker {
   }
 
   const std::string& refusal() const { return refusal_; }
+  int64_t refusal_offset() const { return refusal_offset_; }
   const std::set<std::string>& ports() const { return ports_; }
 
  private:
   void Refuse(const std::string& reason) {
-    if (refusal_.empty()) refusal_ = reason;
+    if (!refusal_.empty()) return;
+    refusal_ = reason;
+    refusal_offset_ = location_;
   }
 
   bool CteName(const std::string& name) {
@@ -207,11 +235,20 @@ class Walker {
     }
     if (schema.empty()) {
       if (std::find(scope.begin(), scope.end(), table) != scope.end()) return;  // a CTE
-      Refuse("'" + table + "' is not an output port or a CTE in scope here; name ports as " +
-             "domain.port (canopy products lists them)");
+      Refuse(model_ ? "'" + table +
+                          "' is not an input, a model before this one or a CTE in scope here; "
+                          "declare what the product reads under inputs in its product.yaml"
+                    : "'" + table + "' is not an output port or a CTE in scope here; name " +
+                          "ports as domain.port (canopy products lists them)");
       return;
     }
     const std::string name = schema + "." + table;
+    if (model_) {
+      Refuse("'" + name +
+             "': a model reads its inputs by their names; declare the port under inputs in "
+             "its product.yaml");
+      return;
+    }
     if (known_.count(name) == 0) {
       std::string hint = DidYouMean(name, hints_);
       Refuse("'" + name + "' is not an output port" + (hint.empty() ? "" : "; " + hint));
@@ -222,8 +259,11 @@ class Walker {
 
   const std::set<std::string>& known_;
   const std::vector<std::string>& hints_;
+  bool model_;
   std::set<std::string> ports_;
   std::string refusal_;
+  int64_t location_ = -1;
+  int64_t refusal_offset_ = -1;
 };
 
 // Wraps the string arguments of the string-distance functions in the length cap (see
@@ -240,7 +280,8 @@ void CapDistanceArguments(json& node) {
   for (auto& [key, child] : node.items()) {
     if (child.is_structured()) CapDistanceArguments(child);
   }
-  if (Str(node, "class") != "FUNCTION" || kQuadratic.count(ToLower(Str(node, "function_name"))) == 0) {
+  if (Str(node, "class") != "FUNCTION" ||
+      kQuadratic.count(ToLower(Str(node, "function_name"))) == 0) {
     return;
   }
   auto children = node.find("children");
@@ -259,10 +300,8 @@ void CapDistanceArguments(json& node) {
   }
 }
 
-}  // namespace
-
-GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
-                   const std::set<std::string>& known_ports) {
+GuardVerdict Check(engine::Connection& parser, const std::string& sql,
+                   const std::set<std::string>& known_ports, const Scope& relations, bool model) {
   const std::vector<std::string> hints(known_ports.begin(), known_ports.end());
   GuardVerdict verdict;
   if (Trim(sql).empty()) {
@@ -296,10 +335,11 @@ GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
                      std::to_string(statements.is_array() ? statements.size() : 0);
     return verdict;
   }
-  Walker walker(known_ports, hints);
-  walker.Walk(statements[0], Scope{});
+  Walker walker(known_ports, hints, model);
+  walker.Walk(statements[0], relations);
   if (!walker.refusal().empty()) {
     verdict.reason = walker.refusal();
+    verdict.offset = walker.refusal_offset();
     return verdict;
   }
   // Run what was checked: DuckDB's own rendering of the parse tree, not the text.
@@ -320,6 +360,20 @@ GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
   verdict.allowed = true;
   verdict.ports.assign(walker.ports().begin(), walker.ports().end());
   return verdict;
+}
+
+}  // namespace
+
+GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
+                   const std::set<std::string>& known_ports) {
+  return Check(parser, sql, known_ports, Scope{}, false);
+}
+
+GuardVerdict GuardModel(engine::Connection& parser, const std::string& sql,
+                        const std::vector<std::string>& relations) {
+  Scope scope;
+  for (const auto& name : relations) scope.push_back(ToLower(name));
+  return Check(parser, sql, {}, scope, true);
 }
 
 }  // namespace canopy::governance

@@ -22,6 +22,7 @@ struct GuardVerdict {
   std::string reason;              // why refused (for the user and the audit)
   std::vector<std::string> ports;  // "domain.port" referenced, lowercase, sorted, unique
   std::string normalized_sql;      // the statement as DuckDB re-renders the parse tree
+  int64_t offset = -1;             // where in the SQL the refused part starts, when known
 };
 
 // Checks `sql`. `parser` is any connection (it only parses); `known_ports` are the
@@ -29,5 +30,12 @@ struct GuardVerdict {
 // not an output port, with "did you mean" hints drawn from these alone).
 GuardVerdict Guard(engine::Connection& parser, const std::string& sql,
                    const std::set<std::string>& known_ports);
+
+// Checks a model's SQL in a build by the same rules, where the tables it may name are
+// the product's own relations (its inputs and the models before it), unqualified:
+// a pipeline reads its declared inputs, through their governed views, and nothing
+// else -- not the files behind them, not the engine's catalog.
+GuardVerdict GuardModel(engine::Connection& parser, const std::string& sql,
+                        const std::vector<std::string>& relations);
 
 }  // namespace canopy::governance

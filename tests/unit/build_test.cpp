@@ -23,12 +23,14 @@
 #include <thread>
 
 #include "build/runner.h"
+#include "build/sandbox.h"
 #include "build/storage.h"
 #include "catalog/catalog.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/text.h"
 #include "engine/engine.h"
+#include "governance/file_links.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 
@@ -1165,6 +1167,46 @@ TEST_F(BuildKill, KillDashNineLeavesTheStoreConsistent) {
   std::cout << "[ kill -9  ] a build takes " << build_ms << " ms; " << killed << " builds killed, "
             << moved << " of them after publishing part of the mesh\n";
   EXPECT_GE(killed, 3) << "the builds finished before they could be killed";
+}
+
+// The second wall behind the guard: an engine running SQL Canopy did not write is
+// allowed a private link to each port file, never the file's own path, so no name
+// for the raw file it could learn opens it.
+TEST(SandboxLinks, TheEngineReadsThroughItsLinkOnlyAndTheLinksGoAfterwards) {
+  const fs::path dir = fs::temp_directory_path() / ("canopy-links-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "staging");
+  const std::string port = (dir / "port.parquet").string();
+  {
+    engine::Database database;
+    engine::Connection writer(database);
+    writer.Execute("COPY (SELECT 42 AS secret) TO " + SqlString(port) + " (FORMAT parquet)");
+  }
+  std::string folder;
+  {
+    const governance::FileLinks links(dir.string(), {port});
+    const std::string& link = links.Link(0);
+    folder = fs::path(link).parent_path().string();
+    EXPECT_NE(link, port);
+    EXPECT_EQ(fs::path(folder).parent_path(), dir / "sandboxes");
+    SandboxOptions options;
+    options.readable = {link};
+    options.writable_dir = (dir / "staging").string();
+    Sandbox sandbox(options);
+    EXPECT_EQ(
+        sandbox.connection().QueryValue("SELECT secret FROM read_parquet(" + SqlString(link) + ")"),
+        "42");
+    for (const std::string& sql :
+         {"SELECT * FROM read_parquet(" + SqlString(port) + ")", "SELECT * FROM " + SqlString(port),
+          "SELECT * FROM read_parquet(" + SqlString((dir / "*.parquet").string()) + ")",
+          "SELECT * FROM glob(" + SqlString(folder + "/*") + ")",
+          "SET allowed_paths = [" + SqlString(port) + "]"}) {
+      EXPECT_THROW(sandbox.connection().QueryValue(sql), Error) << sql;
+    }
+  }
+  EXPECT_FALSE(fs::exists(folder));
+  EXPECT_TRUE(fs::exists(port));
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -62,6 +62,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
 using namespace canopy;
@@ -259,13 +260,6 @@ Outcome AskEngine(const Loaded& loaded, const std::string& user, const std::stri
   return out;
 }
 
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The real binary: `canopy --mesh ROOT query --as USER --format json SQL`, the SQL
 // passed as one argument (no shell between).
 Outcome AskCli(const fs::path& root, const std::string& user, const std::string& sql) {
@@ -293,8 +287,8 @@ Outcome AskCli(const fs::path& root, const std::string& user, const std::string&
   int status = 0;
   waitpid(pid, &status, 0);
   const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  const std::string stdout_text = ReadFile(out_file);
-  const std::string stderr_text = ReadFile(err_file);
+  const std::string stdout_text = canopy::test::Read(out_file);
+  const std::string stderr_text = canopy::test::Read(err_file);
   out.printed = stdout_text + stderr_text;
   out.message = stderr_text;
   if (exit_code == 0) {

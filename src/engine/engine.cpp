@@ -579,7 +579,7 @@ void KeyedHash(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector
     }
     if (function->text) {
       char hex[17];
-      for (int i = 0; i < 8; ++i) {
+      for (size_t i = 0; i < 8; ++i) {
         hex[2 * i] = kHex[digest[i] >> 4];
         hex[2 * i + 1] = kHex[digest[i] & 0xf];
       }

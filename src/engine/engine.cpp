@@ -606,8 +606,9 @@ duckdb_scalar_function HashOverload(const std::shared_ptr<HashKey>& key, HashInp
   duckdb_destroy_logical_type(&in_type);
   duckdb_destroy_logical_type(&out_type);
   duckdb_scalar_function_set_function(function, KeyedHash);
-  duckdb_scalar_function_set_extra_info(function, new HashFunction{key, input, text},
-                                        [](void* data) { delete static_cast<HashFunction*>(data); });
+  duckdb_scalar_function_set_extra_info(
+      function, new HashFunction{key, input, text},
+      [](void* data) { delete static_cast<HashFunction*>(data); });
   return function;
 }
 

@@ -55,8 +55,7 @@ FileLinks::FileLinks(const std::string& storage_root, const std::vector<std::str
   }
   static std::once_flag swept;
   std::call_once(swept, [&] { SweepDeadFolders(parent, host); });
-  folder_ =
-      (parent / (host + "-" + std::to_string(::getpid()) + "-" + RandomHex(16))).string();
+  folder_ = (parent / (host + "-" + std::to_string(::getpid()) + "-" + RandomHex(16))).string();
   if (::mkdir(folder_.c_str(), 0700) != 0) {
     throw Error(ErrorCode::kFailed,
                 "cannot make " + folder_ + ": " + std::string(std::strerror(errno)));

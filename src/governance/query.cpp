@@ -87,8 +87,8 @@ struct Sandbox {
 // Makes a sandbox: links to `files`, the governed functions, then the setup that
 // `setup(links)` writes for those links, run before the configuration is locked.
 std::shared_ptr<Sandbox> MakeSandbox(
-    const std::string& storage_root, const std::vector<std::string>& files,
-    const std::string& salt, const engine::DatabaseOptions& options,
+    const std::string& storage_root, const std::vector<std::string>& files, const std::string& salt,
+    const engine::DatabaseOptions& options,
     const std::function<std::string(const std::vector<std::string>&)>& setup) {
   auto sandbox = std::make_shared<Sandbox>();
   sandbox->links = std::make_unique<FileLinks>(storage_root, files);
@@ -252,12 +252,12 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   const spec::QueryLimits& limits = mesh.limits.query;
   st.deadline = st.start + std::chrono::milliseconds(limits.timeout_ms);
   // The mesh's row limit is a ceiling: a caller may ask for fewer rows, never more.
-  st.max_rows = options.max_rows > 0 ? std::min(options.max_rows, limits.max_rows)
-                                     : limits.max_rows;
+  st.max_rows =
+      options.max_rows > 0 ? std::min(options.max_rows, limits.max_rows) : limits.max_rows;
   const std::string root = StorageRootOf(mesh);
   if (!options.parquet_path.empty() && Inside(options.parquet_path, root)) {
-    const std::string reason = "the output file " + options.parquet_path +
-                               " is inside the storage root " + root;
+    const std::string reason =
+        "the output file " + options.parquet_path + " is inside the storage root " + root;
     st.Audit("denied", reason);
     throw Error(ErrorCode::kInvalidInput, "query refused: " + reason,
                 "write the result outside " + root);
@@ -355,10 +355,10 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
         text += "CREATE SCHEMA " + SqlIdentifier(access.product->domain) + ";";
       }
       text += "CREATE VIEW " + SqlIdentifier(access.product->domain) + "." +
-             SqlIdentifier(access.port->name) + " AS " +
-             GovernedSelect(access.decision, access.columns,
-                            "read_parquet(" + SqlString(paths[i]) + ")") +
-             ";";
+              SqlIdentifier(access.port->name) + " AS " +
+              GovernedSelect(access.decision, access.columns,
+                             "read_parquet(" + SqlString(paths[i]) + ")") +
+              ";";
     }
     // With a row filter in play, keep the optimizer from moving the reader's predicates
     // below it (or reordering them before it), so they never run on hidden rows — an
@@ -372,9 +372,9 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
     const std::string salt = catalog.MaskSalt();
     auto make = [&] { return MakeSandbox(root, files, salt, sandbox_options, setup); };
     if (st.output_file.empty()) {
-      const std::string key = Sha256Hex(setup(files) + "|" + salt + "|" +
-                                        sandbox_options.config.at("memory_limit") + "|" +
-                                        sandbox_options.config.at("threads"));
+      const std::string key =
+          Sha256Hex(setup(files) + "|" + salt + "|" + sandbox_options.config.at("memory_limit") +
+                    "|" + sandbox_options.config.at("threads"));
       st.sandbox = Sandboxes().Get(key, make);
     } else {
       st.sandbox = make();  // allowed to write one file: for this query alone

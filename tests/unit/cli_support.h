@@ -38,4 +38,16 @@ inline int Shell(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// ../shared — the standards' example files and schemas, and validate-json — sits
+// beside the team's checkout but not in a plain clone of the repository. Tests that
+// need it check with this and GTEST_SKIP what they cannot do without it (ctest then
+// lists them as skipped).
+#ifdef CANOPY_SHARED_DIR
+inline bool HaveShared() {
+  const std::filesystem::path shared = CANOPY_SHARED_DIR;
+  return std::filesystem::exists(shared / "tools/validate-json") &&
+         std::filesystem::is_directory(shared / "standards/odcs");
+}
+#endif
+
 }  // namespace canopy::test

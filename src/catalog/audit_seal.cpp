@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace canopy::catalog {
 namespace {
 
-constexpr const char* kCheckpointTag = "canopy-audit-checkpoint-v1";
+constexpr const char* kCheckpointTag = "canopy-audit-checkpoint-v2";
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -30,17 +30,20 @@ std::string ReadAll(const std::string& path) {
   return text.str();
 }
 
-// The key at `path`, made (random, 0600) when there is none.
-std::string LoadOrMakeKey(const std::string& path) {
-  if (fs::exists(path)) {
-    std::string key = ReadAll(path);
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    if (key.size() < 32) {
-      throw Error(ErrorCode::kFailed, "the audit key " + path + " is too short",
-                  "it holds 64 hex digits; restore it from your backup");
-    }
-    return key;
+// The key at `path`; "" when there is none.
+std::string LoadKey(const std::string& path) {
+  if (!fs::exists(path)) return "";
+  std::string key = ReadAll(path);
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  if (key.size() < 32) {
+    throw Error(ErrorCode::kFailed, "the audit key " + path + " is too short",
+                "it holds 64 hex digits; restore it from your backup");
   }
+  return key;
+}
+
+// Makes the key at `path` (random, 0600) unless another process just did; returns it.
+std::string MakeKeyFile(const std::string& path) {
   const fs::path folder = fs::path(path).parent_path();
   std::error_code ec;
   fs::create_directories(folder, ec);
@@ -63,7 +66,7 @@ std::string LoadOrMakeKey(const std::string& path) {
     throw Error(ErrorCode::kFailed, "cannot write the audit key " + path + ": " + reason);
   }
   ::unlink(staged.c_str());
-  return LoadOrMakeKey(path);
+  return LoadKey(path);
 }
 
 }  // namespace
@@ -76,9 +79,18 @@ AuditSeal::AuditSeal(const std::string& catalog_path) {
   } else if (!in_memory) {
     key_path_ = (folder / "keys" / "audit.key").string();
   }
-  made_key_ = !key_path_.empty() && !fs::exists(key_path_);
-  key_ = key_path_.empty() ? RandomHex(32) : LoadOrMakeKey(key_path_);
+  key_ = key_path_.empty() ? RandomHex(32) : LoadKey(key_path_);
   if (!in_memory) checkpoint_path_ = (folder / "audit.checkpoint").string();
+}
+
+void AuditSeal::MakeKey(int64_t seq, const std::string& hash) {
+  if (has_key()) return;
+  key_ = MakeKeyFile(key_path_);
+  Write({seq, hash, seq}, true, nullptr);
+}
+
+void AuditSeal::Start() const {
+  Write({0, std::string(64, '0'), 0}, true, nullptr);
 }
 
 std::string AuditSeal::Hash(const AuditEntry& entry) const {
@@ -91,35 +103,34 @@ std::string AuditSeal::Hash(const AuditEntry& entry) const {
   return HmacSha256Hex(key_, data);
 }
 
-std::string AuditSeal::Sign(int64_t seq, const std::string& hash) const {
-  return HmacSha256Hex(key_, std::string(kCheckpointTag) + "|" + std::to_string(seq) + "|" + hash);
+std::string AuditSeal::Sign(const AuditCheckpoint& c) const {
+  return HmacSha256Hex(key_, std::string(kCheckpointTag) + "|" + std::to_string(c.seq) + "|" +
+                                 c.hash + "|" + std::to_string(c.keyed_after));
 }
 
 AuditSeal::Checkpoint AuditSeal::Read(AuditCheckpoint& out) const {
   if (checkpoint_path_.empty() || !fs::exists(checkpoint_path_)) return Checkpoint::kNone;
   std::istringstream words(ReadAll(checkpoint_path_));
   std::string tag, hash, signature;
-  int64_t seq = -1;
-  words >> tag >> seq >> hash >> signature;
-  if (tag != kCheckpointTag || seq < 0 || hash.empty() ||
-      !ConstantTimeEquals(signature, Sign(seq, hash))) {
+  AuditCheckpoint read{-1, "", -1};
+  words >> tag >> read.seq >> read.hash >> read.keyed_after >> signature;
+  if (!has_key() || tag != kCheckpointTag || read.seq < 0 || read.hash.empty() ||
+      read.keyed_after < 0 || read.keyed_after > read.seq ||
+      !ConstantTimeEquals(signature, Sign(read))) {
     return Checkpoint::kForged;
   }
-  out = {seq, hash};
+  out = read;
   return Checkpoint::kValid;
 }
 
 void AuditSeal::Advance(int64_t seq, const std::string& hash,
                         const std::function<std::string(int64_t)>& hash_at) const {
-  Write(seq, hash, seq == 1, hash_at);
+  Write({seq, hash, 0}, false, hash_at);
 }
 
-void AuditSeal::Start(int64_t seq, const std::string& hash) const {
-  Write(seq, hash, true, nullptr);
-}
-
-void AuditSeal::Write(int64_t seq, const std::string& hash, bool may_create,
+void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
                       const std::function<std::string(int64_t)>& hash_at) const {
+  const int64_t seq = wanted.seq;
   if (checkpoint_path_.empty()) return;
   const std::string lock_path = checkpoint_path_ + ".lock";
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0600);
@@ -142,8 +153,11 @@ void AuditSeal::Write(int64_t seq, const std::string& hash, bool may_create,
     ::close(lock);
     return;
   }
-  const std::string text = std::string(kCheckpointTag) + " " + std::to_string(seq) + " " + hash +
-                           " " + Sign(seq, hash) + "\n";
+  AuditCheckpoint next = wanted;
+  if (state == Checkpoint::kValid) next.keyed_after = current.keyed_after;  // kept as signed
+  const std::string text = std::string(kCheckpointTag) + " " + std::to_string(next.seq) + " " +
+                           next.hash + " " + std::to_string(next.keyed_after) + " " + Sign(next) +
+                           "\n";
   const std::string staged = checkpoint_path_ + ".tmp-" + RandomHex(8);
   const int fd = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   const bool written = fd >= 0 &&
@@ -158,6 +172,13 @@ void AuditSeal::Write(int64_t seq, const std::string& hash, bool may_create,
     throw Error(ErrorCode::kFailed,
                 "cannot write the audit checkpoint " + checkpoint_path_ + ": " + reason);
   }
+}
+
+Error MissingAuditKey(const AuditSeal& seal) {
+  return Error(ErrorCode::kFailed,
+               "the audit key " + seal.key_path() + " is missing, and the audit log has entries",
+               "restore the key from your backup (or set CANOPY_AUDIT_KEY_FILE to where it is "
+               "kept); a catalog from before audit keys is sealed once with `canopy audit --seal`");
 }
 
 }  // namespace canopy::catalog

@@ -19,6 +19,8 @@
 #include <optional>
 #include <string>
 
+#include "core/error.h"
+
 namespace canopy::catalog {
 
 struct AuditEntry;
@@ -26,12 +28,25 @@ struct AuditEntry;
 struct AuditCheckpoint {
   int64_t seq = 0;
   std::string hash;
+  // Entries up to this one may carry the unkeyed hash of a catalog from before the
+  // key (sealed by `canopy audit --seal`); every later entry is keyed. 0 for a chain
+  // keyed from its start.
+  int64_t keyed_after = 0;
 };
 
 class AuditSeal {
  public:
   // For the catalog at `catalog_path` (":memory:" or "": a key in memory, no checkpoint).
+  // Reads the key; makes none (see MakeKey).
   explicit AuditSeal(const std::string& catalog_path);
+
+  // Whether the key is there. Without it nothing is appended or verified.
+  bool has_key() const { return !key_.empty(); }
+  // Makes the key (random, 0600, in a 0700 folder) and starts the checkpoint at the
+  // chain's head (seq, hash); entries up to seq are the unkeyed ones. The catalog calls
+  // it for a new, empty log; `canopy audit --seal` for a log from before keys. Never
+  // for a log whose key went missing: that stays an error until the key is restored.
+  void MakeKey(int64_t seq, const std::string& hash);
 
   // The keyed chain hash of an entry (over prev_hash and every field).
   std::string Hash(const AuditEntry& entry) const;
@@ -43,11 +58,9 @@ class AuditSeal {
   // would hide what was done from `canopy audit --verify`.
   void Advance(int64_t seq, const std::string& hash,
                const std::function<std::string(int64_t)>& hash_at) const;
-  // Starts the checkpoint at the chain's current head (0 and 64 zeros when empty),
-  // when there is none; the catalog calls it when this seal made a new key.
-  void Start(int64_t seq, const std::string& hash) const;
-  // Whether this seal made the key (none was there when it opened).
-  bool made_key() const { return made_key_; }
+  // Starts the checkpoint of a new, empty catalog under an existing key (0 and 64
+  // zeros), when there is none.
+  void Start() const;
 
   enum class Checkpoint { kNone, kValid, kForged };
   // Reads the checkpoint: kNone when there is no file, kForged when its signature does
@@ -58,13 +71,16 @@ class AuditSeal {
   const std::string& checkpoint_path() const { return checkpoint_path_; }
 
  private:
-  std::string Sign(int64_t seq, const std::string& hash) const;
-  void Write(int64_t seq, const std::string& hash, bool may_create,
+  std::string Sign(const AuditCheckpoint& checkpoint) const;
+  void Write(const AuditCheckpoint& next, bool may_create,
              const std::function<std::string(int64_t)>& hash_at) const;
-  bool made_key_ = false;
   std::string key_;
   std::string key_path_;
   std::string checkpoint_path_;
 };
+
+// What appending to or verifying a log with entries but no key answers: the key was
+// lost (restore it), or the log is from before keys (seal it once).
+Error MissingAuditKey(const AuditSeal& seal);
 
 }  // namespace canopy::catalog

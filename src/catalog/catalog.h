@@ -322,6 +322,9 @@ class CatalogStore {
 
   // The key and checkpoint that seal the audit chain (catalog/audit_seal.h).
   virtual const AuditSeal& Seal() = 0;
+  // Makes the audit key of a log from before keys and checkpoints its head (`canopy
+  // audit --seal`). Error(kConflict) when there is a key already.
+  virtual void SealAudit() = 0;
 
   // A random secret made once per catalog (keys the hash mask).
   virtual std::string MaskSalt() = 0;

@@ -685,15 +685,13 @@ SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migratio
   db_ = std::make_unique<Connection>(path);
   const int schema_was = Migrate(*db_, path, migrations);
   seal_ = std::make_unique<AuditSeal>(path);
-  if (seal_->made_key() || schema_was == 0) {
-    // A new catalog, or a new key (a catalog from before keys): the checkpoint starts
-    // at the chain's head as it is now, unless there is one already.
-    Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    if (last.Step()) {
-      seal_->Start(last.Int(0), last.Text(1));
-    } else {
-      seal_->Start(0, std::string(64, '0'));
-    }
+  const bool empty_log = !Statement(*db_, "SELECT 1 FROM audit_log LIMIT 1").Step();
+  if (!seal_->has_key() && empty_log) {
+    // A new log is keyed from its first entry. A log with entries and no key is either
+    // from before keys (`canopy audit --seal`) or lost its key: never made up here.
+    seal_->MakeKey(0, std::string(64, '0'));
+  } else if (schema_was == 0) {
+    seal_->Start();  // a new catalog under a key kept elsewhere
   }
 }
 
@@ -1066,7 +1064,21 @@ void SqliteCatalog::DecideAccessRequest(int64_t id, bool approve, const std::str
   });
 }
 
+void SqliteCatalog::SealAudit() {
+  if (seal_->has_key()) {
+    throw Error(ErrorCode::kConflict,
+                "the audit log is sealed already (key " + seal_->key_path() + ")");
+  }
+  Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  if (last.Step()) {
+    seal_->MakeKey(last.Int(0), last.Text(1));
+  } else {
+    seal_->MakeKey(0, std::string(64, '0'));
+  }
+}
+
 AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
+  if (!seal_->has_key()) throw MissingAuditKey(*seal_);
   return Doing("append to the audit log", [&] {
     Transaction transaction(*db_, Transaction::Mode::kWrite);
     AuditEntry stored = entry;

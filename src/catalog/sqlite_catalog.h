@@ -83,6 +83,7 @@ class SqliteCatalog final : public CatalogStore {
   std::vector<AuditEntry> Audit(int64_t after, int limit) override;
   std::string MaskSalt() override;
   const AuditSeal& Seal() override { return *seal_; }
+  void SealAudit() override;
   int64_t Generation() override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
                       const std::string& created_at) override;

@@ -159,9 +159,13 @@ int RunCli(int argc, char** argv) {
   int audit_limit = 100;
   auto* audit = app.add_subcommand("audit", "Show the audit log, or verify its hash chain");
   audit->add_flag("--verify", verify, "Check the chain; exit 1 at the first entry that fails");
+  bool seal = false;
+  audit->add_flag("--seal", seal,
+                  "Make the audit key of a catalog from before keys, and checkpoint its head");
   audit->add_option("--limit", audit_limit, "Show the last N entries (0: all)");
   add_format(audit);
-  audit->callback([&] { exit_code = RunAudit(with_mesh(), verify, chosen_format(), audit_limit); });
+  audit->callback(
+      [&] { exit_code = RunAudit(with_mesh(), verify, seal, chosen_format(), audit_limit); });
 
   auto* contract = app.add_subcommand("contract", "Data contracts");
   contract->require_subcommand(1);

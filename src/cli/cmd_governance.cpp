@@ -311,16 +311,23 @@ int RunAccessList(const GlobalOptions& global, OutputFormat format) {
   return 0;
 }
 
-int RunAudit(const GlobalOptions& global, bool verify, OutputFormat format, int limit) {
+int RunAudit(const GlobalOptions& global, bool verify, bool seal, OutputFormat format, int limit) {
   MeshSession session = OpenMesh(global);
+  if (seal) {
+    session.catalog->SealAudit();
+    std::cout << "audit log sealed: key " << session.catalog->Seal().key_path()
+              << " (keep it apart from the catalog, and back it up)\n";
+    return 0;
+  }
   if (verify) {
     auto result = governance::VerifyAudit(*session.catalog);
     if (result.ok()) {
       std::cout << "audit log intact: " << result.entries << " entries verified\n";
       return 0;
     }
-    std::cerr << "error: the audit log was tampered with: entry " << *result.first_bad << " "
-              << result.problem << " (" << result.entries << " entries checked)\n";
+    std::cerr << "error: the audit log was tampered with: ";
+    if (*result.first_bad > 0) std::cerr << "entry " << *result.first_bad << " ";
+    std::cerr << result.problem << " (" << result.entries << " entries checked)\n";
     return 1;
   }
   auto entries = session.catalog->Audit(0, 1 << 30);

@@ -32,7 +32,7 @@ int RunAccessRequest(const GlobalOptions& global, const std::string& address, co
 int RunAccessDecision(const GlobalOptions& global, int64_t id, const std::string& as, bool approve,
                       const std::string& note);
 int RunAccessList(const GlobalOptions& global, OutputFormat format);
-int RunAudit(const GlobalOptions& global, bool verify, OutputFormat format, int limit);
+int RunAudit(const GlobalOptions& global, bool verify, bool seal, OutputFormat format, int limit);
 int RunServe(const GlobalOptions& global, const std::string& listen, int threads);
 int RunTokenCreate(const GlobalOptions& global, const std::string& user);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);

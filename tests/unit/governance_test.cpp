@@ -393,9 +393,10 @@ TEST_F(GovernanceCliTest, RewritingAndRehashingTheChainIsFound) {
   RewriteAuditChain(catalog, hide_denials, canopy::catalog::AuditEntryHash);
   CliRun sha = Canopy("audit --verify");
   EXPECT_EQ(sha.exit_code, 1);
-  // The unkeyed hash is what a catalog from before the key wrote: such a chain is held
-  // by the checkpoint the key signed when it was made.
-  EXPECT_NE(sha.err.find("entry 5 it does not match the checkpoint"), std::string::npos) << sha.err;
+  // The unkeyed hash is accepted only for entries the signed checkpoint names as from
+  // before the key (none here: this log was keyed from its start).
+  EXPECT_NE(sha.err.find("entry 1 its content does not match its hash"), std::string::npos)
+      << sha.err;
 
   const std::string own_key = canopy::RandomHex(32);
   RewriteAuditChain(catalog, hide_denials, [&](const canopy::catalog::AuditEntry& e) {
@@ -406,12 +407,59 @@ TEST_F(GovernanceCliTest, RewritingAndRehashingTheChainIsFound) {
   EXPECT_NE(keyed.err.find("re-hashed without the audit key"), std::string::npos) << keyed.err;
 }
 
+// Emptying the log and deleting the checkpoint stays found after new entries: an
+// append never makes a checkpoint.
+TEST_F(GovernanceCliTest, AnEmptiedLogWithoutItsCheckpointStaysFound) {
+  Sqlite("DELETE FROM audit_log");
+  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
+  ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.err.find("audit.checkpoint is missing"), std::string::npos) << verify.err;
+}
+
+// A key that went missing is never replaced by a new one: appends and verification
+// fail with the way out, until the key is back.
+TEST_F(GovernanceCliTest, AMissingKeyIsAnErrorNotANewKey) {
+  const fs::path keys = dir_ / "mesh/.canopy/keys";
+  fs::rename(keys, dir_ / "keys.away");
+  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
+  CliRun query = Canopy("query --as dana \"select 1\"");
+  EXPECT_EQ(query.exit_code, 1);
+  EXPECT_NE(query.err.find("audit.key is missing"), std::string::npos) << query.err;
+  EXPECT_NE(query.err.find("restore the key"), std::string::npos) << query.err;
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 1);
+  EXPECT_FALSE(fs::exists(keys / "audit.key"));
+  fs::rename(dir_ / "keys.away", keys);
+  CliRun back = Canopy("audit --verify");
+  EXPECT_EQ(back.exit_code, 1);  // the checkpoint is still gone
+  EXPECT_NE(back.err.find("audit.checkpoint is missing"), std::string::npos) << back.err;
+}
+
+// A catalog from before audit keys (unkeyed SHA-256 entries, no key, no checkpoint) is
+// sealed once; its old entries verify, later ones are keyed.
+TEST_F(GovernanceCliTest, ACatalogFromBeforeKeysIsSealedOnce) {
+  fs::remove_all(dir_ / "mesh/.canopy/keys");
+  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
+  RewriteAuditChain(
+      dir_ / "mesh/.canopy/catalog.db", [](canopy::catalog::AuditEntry&) {},
+      canopy::catalog::AuditEntryHash);
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 1);
+  CliRun seal = Canopy("audit --seal");
+  ASSERT_EQ(seal.exit_code, 0) << seal.err;
+  EXPECT_EQ(Canopy("audit --seal").exit_code, 1);  // once
+  ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("5 entries verified"), std::string::npos) << verify.out;
+}
+
 TEST_F(GovernanceCliTest, AForgedOrDeletedCheckpointIsFound) {
   ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
   const fs::path checkpoint = dir_ / "mesh/.canopy/audit.checkpoint";
   ASSERT_TRUE(fs::exists(checkpoint));
   const std::string signed_text = Read(checkpoint);
-  EXPECT_EQ(signed_text.rfind("canopy-audit-checkpoint-v1 5 ", 0), 0u) << signed_text;
+  EXPECT_EQ(signed_text.rfind("canopy-audit-checkpoint-v2 5 ", 0), 0u) << signed_text;
 
   // Pointing it back at an earlier entry, without the key to sign it.
   {
@@ -457,10 +505,11 @@ TEST_F(GovernanceCliTest, TheKeyCanLiveOutsideTheMesh) {
                             Quote(CANOPY_BINARY) + " build >/dev/null 2>&1";
   ASSERT_EQ(std::system(build.c_str()), 0);
   EXPECT_EQ(std::system(command.c_str()), 0);
-  // Without the key the chain does not verify.
+  // Without the key nothing verifies, and no new key is made up in its place.
   CliRun keyless = Canopy("audit --verify");
   EXPECT_EQ(keyless.exit_code, 1);
-  EXPECT_NE(keyless.err.find("re-hashed without the audit key"), std::string::npos) << keyless.err;
+  EXPECT_NE(keyless.err.find("audit.key is missing"), std::string::npos) << keyless.err;
+  EXPECT_FALSE(fs::exists(dir_ / "mesh/.canopy/keys/audit.key"));
 }
 
 TEST_F(GovernanceCliTest, OutputFormats) {

@@ -414,7 +414,7 @@ class ProductBuild {
       const governance::GuardVerdict verdict = governance::GuardModel(db, model.sql, relations);
       if (!verdict.allowed) {
         throw Error(ErrorCode::kFailed,
-                    "model '" + model.name + "' (" + GuardPlace(model, verdict.offset) +
+                    "model '" + model.name + "' (" + ModelPlace(model, verdict.offset) +
                         "): " + verdict.reason,
                     "a model is one SELECT over the product's inputs and earlier models");
       }
@@ -556,26 +556,25 @@ class ProductBuild {
     version.port_lineage = lineage_run_.lineage->ports;
   }
 
-  // "domains/sales/sql/orders.sql:12", from DuckDB's "LINE n" (the view adds one line).
-  static std::string ModelPlace(const spec::Model& model, const std::string& message) {
+  // "domains/sales/sql/orders.sql:12": where line `line` (1-based; 0 when unknown) of
+  // the model's SQL is in its file.
+  static std::string ModelPlace(const spec::Model& model, int line) {
     SourceLocation place = model.sql_location;
-    const int line = engine::ErrorLine(message);
-    if (line >= 2 && place.line > 0) {
-      place.line += line - 2;
+    if (line >= 1 && place.line > 0) {
+      place.line += line - 1;
       place.column = 0;
     }
     return place.ToString();
   }
-
-  // The place of byte `offset` of the model's SQL in its file.
-  static std::string GuardPlace(const spec::Model& model, int64_t offset) {
-    SourceLocation place = model.sql_location;
-    if (offset >= 0 && place.line > 0 && static_cast<size_t>(offset) <= model.sql.size()) {
-      const std::string before = model.sql.substr(0, static_cast<size_t>(offset));
-      place.line += static_cast<int>(std::count(before.begin(), before.end(), '\n'));
-      place.column = 0;
-    }
-    return place.ToString();
+  // From an engine error's "LINE n" (the CREATE VIEW around the SQL adds one line).
+  static std::string ModelPlace(const spec::Model& model, const std::string& message) {
+    return ModelPlace(model, engine::ErrorLine(message) - 1);
+  }
+  // From the byte offset of a guard refusal.
+  static std::string ModelPlace(const spec::Model& model, int64_t offset) {
+    if (offset < 0 || static_cast<size_t>(offset) > model.sql.size()) return ModelPlace(model, 0);
+    const auto end = model.sql.begin() + offset;
+    return ModelPlace(model, 1 + static_cast<int>(std::count(model.sql.begin(), end, '\n')));
   }
 
   void Publish(catalog::PublishedVersion& version, const std::string& relative_dir) {

@@ -94,13 +94,7 @@ void AuditSeal::Start() const {
 }
 
 std::string AuditSeal::Hash(const AuditEntry& entry) const {
-  std::string data;
-  for (const std::string* part : {&entry.prev_hash, &entry.at, &entry.principal, &entry.action,
-                                  &entry.target, &entry.outcome, &entry.details}) {
-    data += std::to_string(part->size()) + ":" + *part + ";";
-  }
-  data += std::to_string(entry.seq);
-  return HmacSha256Hex(key_, data);
+  return HmacSha256Hex(key_, AuditEntryBytes(entry));
 }
 
 std::string AuditSeal::Sign(const AuditCheckpoint& c) const {
@@ -130,7 +124,6 @@ void AuditSeal::Advance(int64_t seq, const std::string& hash,
 
 void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
                       const std::function<std::string(int64_t)>& hash_at) const {
-  const int64_t seq = wanted.seq;
   if (checkpoint_path_.empty()) return;
   const std::string lock_path = checkpoint_path_ + ".lock";
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0600);
@@ -147,7 +140,7 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
   // even once the log has grown past it again.
   const bool keep = state == Checkpoint::kForged || (state == Checkpoint::kNone && !may_create) ||
                     (state == Checkpoint::kValid &&
-                     (current.seq >= seq ||
+                     (current.seq >= wanted.seq ||
                       (hash_at && current.seq > 0 && hash_at(current.seq) != current.hash)));
   if (keep) {
     ::close(lock);

@@ -234,9 +234,11 @@ struct AuditEntry {
   std::string hash;
 };
 
-// The unkeyed chain hash of an entry, as catalogs made before the audit key wrote it:
-// SHA-256 over prev_hash and every other field, each length-prefixed. The first
-// entry's prev_hash is 64 zeros. Entries are now keyed (AuditSeal::Hash).
+// What an entry's chain hash covers: prev_hash, seq and every other field, each
+// length-prefixed ("5:abcde…"). The first entry's prev_hash is 64 zeros.
+std::string AuditEntryBytes(const AuditEntry& entry);
+// The unkeyed chain hash, SHA-256 of those bytes, as catalogs made before the audit key
+// wrote it. Entries are now keyed (AuditSeal::Hash: HMAC-SHA-256 of the same bytes).
 std::string AuditEntryHash(const AuditEntry& entry);
 
 // An API token: only the SHA-256 of its secret is kept.

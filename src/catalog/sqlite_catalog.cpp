@@ -655,17 +655,18 @@ int64_t InsertGrant(Connection& db, const GrantRecord& grant) {
 
 }  // namespace
 
+std::string AuditEntryBytes(const AuditEntry& entry) {
+  std::string bytes;
+  for (const std::string& part :
+       {entry.prev_hash, std::to_string(entry.seq), entry.at, entry.principal, entry.action,
+        entry.target, entry.outcome, entry.details}) {
+    bytes += std::to_string(part.size()) + ":" + part;
+  }
+  return bytes;
+}
+
 std::string AuditEntryHash(const AuditEntry& entry) {
-  Sha256 hash;
-  hash.Add(entry.prev_hash)
-      .Add(std::to_string(entry.seq))
-      .Add(entry.at)
-      .Add(entry.principal)
-      .Add(entry.action)
-      .Add(entry.target)
-      .Add(entry.outcome)
-      .Add(entry.details);
-  return hash.HexDigest();
+  return Sha256Hex(AuditEntryBytes(entry));
 }
 
 const std::vector<Migration>& SqliteMigrations() {

@@ -305,30 +305,9 @@ TEST_F(GovernanceCliTest, DeletingAnAuditEntryIsFound) {
 void RewriteAuditChain(const fs::path& catalog,
                        const std::function<void(canopy::catalog::AuditEntry&)>& edit,
                        const std::function<std::string(const canopy::catalog::AuditEntry&)>& hash) {
+  auto entries = canopy::catalog::OpenCatalog(catalog.string())->Audit(0, 1 << 30);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(catalog.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* select = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db,
-                               "SELECT seq, at, principal, action, target, outcome, details "
-                               "FROM audit_log ORDER BY seq",
-                               -1, &select, nullptr),
-            SQLITE_OK);
-  std::vector<canopy::catalog::AuditEntry> entries;
-  auto text = [&](int i) {
-    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(select, i)));
-  };
-  while (sqlite3_step(select) == SQLITE_ROW) {
-    canopy::catalog::AuditEntry e;
-    e.seq = sqlite3_column_int64(select, 0);
-    e.at = text(1);
-    e.principal = text(2);
-    e.action = text(3);
-    e.target = text(4);
-    e.outcome = text(5);
-    e.details = text(6);
-    entries.push_back(e);
-  }
-  sqlite3_finalize(select);
   std::string previous(64, '0');
   for (auto& e : entries) {
     edit(e);

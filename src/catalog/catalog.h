@@ -3,7 +3,8 @@
 // runs, lineage edges — and full-text search over it.
 //
 // CatalogStore is an interface; callers never see SQL. SqliteCatalog
-// (sqlite_catalog.h) is the embedded implementation; a PostgreSQL one follows.
+// (sqlite_catalog.h) is the embedded implementation, PgCatalog (pg_catalog.h) the one
+// many servers and build runners on different machines share.
 //
 // Thread safety: one CatalogStore object is used by one thread at a time. Several
 // processes may open the same store at once (a build and a server): writers are
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "catalog/audit_seal.h"
@@ -250,6 +252,37 @@ struct TokenRecord {
   std::string revoked_at;  // empty while valid
 };
 
+// What `canopy catalog info` shows.
+struct CatalogInfo {
+  std::string store;     // sqlite | postgresql
+  std::string location;  // the file, or the URL without its password
+  int schema_version = 0;
+  std::vector<std::pair<std::string, int64_t>> counts;  // what the catalog holds, by kind
+};
+
+// Everything a catalog holds, for `canopy catalog migrate`: ids, sequence numbers and
+// hashes as stored, so tokens stay valid and the audit chain verifies after a move.
+struct CatalogDump {
+  std::vector<DomainRecord> domains;
+  std::vector<ProductRecord> products;      // retired ones included
+  std::vector<PublishedVersion> versions;   // every version, in the order published
+  std::map<std::string, std::string> live;  // "domain.product" → build id of its live version
+  std::vector<BuildRecord> builds;
+  std::vector<ProductRun> runs;
+  std::vector<AccessRequest> requests;
+  std::vector<GrantRecord> grants;
+  std::vector<TokenRecord> tokens;
+  std::vector<AuditEntry> audit;
+  std::vector<std::pair<std::string, std::string>> lineage_events;  // build id, event
+  std::string mask_salt;
+};
+
+// A product's build lock, held until destroyed (see CatalogStore::LockProduct).
+class ProductLock {
+ public:
+  virtual ~ProductLock() = default;
+};
+
 class CatalogStore {
  public:
   virtual ~CatalogStore() = default;
@@ -346,10 +379,36 @@ class CatalogStore {
   // the audit log: while it is unchanged, every other read answers as it did. Cheap (a
   // one-row read), so servers can keep answers and check it before reusing one.
   virtual int64_t Generation() = 0;
+
+  // --- build locks ---
+
+  // Takes the build lock of domain.product for `holder` (who is building: build id,
+  // host, process), across processes — and across machines on PostgreSQL. Returns
+  // nullptr when another holder has it, with `held_by` saying who. A lock goes with
+  // its process, however it ends (kill -9 included).
+  virtual std::unique_ptr<ProductLock> LockProduct(const std::string& domain,
+                                                   const std::string& product,
+                                                   const std::string& holder,
+                                                   std::string& held_by) = 0;
+
+  // --- moving a catalog ---
+
+  virtual CatalogInfo Info() = 0;
+  // Everything, in one consistent snapshot.
+  virtual CatalogDump Dump() = 0;
+  // Fills an empty catalog (no products, versions, grants, tokens or audit entries)
+  // with `dump`, in one transaction; Error(kConflict) when it is not empty.
+  virtual void Load(const CatalogDump& dump) = 0;
 };
 
+// Whether `location` names a PostgreSQL catalog (postgresql:// or postgres://).
+bool IsPostgresUrl(const std::string& location);
+
 // Opens the store named by `location`: a file path for SQLite (created and migrated
-// as needed). Throws Error(kFailed) with the reason.
-std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location);
+// as needed), or a postgresql:// URL. The audit key and checkpoint of a PostgreSQL
+// catalog live in `seal_folder` (the mesh's storage root; a SQLite catalog keeps them
+// beside its file). Throws Error(kFailed) with the reason.
+std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location,
+                                          const std::string& seal_folder = "");
 
 }  // namespace canopy::catalog

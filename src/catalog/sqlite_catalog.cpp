@@ -1,11 +1,24 @@
 #include "catalog/sqlite_catalog.h"
 
-#include <array>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <mutex>
 #include <set>
 #include <utility>
 
+#include "catalog/pg_catalog.h"
 #include "catalog/sqlite_handle.h"
+#include "catalog/store_util.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/hash.h"
 
@@ -151,20 +164,6 @@ CREATE VIRTUAL TABLE search_index USING fts5(
   name, tags, description, ports, columns,
   tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
 )sql";
-
-// --- errors ---
-
-// Runs `body`; a kFailed error from it is rethrown with `what` in front, so the
-// message says what was being done as well as what SQLite said.
-template <typename Body>
-auto Doing(const std::string& what, Body&& body) {
-  try {
-    return body();
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::kFailed) throw;
-    throw Error(ErrorCode::kFailed, "catalog: cannot " + what + ": " + e.what(), e.hint());
-  }
-}
 
 // --- migrations ---
 
@@ -445,49 +444,14 @@ std::optional<LiveVersion> ReadLive(Connection& db, const std::string& domain,
 
 // --- search ---
 
-// The FTS5 columns of search_index, the field name each reports, and its weight.
-constexpr std::array<const char*, 5> kSearchFields = {"name", "tag", "description", "port",
-                                                      "column"};
-
 // The user's words as an FTS5 query: each word a quoted string, so quotes and
 // operators (OR, NEAR, *, ^, :) in it are plain text; all words required, the last
-// one a prefix so results follow typing. Words are runs of ASCII letters and digits
-// and of non-ASCII bytes (the tokenizer splits those further). Empty without words.
+// one a prefix so results follow typing. Empty without words.
 std::string MatchExpression(const std::string& text) {
-  constexpr size_t kMaxWords = 16;
-  std::vector<std::string> words;
-  std::string word;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if ((byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') ||
-        (byte >= 'A' && byte <= 'Z') || byte >= 0x80) {
-      word += c;
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  if (words.size() > kMaxWords) words.resize(kMaxWords);
   std::string match;
-  for (const std::string& w : words) match += (match.empty() ? "\"" : " \"") + w + "\"";
+  for (const std::string& w : SearchWords(text)) match += (match.empty() ? "\"" : " \"") + w + "\"";
   if (!match.empty()) match += "*";
   return match;
-}
-
-// `text` on one line: every run of whitespace becomes one space.
-std::string OneLine(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-    if (!space) {
-      out += c;
-    } else if (!out.empty() && out.back() != ' ') {
-      out += ' ';
-    }
-  }
-  if (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
 }
 
 // Version 2: governance — runtime grants, access requests, the audit log, secrets.
@@ -683,6 +647,7 @@ SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migratio
     throw Error(ErrorCode::kFailed,
                 "cannot create the folder of the catalog " + path + ": " + error.message());
   }
+  path_ = path;
   db_ = std::make_unique<Connection>(path);
   const int schema_was = Migrate(*db_, path, migrations);
   seal_ = std::make_unique<AuditSeal>(path);
@@ -884,11 +849,11 @@ std::vector<SearchHit> SqliteCatalog::Search(const std::string& text, int limit)
     while (select.Step()) {
       // bm25 is negative, lower is better; the best field is the one scoring lowest.
       int best = 0;
-      for (int field = 1; field < static_cast<int>(kSearchFields.size()); ++field) {
+      for (int field = 1; field < static_cast<int>(std::size(kSearchFields)); ++field) {
         if (select.Double(3 + field) < select.Double(3 + best)) best = field;
       }
-      hits.push_back({select.Text(0), select.Text(1), -select.Double(2),
-                      kSearchFields[static_cast<size_t>(best)], OneLine(select.Text(8 + best))});
+      hits.push_back({select.Text(0), select.Text(1), -select.Double(2), kSearchFields[best],
+                      OneLine(select.Text(8 + best))});
     }
     return hits;
   });
@@ -947,12 +912,14 @@ std::vector<std::string> SqliteCatalog::ReferencedPaths() {
   });
 }
 
-std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location) {
+bool IsPostgresUrl(const std::string& location) {
+  return location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0;
+}
+
+std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location,
+                                          const std::string& seal_folder) {
   if (location.empty()) throw Error(ErrorCode::kFailed, "no catalog location given");
-  if (location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0) {
-    throw Error(ErrorCode::kFailed, "PostgreSQL catalogs are not supported yet",
-                "use a SQLite file path");
-  }
+  if (IsPostgresUrl(location)) return std::make_unique<PgCatalog>(location, seal_folder);
   return std::make_unique<SqliteCatalog>(location);
 }
 
@@ -1176,6 +1143,190 @@ bool SqliteCatalog::RevokeToken(int64_t id, const std::string& revoked_at) {
         .Run();
     return db_->Changes() > 0;
   });
+}
+
+namespace {
+
+// A flock on a file that says who holds it (a product's build lock).
+class FileProductLock final : public ProductLock {
+ public:
+  explicit FileProductLock(int fd) : fd_(fd) {}
+  ~FileProductLock() override {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  FileProductLock(const FileProductLock&) = delete;
+  FileProductLock& operator=(const FileProductLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+// The build locks of in-memory catalogs, which only this process sees.
+class MemoryProductLock final : public ProductLock {
+ public:
+  explicit MemoryProductLock(std::string name) : name_(std::move(name)) {}
+  ~MemoryProductLock() override {
+    const std::lock_guard<std::mutex> guard(Mutex());
+    Held().erase(name_);
+  }
+  MemoryProductLock(const MemoryProductLock&) = delete;
+  MemoryProductLock& operator=(const MemoryProductLock&) = delete;
+  static std::mutex& Mutex() {
+    static std::mutex mutex;
+    return mutex;
+  }
+  static std::map<std::string, std::string>& Held() {
+    static std::map<std::string, std::string> held;
+    return held;
+  }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProductLock> SqliteCatalog::LockProduct(const std::string& domain,
+                                                        const std::string& product,
+                                                        const std::string& holder,
+                                                        std::string& held_by) {
+  const std::string name = domain + "." + product;
+  if (path_.empty() || path_ == ":memory:") {
+    const std::lock_guard<std::mutex> guard(MemoryProductLock::Mutex());
+    auto [at, added] = MemoryProductLock::Held().emplace(name, holder);
+    if (!added) {
+      held_by = at->second;
+      return nullptr;
+    }
+    return std::make_unique<MemoryProductLock>(name);
+  }
+  const std::filesystem::path folder = std::filesystem::path(path_).parent_path() / "locks";
+  std::error_code error;
+  std::filesystem::create_directories(folder, error);
+  const std::string file = (folder / (name + ".lock")).string();
+  const int fd = ::open(file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw Error(ErrorCode::kFailed,
+                "cannot open the build lock " + file + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    std::ifstream in(file);
+    std::getline(in, held_by);
+    if (held_by.empty()) held_by = "another build";
+    return nullptr;
+  }
+  const std::string text = holder + " since " + NowIso8601() + "\n";
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    // The lock holds; only who holds it could not be written down.
+  }
+  return std::make_unique<FileProductLock>(fd);
+}
+
+CatalogInfo SqliteCatalog::Info() {
+  return Doing("read the catalog's counts", [&] {
+    CatalogInfo info;
+    info.store = "sqlite";
+    info.location = path_;
+    info.schema_version = SchemaVersion(*db_);
+    Statement counts(*db_, R"sql(
+      SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM products),
+             (SELECT count(*) FROM versions), (SELECT count(*) FROM builds),
+             (SELECT count(*) FROM grants), (SELECT count(*) FROM access_requests),
+             (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM audit_log),
+             (SELECT count(*) FROM openlineage_events))sql");
+    counts.Step();
+    const char* kinds[] = {"domains", "products",      "versions",
+                           "builds",  "grants",        "access requests",
+                           "tokens",  "audit entries", "lineage events"};
+    for (int i = 0; i < 9; ++i) info.counts.emplace_back(kinds[i], counts.Int(i));
+    return info;
+  });
+}
+
+CatalogDump SqliteCatalog::Dump() {
+  return Doing("read the whole catalog", [&] {
+    Transaction snapshot(*db_, Transaction::Mode::kRead);
+    CatalogDump dump;
+    Statement domains(*db_, "SELECT name, description FROM domains ORDER BY name");
+    Statement owners(*db_, "SELECT owner FROM domain_owners WHERE domain = ? ORDER BY position");
+    while (domains.Step()) {
+      DomainRecord& d = dump.domains.emplace_back();
+      d.name = domains.Text(0);
+      d.description = domains.Text(1);
+      owners.Bind(d.name);
+      while (owners.Step()) d.owners.push_back(owners.Text(0));
+    }
+    Statement products(*db_, (std::string(kSummarySelect) + " ORDER BY p.id").c_str());
+    while (products.Step()) {
+      ProductSummary s = ReadSummary(*db_, products);
+      if (s.build_id) dump.live[s.product.domain + "." + s.product.name] = *s.build_id;
+      dump.products.push_back(std::move(s.product));
+    }
+    Statement versions(*db_, R"sql(
+      SELECT v.id, p.domain, p.name, v.version, v.build_id, v.fingerprint, v.published_at,
+             v.manifest_path, v.duration_ms
+      FROM versions v JOIN products p ON p.id = v.product_id ORDER BY v.id)sql");
+    Statement edges(*db_, "SELECT source, target FROM lineage_edges WHERE version_id = ?");
+    Statement columns(*db_, R"sql(
+      SELECT target, column_name, source, source_column, type, subtype, dataset
+      FROM column_lineage WHERE version_id = ?)sql");
+    Statement ports(*db_, "SELECT target, analysed, reason FROM port_lineage WHERE version_id = ?");
+    Statement inputs(*db_, "SELECT upstream, build_id FROM input_versions WHERE version_id = ?");
+    while (versions.Step()) {
+      PublishedVersion& v = dump.versions.emplace_back();
+      const int64_t id = versions.Int(0);
+      v.domain = versions.Text(1);
+      v.product = versions.Text(2);
+      v.version = versions.Text(3);
+      v.build_id = versions.Text(4);
+      v.fingerprint = versions.Text(5);
+      v.published_at = versions.Text(6);
+      v.manifest_path = versions.Text(7);
+      v.duration_ms = versions.Int(8);
+      v.ports = ReadPorts(*db_, id);
+      v.quality = ReadQuality(*db_, id);
+      edges.Bind(id);
+      while (edges.Step()) v.lineage.push_back({edges.Text(0), edges.Text(1)});
+      columns.Bind(id);
+      while (columns.Step()) {
+        v.column_lineage.push_back({columns.Text(0), columns.Text(1), columns.Text(2),
+                                    columns.Text(3), columns.Text(4), columns.Text(5),
+                                    columns.Bool(6)});
+      }
+      ports.Bind(id);
+      while (ports.Step()) v.port_lineage.push_back({ports.Text(0), ports.Bool(1), ports.Text(2)});
+      inputs.Bind(id);
+      while (inputs.Step()) v.input_versions[inputs.Text(0)] = inputs.Text(1);
+    }
+    Statement builds(*db_, "SELECT id, started_at, finished_at, status FROM builds ORDER BY rowid");
+    Statement targets(*db_,
+                      "SELECT target FROM build_targets WHERE build_id = ? ORDER BY position");
+    while (builds.Step()) {
+      BuildRecord& b = dump.builds.emplace_back();
+      b = {builds.Text(0), builds.Text(1), builds.Text(2), builds.Text(3), {}};
+      targets.Bind(b.id);
+      while (targets.Step()) b.targets.push_back(targets.Text(0));
+      for (ProductRun& run : Runs(b.id)) dump.runs.push_back(std::move(run));
+    }
+    dump.requests = AccessRequests();
+    std::reverse(dump.requests.begin(), dump.requests.end());
+    dump.grants = Grants();
+    dump.tokens = Tokens();
+    dump.audit = Audit(0, std::numeric_limits<int>::max());
+    Statement events(*db_, "SELECT build_id, event FROM openlineage_events ORDER BY seq");
+    while (events.Step()) dump.lineage_events.emplace_back(events.Text(0), events.Text(1));
+    dump.mask_salt = MaskSalt();
+    snapshot.Commit();
+    return dump;
+  });
+}
+
+void SqliteCatalog::Load(const CatalogDump&) {
+  throw Error(ErrorCode::kUsage, "catalogs are migrated into PostgreSQL, not into SQLite",
+              "canopy catalog migrate --to postgresql://user@host/database");
 }
 
 }  // namespace canopy::catalog

@@ -85,6 +85,14 @@ class SqliteCatalog final : public CatalogStore {
   const AuditSeal& Seal() override { return *seal_; }
   void SealAudit() override;
   int64_t Generation() override;
+  // An exclusive flock on locks/<domain>.<product>.lock beside the file, which holds the
+  // holder's text: one machine's processes (an in-memory catalog: this process's).
+  std::unique_ptr<ProductLock> LockProduct(const std::string& domain, const std::string& product,
+                                           const std::string& holder,
+                                           std::string& held_by) override;
+  CatalogInfo Info() override;
+  CatalogDump Dump() override;
+  void Load(const CatalogDump& dump) override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
                       const std::string& created_at) override;
   std::optional<TokenRecord> GetToken(int64_t id) override;
@@ -92,6 +100,7 @@ class SqliteCatalog final : public CatalogStore {
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
 
  private:
+  std::string path_;
   std::unique_ptr<sqlite::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;
 };

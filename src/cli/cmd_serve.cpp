@@ -20,6 +20,7 @@ int RunServe(const GlobalOptions& global, const std::string& listen, int threads
   server::ServeOptions options;
   options.listen = listen;
   options.threads = threads;
+  options.seal_folder = session.seal_folder;
   return server::Serve(session.mesh, session.catalog_location, options);
 }
 

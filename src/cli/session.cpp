@@ -52,11 +52,8 @@ MeshSession OpenMesh(const GlobalOptions& global) {
   } else {
     location = session.mesh.catalog;
   }
-  if (location.rfind("postgres", 0) == 0) {
-    throw Error(ErrorCode::kFailed, "the PostgreSQL catalog is not available in this build yet",
-                "use catalog: sqlite in mesh.yaml");
-  }
-  session.catalog = catalog::OpenCatalog(location);
+  session.seal_folder = build::StorageRoot(session.mesh);
+  session.catalog = catalog::OpenCatalog(location, session.seal_folder);
   session.catalog_location = location;
   build::SyncCatalogWithSpec(session.mesh, *session.catalog);
   return session;

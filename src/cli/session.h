@@ -14,11 +14,12 @@ struct MeshSession {
   spec::Mesh mesh;
   std::unique_ptr<catalog::CatalogStore> catalog;
   std::string catalog_location;  // what OpenCatalog was given
+  std::string seal_folder;       // the storage root: a PostgreSQL catalog's audit key is here
 };
 
 // Finds, loads and validates the mesh (printing its diagnostics; an invalid mesh is
-// Error(kInvalidInput)), then opens the catalog: $CANOPY_CATALOG, or
-// <storage>/catalog.db.
+// Error(kInvalidInput)), then opens the catalog: $CANOPY_CATALOG, or mesh.yaml's
+// `catalog:` (a postgresql:// URL), or <storage>/catalog.db.
 MeshSession OpenMesh(const GlobalOptions& global);
 
 // The product a command names as domain.product; Error(kNotFound) with "did you mean".

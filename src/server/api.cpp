@@ -784,8 +784,8 @@ class Handler {
 
 }  // namespace
 
-CatalogPool::CatalogPool(const std::string& location, int size) {
-  for (int i = 0; i < size; ++i) free_.push_back(catalog::OpenCatalog(location));
+CatalogPool::CatalogPool(const std::string& location, int size, const std::string& seal_folder) {
+  for (int i = 0; i < size; ++i) free_.push_back(catalog::OpenCatalog(location, seal_folder));
 }
 
 std::shared_ptr<catalog::CatalogStore> CatalogPool::Lease() {

@@ -46,7 +46,7 @@ using CatalogLease = std::function<std::shared_ptr<catalog::CatalogStore>()>;
 // lent one at a time, waited for when all are out. Thread-safe.
 class CatalogPool {
  public:
-  CatalogPool(const std::string& location, int size);
+  CatalogPool(const std::string& location, int size, const std::string& seal_folder = "");
   std::shared_ptr<catalog::CatalogStore> Lease();
 
  private:

@@ -673,7 +673,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   // Catalog connections are opened up front (a wrong location fails at start) and
   // lent to requests; a request holds one only while it runs.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  CatalogPool pool(catalog_location, std::max(8, 4 * cores));
+  CatalogPool pool(catalog_location, std::max(8, 4 * cores), options.seal_folder);
   Api api(
       mesh, [&pool] { return pool.Lease(); }, CANOPY_VERSION);
 

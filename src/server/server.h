@@ -13,6 +13,7 @@ struct ServeOptions {
   int threads = 0;                        // API workers; 0: 8 per core (at least 16)
   size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
   int io_threads = 0;                     // network threads; 0: 2 per core (at least 4)
+  std::string seal_folder;                // where a PostgreSQL catalog's audit key is (OpenCatalog)
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests

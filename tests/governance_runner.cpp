@@ -63,6 +63,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/test_store.h"
 #include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
@@ -145,18 +146,30 @@ class RowsSink : public governance::ResultSink {
   std::vector<std::string> rows;
 };
 
-fs::path g_template;                       // the built fixture
-std::map<std::string, fs::path> g_copies;  // per case file
+fs::path g_template;                                               // the built fixture
+std::map<std::string, std::pair<fs::path, std::string>> g_copies;  // per case file: its
+                                                                   // mesh, its catalog URL
 
-// The fixture, built once per file's copy.
+// The fixture, built once per file's copy. On a PostgreSQL run (support/test_store.h)
+// the copy's catalog is the built SQLite one moved into a fresh schema, which
+// CANOPY_CATALOG names while the file's cases run.
 fs::path MeshFor(const fs::path& file) {
   auto it = g_copies.find(file.string());
-  if (it != g_copies.end()) return it->second;
+  if (it != g_copies.end()) {
+    if (!it->second.second.empty()) ::setenv("CANOPY_CATALOG", it->second.second.c_str(), 1);
+    return it->second.first;
+  }
   const fs::path copy = fs::temp_directory_path() /
                         ("canopy-gov-" + std::to_string(::getpid()) + "-" + file.stem().string());
   fs::remove_all(copy);
   fs::copy(g_template, copy, fs::copy_options::recursive);
-  g_copies[file.string()] = copy;
+  std::string url;
+  if (test::OnPostgres()) {
+    url = test::UseFreshPostgresCatalog();
+    const std::string storage = (copy / ".canopy").string();
+    catalog::OpenCatalog(url, storage)->Load(catalog::OpenCatalog(storage + "/catalog.db")->Dump());
+  }
+  g_copies[file.string()] = {copy, url};
   return copy;
 }
 
@@ -171,7 +184,7 @@ Loaded Load(const fs::path& root) {
   loaded.mesh = spec::LoadMesh(root.string(), diagnostics);
   spec::ValidateMesh(loaded.mesh, diagnostics);
   if (diagnostics.HasErrors()) throw Error(ErrorCode::kInvalidInput, "fixture mesh invalid");
-  loaded.catalog = catalog::OpenCatalog((root / ".canopy/catalog.db").string());
+  loaded.catalog = test::OpenTestCatalog((root / ".canopy/catalog.db").string());
   return loaded;
 }
 
@@ -463,6 +476,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path dir = fs::absolute(argv[1]);
+  if (test::OnPostgres() && test::PostgresUrl().empty()) {
+    std::fprintf(stderr, "CANOPY_TEST_STORE=postgresql needs scripts/with-postgres: skipped\n");
+    return 77;  // ctest's SKIP_RETURN_CODE
+  }
   g_template = fs::temp_directory_path() / ("canopy-gov-template-" + std::to_string(::getpid()));
   fs::remove_all(g_template);
   fs::copy(dir / "mesh", g_template, fs::copy_options::recursive);
@@ -514,6 +531,6 @@ int main(int argc, char** argv) {
   std::printf("%d governance cases in %zu files\n", count, files.size());
   const int result = RUN_ALL_TESTS();
   fs::remove_all(g_template);
-  for (const auto& [file, copy] : g_copies) fs::remove_all(copy);
+  for (const auto& [file, copy] : g_copies) fs::remove_all(copy.first);
   return result;
 }

@@ -126,6 +126,9 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
                       const std::function<std::string(int64_t)>& hash_at) const {
   if (checkpoint_path_.empty()) return;
   const std::string lock_path = checkpoint_path_ + ".lock";
+  // A PostgreSQL catalog makes no file of its own: the folder may not exist yet.
+  std::error_code made;
+  fs::create_directories(fs::path(checkpoint_path_).parent_path(), made);
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0600);
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
     if (lock >= 0) ::close(lock);

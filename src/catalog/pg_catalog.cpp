@@ -1,5 +1,6 @@
 #include "catalog/pg_catalog.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -645,6 +646,76 @@ std::string TsQuery(const std::vector<std::string>& words, const char* op) {
   return query + ":*";
 }
 
+bool ValidUtf8(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80           ? 1
+                          : (lead >> 5) == 0x6  ? 2
+                          : (lead >> 4) == 0xe  ? 3
+                          : (lead >> 3) == 0x1e ? 4
+                                                : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (size_t j = 1; j < length; ++j) {
+      if ((static_cast<unsigned char>(text[i + j]) & 0xc0) != 0x80) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+std::string Lower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+// Up to 12 words of `body` around the first that matches, the matching words marked
+// [word] and cuts marked …, as the SQLite store's snippets read. A word matches when
+// one of its runs of letters and digits is a query word, or begins with the last one.
+std::string Snippet(const std::string& body, const std::vector<std::string>& words) {
+  constexpr size_t kWords = 12;
+  std::vector<std::string> tokens;
+  for (size_t at = 0; at < body.size();) {
+    const size_t end = std::min(body.find(' ', at), body.size());
+    tokens.push_back(body.substr(at, end - at));
+    at = end + 1;
+  }
+  std::vector<std::string> wanted;
+  for (const std::string& w : words) wanted.push_back(Lower(w));
+  size_t first = tokens.size();
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    std::string marked;
+    bool hit = false;
+    const std::string& token = tokens[t];
+    for (size_t i = 0; i < token.size();) {
+      const std::vector<std::string> run = SearchWords(token.substr(i));
+      if (run.empty()) {
+        marked += token.substr(i);
+        break;
+      }
+      const size_t start = token.find(run[0], i);
+      marked += token.substr(i, start - i);
+      const std::string lower = Lower(run[0]);
+      bool match = false;
+      for (size_t w = 0; w < wanted.size(); ++w) {
+        match |= lower == wanted[w] || (w + 1 == wanted.size() && lower.rfind(wanted[w], 0) == 0);
+      }
+      marked += match ? "[" + run[0] + "]" : run[0];
+      hit |= match;
+      i = start + run[0].size();
+    }
+    tokens[t] = marked;
+    if (hit && first == tokens.size()) first = t;
+  }
+  const size_t begin = first == tokens.size() || first < 2 ? 0 : first - 2;
+  const size_t end = std::min(tokens.size(), begin + kWords);
+  std::string out = begin > 0 ? "…" : "";
+  for (size_t t = begin; t < end; ++t) out += (t > begin ? " " : "") + tokens[t];
+  if (end < tokens.size()) out += "…";
+  return out;
+}
+
 TokenRecord ReadToken(const Result& r, int row) {
   return {r.Int(row, 0), r.Text(row, 1), r.Text(row, 2), r.Text(row, 3), r.Text(row, 4)};
 }
@@ -877,7 +948,10 @@ std::optional<ProductDetail> PgCatalog::GetProduct(const std::string& domain,
 }
 
 std::vector<SearchHit> PgCatalog::Search(const std::string& text, int limit) {
-  const std::vector<std::string> words = SearchWords(text);
+  std::vector<std::string> words;
+  for (std::string& word : SearchWords(text)) {
+    if (ValidUtf8(word)) words.push_back(std::move(word));  // PostgreSQL refuses other bytes
+  }
   if (words.empty() || limit <= 0) return {};
   return Doing("search", [&] {
     // $1 every word (what finds a product), $2 any word (which field matched best and
@@ -890,10 +964,7 @@ std::vector<SearchHit> PgCatalog::Search(const std::string& text, int limit) {
         SELECT s.*, ts_rank('{0.1, 0.2, 0.5, 1.0}', s.document, q.every) AS score
         FROM search_documents s, q WHERE s.document @@ q.every
         ORDER BY score DESC LIMIT $3 + 64)
-      SELECT p.domain, p.name, h.score, f.field,
-             ts_headline('canopy_search', f.body, q.anyword,
-                         'StartSel=[, StopSel=], MaxWords=12, MinWords=4, MaxFragments=1, '
-                         'FragmentDelimiter=…')
+      SELECT p.domain, p.name, h.score, f.field, f.body
       FROM hits h JOIN products p ON p.id = h.product_id, q,
         LATERAL (SELECT field, body FROM (VALUES (0, h.name), (1, h.tags), (2, h.description),
                                                  (3, h.ports), (4, h.columns)) AS v(field, body)
@@ -906,7 +977,7 @@ std::vector<SearchHit> PgCatalog::Search(const std::string& text, int limit) {
     for (int i = 0; i < r.Rows(); ++i) {
       const auto field = static_cast<size_t>(r.Int(i, 3));
       hits.push_back({r.Text(i, 0), r.Text(i, 1), r.Double(i, 2), kSearchFields[field],
-                      OneLine(r.Text(i, 4))});
+                      Snippet(OneLine(r.Text(i, 4)), words)});
     }
     return hits;
   });

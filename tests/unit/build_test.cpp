@@ -33,6 +33,7 @@
 #include "governance/file_links.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/test_store.h"
 
 extern char** environ;
 
@@ -94,13 +95,15 @@ struct CliRun {
 };
 
 // Starts `canopy ARGS` in `dir` with stdout and stderr going to files; the mesh is found
-// from `dir` (CANOPY_MESH and CANOPY_CATALOG are removed from the environment).
+// from `dir` (CANOPY_MESH is removed from the environment, and CANOPY_CATALOG unless
+// this is a PostgreSQL run, where it names the test's catalog).
 pid_t StartCanopy(const fs::path& dir, const std::vector<std::string>& args, const fs::path& out,
                   const fs::path& err) {
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string text = *entry;
-    if (text.rfind("CANOPY_MESH=", 0) == 0 || text.rfind("CANOPY_CATALOG=", 0) == 0) continue;
+    if (text.rfind("CANOPY_MESH=", 0) == 0) continue;
+    if (text.rfind("CANOPY_CATALOG=", 0) == 0 && !canopy::test::OnPostgres()) continue;
     env.push_back(text);
   }
   std::vector<std::string> argv_text = {CANOPY_BINARY};
@@ -283,7 +286,7 @@ class BuildTest : public ::testing::Test {
   }
 
   std::unique_ptr<catalog::CatalogStore> OpenStore() const {
-    return catalog::OpenCatalog((Storage() / "catalog.db").string());
+    return canopy::test::OpenTestCatalog((Storage() / "catalog.db").string());
   }
 
   BuildReport Build(const BuildOptions& options = {}, build::Storage* storage = nullptr) const {
@@ -1124,7 +1127,7 @@ TEST_F(BuildKill, KillDashNineLeavesTheStoreConsistent) {
                             std::chrono::steady_clock::now() - start)
                             .count();
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
-  auto open = [&] { return catalog::OpenCatalog((storage / "catalog.db").string()); };
+  auto open = [&] { return canopy::test::OpenTestCatalog((storage / "catalog.db").string()); };
   const size_t products = PublishedProducts(*open()).size();
   ASSERT_GE(products, 5U);
 

@@ -3,7 +3,6 @@
 // verification, output formats and limits. The SQL guard's cases are data, in
 // tests/governance/*.test.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <algorithm>
 
@@ -15,6 +14,7 @@
 #include "catalog/catalog.h"
 #include "cli_support.h"
 #include "core/hash.h"
+#include "support/test_store.h"
 
 namespace fs = std::filesystem;
 
@@ -54,9 +54,8 @@ class GovernanceCliTest : public ::testing::Test {
   }
 
   void Sqlite(const std::string& sql) {
-    const std::string command =
-        "sqlite3 " + Quote((dir_ / "mesh/.canopy/catalog.db").string()) + " " + Quote(sql);
-    ASSERT_EQ(std::system(command.c_str()), 0) << sql;
+    ASSERT_TRUE(canopy::test::ExecuteOnCatalog((dir_ / "mesh/.canopy/catalog.db").string(), sql))
+        << sql;
   }
 
   fs::path dir_;
@@ -305,30 +304,20 @@ TEST_F(GovernanceCliTest, DeletingAnAuditEntryIsFound) {
 void RewriteAuditChain(const fs::path& catalog,
                        const std::function<void(canopy::catalog::AuditEntry&)>& edit,
                        const std::function<std::string(const canopy::catalog::AuditEntry&)>& hash) {
-  auto entries = canopy::catalog::OpenCatalog(catalog.string())->Audit(0, 1 << 30);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(catalog.c_str(), &db), SQLITE_OK);
+  auto entries = canopy::test::OpenTestCatalog(catalog.string())->Audit(0, 1 << 30);
   std::string previous(64, '0');
+  std::string sql;
   for (auto& e : entries) {
     edit(e);
     e.prev_hash = previous;
     e.hash = hash(e);
     previous = e.hash;
-    sqlite3_stmt* update = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db,
-                                 "UPDATE audit_log SET outcome = ?, details = ?, prev_hash = ?, "
-                                 "hash = ? WHERE seq = ?",
-                                 -1, &update, nullptr),
-              SQLITE_OK);
-    sqlite3_bind_text(update, 1, e.outcome.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(update, 2, e.details.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(update, 3, e.prev_hash.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(update, 4, e.hash.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(update, 5, e.seq);
-    ASSERT_EQ(sqlite3_step(update), SQLITE_DONE);
-    sqlite3_finalize(update);
+    using canopy::test::SqlLiteral;
+    sql += "UPDATE audit_log SET outcome = " + SqlLiteral(e.outcome) +
+           ", details = " + SqlLiteral(e.details) + ", prev_hash = " + SqlLiteral(e.prev_hash) +
+           ", hash = " + SqlLiteral(e.hash) + " WHERE seq = " + std::to_string(e.seq) + ";\n";
   }
-  sqlite3_close(db);
+  ASSERT_TRUE(canopy::test::ExecuteOnCatalog(catalog.string(), sql));
 }
 
 // The chain's head is kept apart, in a checkpoint signed with the audit key: cutting
@@ -471,13 +460,13 @@ TEST_F(GovernanceCliTest, TheKeyCanLiveOutsideTheMesh) {
     std::ofstream out(key);
     out << canopy::RandomHex(32) << "\n";
   }
-  fs::remove_all(dir_ / "mesh/.canopy");
+  canopy::test::RemoveStorageAndCatalog((dir_ / "mesh/.canopy").string());
   const std::string env = "CANOPY_AUDIT_KEY_FILE=" + Quote(key.string()) + " ";
   CliRun empty = Canopy("audit --verify");  // made with the mesh's own key
   ASSERT_EQ(empty.exit_code, 0) << empty.err;
-  fs::remove_all(dir_ / "mesh/.canopy");
+  canopy::test::RemoveStorageAndCatalog((dir_ / "mesh/.canopy").string());
   const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +
-                              Quote(CANOPY_BINARY) + " audit --verify >/dev/null 2>&1";
+                              Quote(CANOPY_BINARY) + " audit --verify >/dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0);
   EXPECT_FALSE(fs::exists(dir_ / "mesh/.canopy/keys/audit.key"));
   const std::string build = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +

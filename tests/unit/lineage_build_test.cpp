@@ -26,6 +26,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/test_store.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -89,6 +90,7 @@ bool HasEdge(const json& edges, const std::string& port, const std::string& colu
 class ExampleLineage : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    canopy::test::ShareCatalogInSuite();
     dir_ = new fs::path(fs::temp_directory_path() /
                         ("canopy-lineage-example-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
@@ -466,7 +468,7 @@ outputs:
   spec::ValidateMesh(mesh, diagnostics);
   ASSERT_FALSE(diagnostics.HasErrors());
   std::shared_ptr<catalog::CatalogStore> store =
-      catalog::OpenCatalog((Mesh() / ".canopy/catalog.db").string());
+      canopy::test::OpenTestCatalog((Mesh() / ".canopy/catalog.db").string());
   std::map<std::string, std::string> tokens;
   for (const char* user : {"dana", "hank"}) {
     tokens[user] = governance::IssueToken(*store, user).token;

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/test_store.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -36,6 +36,7 @@ namespace {
 class ApiTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    canopy::test::ShareCatalogInSuite();
     dir_ = new fs::path(fs::temp_directory_path() / ("canopy-api-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
@@ -45,7 +46,7 @@ class ApiTest : public ::testing::Test {
     mesh_ = new spec::Mesh(spec::LoadMesh((*dir_ / "mesh").string(), diagnostics));
     spec::ValidateMesh(*mesh_, diagnostics);
     ASSERT_FALSE(diagnostics.HasErrors());
-    catalog_ = catalog::OpenCatalog(Location()).release();
+    catalog_ = canopy::test::OpenTestCatalog(Location()).release();
     auto storage = build::NewLocalStorage();
     auto report = build::RunBuild(*mesh_, *catalog_, *storage, {}, nullptr);
     ASSERT_TRUE(report.ok());
@@ -192,7 +193,7 @@ TEST_F(ApiTest, KeptAnswersNeverOutliveAChangeOrCrossPrincipals) {
   };
   EXPECT_FALSE(can_read(zoe));
   EXPECT_FALSE(can_read(zoe));  // answered again, unchanged
-  auto other = catalog::OpenCatalog(Location());
+  auto other = canopy::test::OpenTestCatalog(Location());
   other->AddGrant({0, "crm", "customers", "user:zoe", "carl", "now", std::nullopt});
   EXPECT_TRUE(can_read(zoe)) << "a grant made elsewhere shows at once";
   ASSERT_TRUE(other->RevokeGrant("crm", "customers", "user:zoe"));
@@ -396,11 +397,8 @@ TEST_F(ApiTest, TheAuditEndpointReportsACutLog) {
   ASSERT_EQ(Call("POST", "/api/v1/query", "dana", R"j({"sql":"select 1"})j").status, 200);
   ASSERT_EQ(Json(Call("GET", "/api/v1/audit", "erin"))["verified"], true);
   const int64_t last = catalog_->Audit(0, 1 << 30).back().seq;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(Location().c_str(), &db), SQLITE_OK);
   const std::string cut = "DELETE FROM audit_log WHERE seq >= " + std::to_string(last - 1);
-  ASSERT_EQ(sqlite3_exec(db, cut.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(canopy::test::ExecuteOnCatalog(Location(), cut));
   auto audit = Json(Call("GET", "/api/v1/audit", "erin"));
   EXPECT_EQ(audit["verified"], false);
   EXPECT_EQ(audit["first_bad"], last - 1);
@@ -554,6 +552,7 @@ std::string Request(const std::string& method, const std::string& target,
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    canopy::test::ShareCatalogInSuite();
     dir_ = new fs::path(fs::temp_directory_path() / ("canopy-serve-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);

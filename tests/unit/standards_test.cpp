@@ -21,6 +21,7 @@
 #include "spec/odcs.h"
 #include "spec/validate.h"
 #include "standards/standards.h"
+#include "support/test_store.h"
 
 namespace fs = std::filesystem;
 
@@ -515,6 +516,7 @@ TEST_F(StandardsOdpsExport, PortsNameTheContractIds) {
 class StandardsAcme : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    canopy::test::ShareCatalogInSuite();
     dir_ = new fs::path(TempDir("acme"));
     scaffold::WriteExampleMesh((*dir_ / "mesh").string(), 0.001, false);
   }

@@ -26,7 +26,8 @@ build: setup configure
 
 test: setup-test configure
 	@cmake --build $(BUILD) -j $(JOBS)
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@# Both stores: the pg: tests run on a throwaway PostgreSQL that is stopped afterwards.
+	@scripts/with-postgres sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS)'
 
 demo: build
 	@scripts/demo $(BUILD)/canopy $(DEMO) $(SCALE)

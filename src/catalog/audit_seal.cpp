@@ -71,7 +71,7 @@ std::string MakeKeyFile(const std::string& path) {
 
 }  // namespace
 
-AuditSeal::AuditSeal(const std::string& catalog_path) {
+AuditSeal::AuditSeal(const std::string& catalog_path, const std::string& checkpoint_name) {
   const bool in_memory = catalog_path.empty() || catalog_path == ":memory:";
   const fs::path folder = in_memory ? fs::path() : fs::path(catalog_path).parent_path();
   if (const char* file = std::getenv("CANOPY_AUDIT_KEY_FILE"); file != nullptr && *file != '\0') {
@@ -80,13 +80,17 @@ AuditSeal::AuditSeal(const std::string& catalog_path) {
     key_path_ = (folder / "keys" / "audit.key").string();
   }
   key_ = key_path_.empty() ? RandomHex(32) : LoadKey(key_path_);
-  if (!in_memory) checkpoint_path_ = (folder / "audit.checkpoint").string();
+  if (!in_memory) checkpoint_path_ = (folder / checkpoint_name).string();
 }
 
 void AuditSeal::MakeKey(int64_t seq, const std::string& hash) {
   if (has_key()) return;
   key_ = MakeKeyFile(key_path_);
   Write({seq, hash, seq}, true, nullptr);
+}
+
+void AuditSeal::Adopt(const AuditCheckpoint& head) const {
+  Write(head, true, nullptr, true);
 }
 
 void AuditSeal::Start() const {
@@ -123,7 +127,7 @@ void AuditSeal::Advance(int64_t seq, const std::string& hash,
 }
 
 void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
-                      const std::function<std::string(int64_t)>& hash_at) const {
+                      const std::function<std::string(int64_t)>& hash_at, bool force) const {
   if (checkpoint_path_.empty()) return;
   const std::string lock_path = checkpoint_path_ + ".lock";
   // A PostgreSQL catalog makes no file of its own: the folder may not exist yet.
@@ -141,16 +145,17 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
   // overwriting it would erase the evidence `canopy audit --verify` reports.
   // So does one the chain no longer agrees with (entries cut or rewritten up to it),
   // even once the log has grown past it again.
-  const bool keep = state == Checkpoint::kForged || (state == Checkpoint::kNone && !may_create) ||
-                    (state == Checkpoint::kValid &&
-                     (current.seq >= wanted.seq ||
-                      (hash_at && current.seq > 0 && hash_at(current.seq) != current.hash)));
+  const bool keep =
+      !force && (state == Checkpoint::kForged || (state == Checkpoint::kNone && !may_create) ||
+                 (state == Checkpoint::kValid &&
+                  (current.seq >= wanted.seq ||
+                   (hash_at && current.seq > 0 && hash_at(current.seq) != current.hash))));
   if (keep) {
     ::close(lock);
     return;
   }
   AuditCheckpoint next = wanted;
-  if (state == Checkpoint::kValid) next.keyed_after = current.keyed_after;  // kept as signed
+  if (state == Checkpoint::kValid && !force) next.keyed_after = current.keyed_after;  // as signed
   const std::string text = std::string(kCheckpointTag) + " " + std::to_string(next.seq) + " " +
                            next.hash + " " + std::to_string(next.keyed_after) + " " + Sign(next) +
                            "\n";

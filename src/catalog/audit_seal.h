@@ -36,8 +36,11 @@ struct AuditCheckpoint {
 class AuditSeal {
  public:
   // For the catalog at `catalog_path` (":memory:" or "": a key in memory, no checkpoint).
-  // Reads the key; makes none (see MakeKey).
-  explicit AuditSeal(const std::string& catalog_path);
+  // Reads the key; makes none (see MakeKey). The checkpoint is `checkpoint_name` in the
+  // same folder: one per catalog, so that catalogs sharing a storage root (a SQLite one
+  // and the PostgreSQL one it was migrated to) keep their own.
+  explicit AuditSeal(const std::string& catalog_path,
+                     const std::string& checkpoint_name = "audit.checkpoint");
 
   // Whether the key is there. Without it nothing is appended or verified.
   bool has_key() const { return !key_.empty(); }
@@ -57,6 +60,9 @@ class AuditSeal {
   // would hide what was done from `canopy audit --verify`.
   void Advance(int64_t seq, const std::string& hash,
                const std::function<std::string(int64_t)>& hash_at) const;
+  // Sets the checkpoint to `head` whatever it holds: for a catalog just loaded with a
+  // copied chain (canopy catalog migrate), whose checkpoint named its empty start.
+  void Adopt(const AuditCheckpoint& head) const;
   // Starts the checkpoint of a new, empty catalog under an existing key (0 and 64
   // zeros), when there is none.
   void Start() const;
@@ -72,7 +78,7 @@ class AuditSeal {
  private:
   std::string Sign(const AuditCheckpoint& checkpoint) const;
   void Write(const AuditCheckpoint& next, bool may_create,
-             const std::function<std::string(int64_t)>& hash_at) const;
+             const std::function<std::string(int64_t)>& hash_at, bool force = false) const;
   std::string key_;
   std::string key_path_;
   std::string checkpoint_path_;

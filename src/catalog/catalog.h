@@ -275,6 +275,7 @@ struct CatalogDump {
   std::vector<AuditEntry> audit;
   std::vector<std::pair<std::string, std::string>> lineage_events;  // build id, event
   std::string mask_salt;
+  int64_t audit_keyed_after = 0;  // the checkpoint's: entries up to it may be unkeyed
 };
 
 // A product's build lock, held until destroyed (see CatalogStore::LockProduct).

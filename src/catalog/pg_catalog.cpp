@@ -1,6 +1,7 @@
 #include "catalog/pg_catalog.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <utility>
 
@@ -782,9 +783,18 @@ class PgProductLock final : public ProductLock {
 PgCatalog::PgCatalog(const std::string& url, const std::string& seal_folder) {
   db_ = std::make_unique<Connection>(url);
   const int schema_was = Migrate(*db_);
-  // The seal's files sit where a SQLite catalog's would: beside <storage>/catalog.db.
-  seal_ = std::make_unique<AuditSeal>(seal_folder.empty() ? std::string()
-                                                          : seal_folder + "/catalog.db");
+  // The seal's files sit where a SQLite catalog's would, beside <storage>/catalog.db:
+  // the same key, and a checkpoint of this database and schema's own.
+  Result where = db_->Query("SELECT current_database(), current_schema()");
+  std::string name = "pg-" + where.Text(0, 0) + "." + where.Text(0, 1);
+  for (char& c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-' && c != '_' && c != '.') {
+      c = '_';
+    }
+  }
+  seal_ =
+      std::make_unique<AuditSeal>(seal_folder.empty() ? std::string() : seal_folder + "/catalog.db",
+                                  "audit." + name + ".checkpoint");
   const bool empty_log = db_->Query("SELECT 1 FROM audit_log LIMIT 1").Empty();
   if (!seal_->has_key() && empty_log) {
     seal_->MakeKey(0, std::string(64, '0'));
@@ -1411,6 +1421,10 @@ void PgCatalog::Load(const CatalogDump& dump) {
       SELECT setval(pg_get_serial_sequence('api_tokens', 'id'),
                     coalesce((SELECT max(id) FROM api_tokens), 0) + 1, false);)sql");
     transaction.Commit();
+    // The copied chain's head becomes the checkpoint, with the source's unkeyed prefix.
+    if (!dump.audit.empty()) {
+      seal_->Adopt({dump.audit.back().seq, dump.audit.back().hash, dump.audit_keyed_after});
+    }
   });
 }
 

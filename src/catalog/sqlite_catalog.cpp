@@ -1320,6 +1320,10 @@ CatalogDump SqliteCatalog::Dump() {
     while (events.Step()) dump.lineage_events.emplace_back(events.Text(0), events.Text(1));
     dump.mask_salt = MaskSalt();
     snapshot.Commit();
+    AuditCheckpoint checkpoint;
+    if (seal_->Read(checkpoint) == AuditSeal::Checkpoint::kValid) {
+      dump.audit_keyed_after = checkpoint.keyed_after;
+    }
     return dump;
   });
 }

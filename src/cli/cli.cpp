@@ -240,6 +240,19 @@ int RunCli(int argc, char** argv) {
   token_revoke->add_option("id", token_id, "The token's id")->required();
   token_revoke->callback([&] { exit_code = RunTokenRevoke(with_mesh(), token_id); });
 
+  auto* catalog_command = app.add_subcommand("catalog", "The catalog store");
+  catalog_command->require_subcommand(1);
+  auto* catalog_info =
+      catalog_command->add_subcommand("info", "Which store, its schema version, what it holds");
+  add_format(catalog_info);
+  catalog_info->callback([&] { exit_code = RunCatalogInfo(with_mesh(), chosen_format()); });
+  std::string migrate_to;
+  auto* migrate = catalog_command->add_subcommand(
+      "migrate", "Copy the SQLite catalog into an empty PostgreSQL one");
+  migrate->add_option("--to", migrate_to, "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+      ->required();
+  migrate->callback([&] { exit_code = RunCatalogMigrate(with_mesh(), migrate_to); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -46,6 +46,10 @@ int RunLineage(const GlobalOptions& global, const std::string& target, const std
                const std::string& format);
 // Every recorded OpenLineage event as JSON Lines, to `output` ("" or "-": stdout).
 int RunExportOpenLineage(const GlobalOptions& global, const std::string& output);
+// canopy catalog info: which store, where (never a password), schema version, counts.
+int RunCatalogInfo(const GlobalOptions& global, OutputFormat format);
+// canopy catalog migrate --to URL: copies the SQLite catalog into an empty PostgreSQL one.
+int RunCatalogMigrate(const GlobalOptions& global, const std::string& to);
 int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current

@@ -1,0 +1,215 @@
+// canopy catalog info and canopy catalog migrate, through the real binary. The
+// migration tests need the throwaway PostgreSQL of `make test` (the pg: run): they
+// build the mesh on SQLite and move it into the test's fresh schema.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "governance/audit.h"
+#include "governance/tokens.h"
+#include "support/test_store.h"
+#include "unit/cli_support.h"
+
+namespace fs = std::filesystem;
+using canopy::test::CliRun;
+using canopy::test::Quote;
+using canopy::test::Read;
+
+namespace {
+
+class CatalogCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("canopy-catcli-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+             fs::copy_options::recursive);
+    const char* catalog = std::getenv("CANOPY_CATALOG");
+    target_ = catalog != nullptr ? catalog : "";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs canopy in the mesh; `env` goes before it ("env -u CANOPY_CATALOG": on SQLite).
+  CliRun Canopy(const std::string& args, const std::string& env = "") {
+    CliRun run;
+    const fs::path out = dir_ / "stdout";
+    const fs::path err = dir_ / "stderr";
+    const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " + env + " " +
+                                Quote(CANOPY_BINARY) + " " + args + " >" + Quote(out.string()) +
+                                " 2>" + Quote(err.string());
+    const int status = std::system(command.c_str());
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = Read(out);
+    run.err = Read(err);
+    return run;
+  }
+  CliRun OnSqlite(const std::string& args) { return Canopy(args, "env -u CANOPY_CATALOG"); }
+
+  static nlohmann::json Counts(const CliRun& info) {
+    return nlohmann::json::parse(info.out).at("counts");
+  }
+
+  // The test's PostgreSQL schema, empty; "" on a SQLite-only run.
+  bool NeedPostgres() const { return canopy::test::OnPostgres() && !target_.empty(); }
+
+  fs::path dir_;
+  std::string target_;
+};
+
+// The password of the test server's URL (postgresql://canopy:<password>@…).
+std::string PasswordOf(const std::string& url) {
+  const auto user = url.find("://") + 3;
+  const auto colon = url.find(':', user);
+  const auto at = url.find('@', user);
+  return colon < at ? url.substr(colon + 1, at - colon - 1) : "";
+}
+
+TEST_F(CatalogCliTest, InfoNamesTheStoreItsSchemaVersionAndWhatItHolds) {
+  ASSERT_EQ(Canopy("build").exit_code, 0);
+  CliRun info = Canopy("catalog info --format json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const auto json = nlohmann::json::parse(info.out);
+  EXPECT_EQ(json.at("store"), canopy::test::OnPostgres() ? "postgresql" : "sqlite");
+  EXPECT_EQ(json.at("schema_version"), 5);
+  EXPECT_GT(json.at("counts").at("versions").get<int>(), 0);
+  EXPECT_EQ(json.at("counts").at("versions"), json.at("counts").at("products"));
+  EXPECT_GT(json.at("counts").at("audit entries").get<int>(), 0);
+  if (canopy::test::OnPostgres()) {
+    const std::string password = PasswordOf(canopy::test::PostgresUrl());
+    ASSERT_FALSE(password.empty());
+    EXPECT_EQ(info.out.find(password), std::string::npos) << info.out;
+    EXPECT_EQ(json.at("location").get<std::string>().rfind("postgresql://canopy@", 0), 0)
+        << info.out;
+  } else {
+    EXPECT_EQ(json.at("location"), (dir_ / "mesh/.canopy/catalog.db").string());
+  }
+  CliRun table = Canopy("catalog info");
+  EXPECT_NE(table.out.find("schema version  5"), std::string::npos) << table.out;
+}
+
+TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) {
+  if (!NeedPostgres()) GTEST_SKIP() << "needs the PostgreSQL of `make test` (the pg: run)";
+  ASSERT_EQ(OnSqlite("build").exit_code, 0);
+  ASSERT_EQ(OnSqlite("build --force").exit_code, 0);  // two versions of every product
+  CliRun token = OnSqlite("token create dana");
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  ASSERT_EQ(OnSqlite("grant crm.customers --to user:zoe --as carl").exit_code, 0);
+  ASSERT_EQ(OnSqlite("access request finance.exposure --as zoe --purpose audit").exit_code, 0);
+  CliRun source = OnSqlite("catalog info --format json");
+  ASSERT_EQ(source.exit_code, 0) << source.err;
+
+  CliRun moved = OnSqlite("catalog migrate --to " + Quote(target_));
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_NE(moved.out.find("audit chain verified"), std::string::npos) << moved.out;
+  EXPECT_EQ(moved.out.find(PasswordOf(target_)), std::string::npos) << moved.out;
+
+  CliRun copied = Canopy("catalog info --format json");  // CANOPY_CATALOG: the target
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+  EXPECT_EQ(nlohmann::json::parse(copied.out).at("store"), "postgresql");
+  nlohmann::json before = Counts(source);
+  nlohmann::json after = Counts(copied);
+  EXPECT_EQ(after.at("audit entries").get<int>(), before.at("audit entries").get<int>() + 1);
+  before.erase("audit entries");
+  after.erase("audit entries");
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(before.at("versions").get<int>(), 2 * before.at("products").get<int>());
+
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  CliRun still = OnSqlite("audit --verify");  // the source keeps its own checkpoint
+  EXPECT_EQ(still.exit_code, 0) << still.err;
+  // The token issued on SQLite authenticates on PostgreSQL; the grant is enforced.
+  auto catalog = canopy::catalog::OpenCatalog(target_, (dir_ / "mesh/.canopy").string());
+  std::string secret = token.out;
+  while (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  EXPECT_EQ(canopy::governance::Authenticate(*catalog, secret), "dana");
+  CliRun query = Canopy("query --as zoe \"select count(*) from crm.customers\"");
+  EXPECT_EQ(query.exit_code, 0) << query.err;
+  // The mesh goes on on PostgreSQL: a build publishes, the chain still verifies.
+  ASSERT_EQ(Canopy("build --force").exit_code, 0);
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 0);
+}
+
+TEST_F(CatalogCliTest, MigrateRefusesANonEmptyTargetAndATamperedSource) {
+  if (!NeedPostgres()) GTEST_SKIP() << "needs the PostgreSQL of `make test` (the pg: run)";
+  ASSERT_EQ(OnSqlite("build").exit_code, 0);
+  // A cut audit log is evidence: it is not copied into a store that would hide it.
+  const std::string file = (dir_ / "mesh/.canopy/catalog.db").string();
+  ASSERT_EQ(canopy::test::Shell("sqlite3 " + Quote(file) +
+                                " 'DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM "
+                                "audit_log)'"),
+            0);
+  CliRun tampered = OnSqlite("catalog migrate --to " + Quote(target_));
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_NE(tampered.err.find("does not verify"), std::string::npos) << tampered.err;
+  EXPECT_NE(tampered.err.find("nothing was copied"), std::string::npos) << tampered.err;
+  EXPECT_EQ(canopy::test::Psql("SELECT count(*) FROM information_schema.tables "
+                               "WHERE table_schema = current_schema()"),
+            "0\n");  // not even created
+
+  fs::remove_all(dir_ / "mesh/.canopy");
+  ASSERT_EQ(OnSqlite("build").exit_code, 0);
+  ASSERT_EQ(OnSqlite("catalog migrate --to " + Quote(target_)).exit_code, 0);
+  const std::string entries = canopy::test::Psql("SELECT count(*) FROM audit_log");
+  ASSERT_EQ(OnSqlite("build --force").exit_code, 0);
+  CliRun again = OnSqlite("catalog migrate --to " + Quote(target_));
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("is not empty"), std::string::npos) << again.err;
+  EXPECT_EQ(canopy::test::Psql("SELECT count(*) FROM audit_log"), entries);
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 0);
+
+  CliRun not_a_url = OnSqlite("catalog migrate --to /tmp/other.db");
+  EXPECT_EQ(not_a_url.exit_code, 2);
+  EXPECT_NE(not_a_url.err.find("--to takes a PostgreSQL URL"), std::string::npos) << not_a_url.err;
+  CliRun from_pg = Canopy("catalog migrate --to " + Quote(target_));
+  EXPECT_EQ(from_pg.exit_code, 2);
+  EXPECT_NE(from_pg.err.find("on postgresql already"), std::string::npos) << from_pg.err;
+}
+
+// An unreachable server, a wrong password, a missing database: one line naming host
+// and database, exit 1, never the password — and nothing written anywhere.
+TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
+  if (!NeedPostgres()) GTEST_SKIP() << "needs the PostgreSQL of `make test` (the pg: run)";
+  const std::string url = canopy::test::PostgresUrl();  // postgresql://canopy:PW@HOST:PORT/canopy
+  const std::string server = url.substr(url.find('@') + 1, url.rfind('/') - url.find('@') - 1);
+  const std::string password = PasswordOf(url);
+  struct Case {
+    std::string url;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"postgresql://canopy:" + password + "@" + server + "/no_such_db",
+       "database \"no_such_db\" does not exist"},
+      {"postgresql://canopy:Wr0ngSecret@" + server + "/canopy", "password authentication failed"},
+      {"postgresql://canopy:Wr0ngSecret@127.0.0.1:1/canopy", "127.0.0.1"},
+  };
+  for (const Case& c : cases) {
+    const std::string shown_password = PasswordOf(c.url);
+    for (const std::string& command : {std::string("catalog info"), std::string("build")}) {
+      CliRun run = Canopy(command, "CANOPY_CATALOG=" + Quote(c.url));
+      EXPECT_EQ(run.exit_code, 1) << c.url;
+      EXPECT_EQ(run.err.rfind("error: cannot connect to the catalog postgresql://canopy@", 0), 0)
+          << run.err;
+      EXPECT_NE(run.err.find(c.says), std::string::npos) << run.err;
+      EXPECT_EQ(run.err.find(shown_password), std::string::npos) << run.err;
+      EXPECT_EQ(run.out.find(shown_password), std::string::npos) << run.out;
+      const auto first_line = run.err.find('\n');
+      EXPECT_NE(run.err.substr(0, first_line).find(c.url.substr(c.url.rfind('/') + 1)),
+                std::string::npos)
+          << run.err;  // the database is named
+      EXPECT_EQ(run.err.find('\n', first_line + 1), run.err.rfind('\n'))
+          << run.err;  // the error and its hint: two lines
+    }
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "mesh/.canopy/catalog.db"));
+}
+
+}  // namespace

@@ -21,6 +21,11 @@ struct BuildPlan {
 // Plans the targets (empty: the whole mesh; "domain" or "domain.product") and every
 // product they read, transitively. The mesh must be valid (no cycles). Throws
 // Error(kUsage) naming an unknown target, with "did you mean".
-BuildPlan PlanBuild(const spec::Mesh& mesh, const std::vector<std::string>& targets);
+//
+// With `domains` (a domain's runner), only those domains' products are planned: the
+// targets default to all of them and must lie within them, and an upstream of another
+// domain is read from its published version instead of being planned.
+BuildPlan PlanBuild(const spec::Mesh& mesh, const std::vector<std::string>& targets,
+                    const std::vector<std::string>& domains = {});
 
 }  // namespace canopy::build

@@ -51,30 +51,39 @@ std::string ReadText(const std::string& path) {
   return buffer.str();
 }
 
-// An exclusive lock on the storage root, released on destruction.
-class BuildLock {
- public:
-  explicit BuildLock(const std::string& root) {
-    fs::create_directories(root);
-    const std::string path = root + "/build.lock";
-    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(ErrorCode::kFailed, "cannot open " + path);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw Error(ErrorCode::kConflict, "another build of this mesh is running",
-                  "wait for it to finish; builds of one mesh run one at a time");
-    }
-  }
-  ~BuildLock() {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
-  }
-  BuildLock(const BuildLock&) = delete;
-  BuildLock& operator=(const BuildLock&) = delete;
+// Who holds a build lock, as the runner that finds it taken is told.
+std::string LockHolder(const std::string& build_id) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "%s", "host");
+  return "build " + build_id + " on " + host + " pid " + std::to_string(::getpid());
+}
 
- private:
-  int fd_ = -1;
-};
+// Takes the build lock of every planned product, all or none: builds of different
+// products (different domains' runners) run at once; two for one product never do.
+std::vector<std::unique_ptr<catalog::ProductLock>> LockPlanned(const BuildPlan& plan,
+                                                               catalog::CatalogStore& catalog,
+                                                               const std::string& build_id) {
+  std::vector<const spec::Product*> products;
+  for (const auto& planned : plan.products) products.push_back(planned.product);
+  std::sort(products.begin(), products.end(), [](const spec::Product* a, const spec::Product* b) {
+    return a->Address() < b->Address();
+  });
+  const std::string holder = LockHolder(build_id);
+  std::vector<std::unique_ptr<catalog::ProductLock>> locks;
+  for (const spec::Product* product : products) {
+    std::string held_by;
+    auto lock = catalog.LockProduct(product->domain, product->name, holder, held_by);
+    if (lock == nullptr) {
+      throw Error(ErrorCode::kConflict,
+                  "another build of this mesh is running: " + product->Address() +
+                      " is being built by " + held_by,
+                  "wait for it to finish, or build other domains meanwhile (canopy build "
+                  "--domain D); a build's locks end with its process");
+    }
+    locks.push_back(std::move(lock));
+  }
+  return locks;
+}
 
 // DuckDB's CSV errors end in a dump of every reader option; keep what a user needs:
 // the file and line, the column, the value, the line itself, and the fix.
@@ -136,6 +145,7 @@ struct Context {
   std::string root;  // storage root
   std::string build_id;
   bool force = false;
+  bool domain_runner = false;  // built with --domain: other domains have runners of their own
   int threads_per_product = 0;
   std::mutex* mutex = nullptr;                              // guards catalog and live
   std::map<std::string, Upstream>* live = nullptr;          // product address → live version
@@ -266,11 +276,12 @@ class ProductBuild {
       if (upstream == nullptr) continue;
       auto live = c_.live->find(upstream->Address());
       if (live == c_.live->end()) {
+        const std::string how =
+            c_.domain_runner ? "--domain " + upstream->domain : upstream->Address();
         throw Error(ErrorCode::kFailed, "input '" + input.name + "' reads " + sql_name +
-                                            ", which has never been "
-                                            "published; build " +
-                                            upstream->Address() + " first (canopy build " +
-                                            upstream->Address() + ")");
+                                            ", which has never been published; build " +
+                                            upstream->Address() + " first (canopy build " + how +
+                                            ")");
       }
       out[sql_name] = live->second;
     }
@@ -720,22 +731,30 @@ void EmitNotBuilt(const Context& context, const spec::Product& product, const st
   }
 }
 
-// Removes what interrupted builds left: staging folders and version folders that no
-// published version refers to.
-void CleanUp(const std::string& root, catalog::CatalogStore& catalog, Storage& storage) {
-  storage.RemoveAll((fs::path(root) / "staging").string());
+// Removes what interrupted builds of the planned (locked) products left: their
+// staging folders, and their version folders no published version refers to. Other
+// products may be mid-build in another runner: their folders are theirs.
+void CleanUp(const std::string& root, const BuildPlan& plan, catalog::CatalogStore& catalog,
+             Storage& storage) {
+  std::set<std::string> mine;
+  for (const auto& planned : plan.products) mine.insert(planned.product->Address());
+  const fs::path staging = fs::path(root) / "staging";
+  for (const auto& build : storage.List(staging.string())) {
+    for (const auto& address : storage.List((staging / build).string())) {
+      if (mine.count(address) != 0) storage.RemoveAll((staging / build / address).string());
+    }
+  }
   std::set<std::string> referenced;
   for (const auto& path : catalog.ReferencedPaths()) {
     referenced.insert(fs::path(path).parent_path().string());
   }
-  const fs::path products = fs::path(root) / "products";
-  for (const auto& domain : storage.List(products.string())) {
-    for (const auto& product : storage.List((products / domain).string())) {
-      for (const auto& build : storage.List((products / domain / product).string())) {
-        const std::string relative = (fs::path("products") / domain / product / build).string();
-        if (referenced.count(relative) == 0) {
-          storage.RemoveAll((fs::path(root) / relative).string());
-        }
+  for (const auto& planned : plan.products) {
+    const spec::Product& product = *planned.product;
+    const fs::path folder = fs::path("products") / product.domain / product.name;
+    for (const auto& build : storage.List((fs::path(root) / folder).string())) {
+      const std::string relative = (folder / build).string();
+      if (referenced.count(relative) == 0) {
+        storage.RemoveAll((fs::path(root) / relative).string());
       }
     }
   }
@@ -775,15 +794,16 @@ std::string StorageRoot(const spec::Mesh& mesh) {
 BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Storage& storage,
                      const BuildOptions& options, BuildProgress* progress) {
   const auto start = Clock::now();
-  BuildPlan plan = PlanBuild(mesh, options.targets);
+  BuildPlan plan = PlanBuild(mesh, options.targets, options.domains);
   const std::string root = StorageRoot(mesh);
-  BuildLock lock(root);
-  CleanUp(root, catalog, storage);
+  fs::create_directories(root);
+  BuildReport report;
+  report.build_id = NewBuildId();
+  const auto locks = LockPlanned(plan, catalog, report.build_id);
+  CleanUp(root, plan, catalog, storage);
 
   SyncCatalogWithSpec(mesh, catalog);
 
-  BuildReport report;
-  report.build_id = NewBuildId();
   std::vector<std::string> targets = options.targets;
   catalog.BeginBuild({report.build_id, NowIso8601(), "", "running", targets});
 
@@ -810,6 +830,7 @@ BuildReport RunBuild(const spec::Mesh& mesh, catalog::CatalogStore& catalog, Sto
   context.root = root;
   context.build_id = report.build_id;
   context.force = options.force;
+  context.domain_runner = !options.domains.empty();
   context.threads_per_product = mesh.limits.build.threads;
   context.mutex = &mutex;
   context.live = &live;

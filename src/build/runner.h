@@ -15,8 +15,11 @@ namespace canopy::build {
 
 struct BuildOptions {
   std::vector<std::string> targets;  // empty: everything
-  bool force = false;                // rebuild even when unchanged
-  int jobs = 0;                      // products in parallel; 0: one per core
+  // Only these domains' products (a domain's runner): products of other domains they
+  // read come from their published versions, and are never rebuilt here.
+  std::vector<std::string> domains{};
+  bool force = false;  // rebuild even when unchanged
+  int jobs = 0;        // products in parallel; 0: one per core
 };
 
 // What happened to one product, with the detail the summary and errors show.

@@ -52,10 +52,15 @@ int RunCli(int argc, char** argv) {
   auto* build = app.add_subcommand(
       "build", "Build products and their upstreams; check contracts; publish what passes");
   build->add_option("targets", build_targets, "Domains or domain.product (default: everything)");
+  std::vector<std::string> build_domains;
+  build->add_option("--domain", build_domains,
+                    "Only this domain's products (repeatable): a domain's runner; what they read "
+                    "from other domains comes from those domains' published versions");
   build->add_flag("--force", force, "Rebuild products even when nothing changed");
   build->add_option("--jobs", jobs, "Products built in parallel (default: one per core)")
       ->check(CLI::Range(1, 64));
-  build->callback([&] { exit_code = RunBuildCommand(with_mesh(), build_targets, force, jobs); });
+  build->callback(
+      [&] { exit_code = RunBuildCommand(with_mesh(), build_targets, build_domains, force, jobs); });
 
   auto* products = app.add_subcommand("products", "List the data products of the mesh");
   add_format(products);

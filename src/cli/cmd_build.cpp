@@ -80,11 +80,12 @@ class PlainProgress : public build::BuildProgress {
 }  // namespace
 
 int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>& targets,
-                    bool force, int jobs) {
+                    const std::vector<std::string>& domains, bool force, int jobs) {
   MeshSession session = OpenMesh(global);
   auto storage = build::NewLocalStorage();
   build::BuildOptions options;
   options.targets = targets;
+  options.domains = domains;
   options.force = force;
   options.jobs = jobs;
   std::unique_ptr<build::BuildProgress> progress;

@@ -20,7 +20,7 @@ int RunInit(const std::string& dir, const std::string& domain, const std::string
             const std::string& name);
 int RunExample(const std::string& dir, double scale, bool overwrite);
 int RunBuildCommand(const GlobalOptions& global, const std::vector<std::string>& targets,
-                    bool force, int jobs);
+                    const std::vector<std::string>& domains, bool force, int jobs);
 int RunProducts(const GlobalOptions& global, OutputFormat format);
 int RunShow(const GlobalOptions& global, const std::string& address, OutputFormat format);
 int RunQuery(const GlobalOptions& global, const std::string& as, const std::string& sql,

@@ -950,6 +950,173 @@ TEST_F(BuildConcurrency, ASecondBuildWhileOneRunsFailsClearlyAndTheFirstFinishes
   EXPECT_EQ(Canopy({"build"}).exit_code, 0);
 }
 
+// --- per-domain runners sharing one catalog (issue 11) ---
+
+using BuildRunners = BuildTest;
+
+// The number of versions of `address` ever published.
+size_t VersionCount(catalog::CatalogStore& catalog, const std::string& address) {
+  const auto [domain, name] = Split(address);
+  auto detail = catalog.GetProduct(domain, name);
+  return detail ? detail->version_history.size() : 0;
+}
+
+// An in-process runner that holds its locks (paused right after planning) until the
+// test releases it, so what another runner does meanwhile happens while they are held.
+struct HeldRunner {
+  PausedProgress progress;
+  BuildReport report;
+  std::string error;
+  std::thread thread;
+
+  void Start(const std::function<BuildReport(BuildProgress*)>& run) {
+    thread = std::thread([this, run] {
+      try {
+        report = run(&progress);
+      } catch (const std::exception& e) {
+        error = e.what();
+        progress.Release();
+      }
+    });
+  }
+  void Finish() {
+    progress.Release();
+    if (thread.joinable()) thread.join();
+  }
+  ~HeldRunner() { Finish(); }
+};
+
+TEST_F(BuildRunners, TwoDomainsBuildAtOnceAndBothPublish) {
+  const BuildReport first = Build();
+  ASSERT_TRUE(first.ok());
+
+  // The crm runner takes crm's locks and holds them; the runner of sales and finance
+  // builds meanwhile, reading crm.customers from its published version.
+  HeldRunner crm;
+  crm.Start([&](BuildProgress* progress) {
+    spec::Mesh mesh = Load();
+    auto store = OpenStore();
+    auto storage = NewLocalStorage();
+    BuildOptions options;
+    options.domains = {"crm"};
+    options.force = true;
+    return RunBuild(mesh, *store, *storage, options, progress);
+  });
+  ASSERT_TRUE(crm.progress.WaitUntilPlanned()) << crm.error;
+  const CliRun others = Canopy({"build", "--domain", "sales", "--domain", "finance", "--force"});
+  crm.Finish();
+
+  ASSERT_EQ(crm.error, "");
+  EXPECT_EQ(others.exit_code, 0) << others.err;
+  EXPECT_TRUE(crm.report.ok());
+  EXPECT_EQ(Statuses(crm.report),
+            (std::map<std::string, std::string>{{"crm.customers", "published"},
+                                                {"crm.segments", "published"}}));
+  EXPECT_FALSE(Contains(others.out, "crm.")) << "the sales runner built crm:\n" << others.out;
+  const auto live = Live();
+  EXPECT_EQ(live.at("crm.customers").build_id, crm.report.build_id);
+  EXPECT_EQ(live.at("crm.segments").build_id, crm.report.build_id);
+  const std::string others_id = live.at("sales.orders").build_id;
+  EXPECT_NE(others_id, first.build_id);
+  EXPECT_NE(others_id, crm.report.build_id);
+  EXPECT_EQ(live.at("finance.revenue").build_id, others_id);
+  auto store = OpenStore();
+  for (const auto& address : kProducts) EXPECT_EQ(VersionCount(*store, address), 2U) << address;
+  ExpectConsistent(*store, Storage());
+  ExpectNoOrphans(*store, Storage());
+}
+
+TEST_F(BuildRunners, TwoRacingForOneProductPublishItOnceAndTheLoserSaysWhoHoldsIt) {
+  ASSERT_TRUE(Build().ok());
+  HeldRunner winner;
+  winner.Start([&](BuildProgress* progress) {
+    spec::Mesh mesh = Load();
+    auto store = OpenStore();
+    auto storage = NewLocalStorage();
+    BuildOptions options;
+    options.targets = {"sales.orders"};
+    options.domains = {"sales"};
+    options.force = true;
+    return RunBuild(mesh, *store, *storage, options, progress);
+  });
+  ASSERT_TRUE(winner.progress.WaitUntilPlanned()) << winner.error;
+  // The same product asked for three ways: by address, by its domain's runner, and as
+  // an upstream of finance.revenue.
+  const CliRun by_address = Canopy({"build", "sales.orders", "--force"});
+  const CliRun by_domain = Canopy({"build", "--domain", "sales", "--force"});
+  const CliRun as_upstream = Canopy({"build", "finance.revenue", "--force"});
+  winner.Finish();
+
+  ASSERT_EQ(winner.error, "");
+  ASSERT_TRUE(winner.report.ok());
+  for (const CliRun* loser : {&by_address, &by_domain, &as_upstream}) {
+    EXPECT_EQ(loser->exit_code, 1) << loser->out << loser->err;
+    EXPECT_TRUE(Contains(loser->err,
+                         "error: another build of this mesh is running: "
+                         "sales.orders is being built by build " +
+                             winner.report.build_id + " on "))
+        << loser->err;
+    EXPECT_TRUE(Contains(loser->err, "pid " + std::to_string(::getpid()))) << loser->err;
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(VersionCount(*store, "sales.orders"), 2U);
+  EXPECT_EQ(VersionCount(*store, "finance.revenue"), 1U) << "a loser built what it had locked";
+  EXPECT_EQ(Live().at("sales.orders").build_id, winner.report.build_id);
+  ExpectConsistent(*store, Storage());
+  // The lock goes with its holder: the next runner builds.
+  EXPECT_EQ(Canopy({"build", "--domain", "sales", "--force"}).exit_code, 0);
+}
+
+TEST_F(BuildRunners, ARunnerReadsOtherDomainsPublishedVersionsAndNeverRebuildsThem) {
+  ASSERT_TRUE(Build().ok());
+  const auto before = Live();
+  // crm's model changes, but the sales runner does not build crm: sales.orders still
+  // reads the published crm.customers, so nothing of sales changed either.
+  Edit("domains/crm/products/customers.yaml", "from raw_customers\"",
+       "from raw_customers where customer_id is not null\"");
+  CliRun sales = Canopy({"build", "--domain", "sales"});
+  ASSERT_EQ(sales.exit_code, 0) << sales.err;
+  EXPECT_FALSE(Contains(sales.out, "crm.")) << sales.out;
+  EXPECT_TRUE(Live() == before);
+
+  // crm's runner publishes; then the sales runner rebuilds sales.orders over the new
+  // crm.customers, and leaves finance to its own runner.
+  ASSERT_EQ(Canopy({"build", "--domain", "crm"}).exit_code, 0);
+  const auto after_crm = Live();
+  EXPECT_NE(after_crm.at("crm.customers").build_id, before.at("crm.customers").build_id);
+  EXPECT_EQ(after_crm.at("sales.orders").build_id, before.at("sales.orders").build_id);
+  sales = Canopy({"build", "--domain", "sales"});
+  ASSERT_EQ(sales.exit_code, 0) << sales.err;
+  const auto after_sales = Live();
+  EXPECT_NE(after_sales.at("sales.orders").build_id, before.at("sales.orders").build_id);
+  EXPECT_EQ(after_sales.at("crm.customers").build_id, after_crm.at("crm.customers").build_id);
+  EXPECT_EQ(after_sales.at("finance.revenue").build_id, before.at("finance.revenue").build_id);
+}
+
+TEST_F(BuildRunners, ARunnerRefusesTargetsOutsideItsDomainsAndUnknownDomains) {
+  const CliRun outside = Canopy({"build", "crm.customers", "--domain", "sales"});
+  EXPECT_EQ(outside.exit_code, 2) << outside.err;
+  EXPECT_TRUE(
+      Contains(outside.err, "'crm.customers' is not in the domain sales this build is limited to"))
+      << outside.err;
+  const CliRun unknown = Canopy({"build", "--domain", "slaes"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  EXPECT_TRUE(Contains(unknown.err, "no domain 'slaes' to build")) << unknown.err;
+  EXPECT_TRUE(Contains(unknown.err, "sales")) << unknown.err;
+  // Nothing was built by either.
+  EXPECT_TRUE(Live().empty());
+}
+
+TEST_F(BuildRunners, ARunnerWhoseUpstreamWasNeverPublishedSaysWhichRunnerMustGoFirst) {
+  const CliRun sales = Canopy({"build", "--domain", "sales"});
+  EXPECT_EQ(sales.exit_code, 1);
+  EXPECT_TRUE(Contains(sales.out + sales.err, "crm.customers, which has never been published"))
+      << sales.out << sales.err;
+  EXPECT_TRUE(Contains(sales.out + sales.err, "canopy build --domain crm"))
+      << sales.out << sales.err;
+  EXPECT_EQ(Live().count("crm.customers"), 0U) << "the sales runner built crm";
+}
+
 // --- crashes through the Storage seam ---
 
 // Thrown where the process would have died. An Error, as the real storage throws.

@@ -213,3 +213,38 @@ TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
 }
 
 }  // namespace
+
+namespace {
+
+// Three processes append to the audit log at once — queries, tokens and grants — on the
+// test's store. Every entry lands, in one chain that still verifies.
+TEST_F(CatalogCliTest, ThreeProcessesAppendingAtOnceKeepOneVerifiableChain) {
+  ASSERT_EQ(Canopy("build").exit_code, 0);
+  auto entries = [&] {
+    CliRun log = Canopy("audit --format json --limit 0");
+    EXPECT_EQ(log.exit_code, 0) << log.err;
+    return nlohmann::json::parse(log.out, nullptr, false).size();
+  };
+  const size_t before = entries();
+  const std::string canopy = Quote(CANOPY_BINARY);
+  const std::string loops[] = {
+      "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do " + canopy +
+          " query --as dana 'select count(*) from crm.customers' || exit 1; done",
+      "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do " + canopy + " token create dana || exit 1; done",
+      "for i in 1 2 3 4 5 6; do " + canopy + " grant crm.customers --to user:zoe --as carl && " +
+          canopy + " revoke crm.customers --from user:zoe --as carl || exit 1; done"};
+  std::string command = "cd " + Quote((dir_ / "mesh").string()) + " || exit 1; ";
+  std::string waits = "fail=0;";
+  for (size_t i = 0; i < std::size(loops); ++i) {
+    command += "( " + loops[i] + " ) >/dev/null 2>>errors & p" + std::to_string(i) + "=$!; ";
+    waits += " wait $p" + std::to_string(i) + " || fail=1;";
+  }
+  command += waits + " exit $fail";
+  ASSERT_EQ(canopy::test::Shell(command), 0) << Read(dir_ / "mesh/errors");
+
+  EXPECT_EQ(entries(), before + 12 + 12 + 12);
+  CliRun verify = Canopy("audit --verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+}  // namespace

@@ -548,6 +548,46 @@ std::string Request(const std::string& method, const std::string& target,
   return request + extra_headers + "\r\n" + body;
 }
 
+// A `canopy serve` process on a free loopback port, its stderr in a log file.
+struct Started {
+  pid_t pid = -1;
+  int port = 0;
+  std::string log;
+  bool up = false;  // it answered /api/v1/health
+};
+
+Started StartServer(const std::string& mesh, const fs::path& log_folder) {
+  Started started;
+  // A free port: let the kernel pick one, then give it to the server.
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return started;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  started.port = ntohs(address.sin_port);
+  ::close(probe);
+  started.log = (log_folder / ("serve-" + std::to_string(started.port) + ".log")).string();
+  const std::string listen = "127.0.0.1:" + std::to_string(started.port);
+  started.pid = fork();
+  if (started.pid == 0) {
+    freopen(started.log.c_str(), "w", stderr);
+    execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen", listen.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && !started.up; ++i) {
+    Wire wire(started.port);
+    if (wire.connected() && wire.Send(Request("GET", "/api/v1/health"))) {
+      auto reply = wire.Read();
+      started.up = reply && reply->status == 200;
+    }
+    if (!started.up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return started;
+}
+
 // One canopy serve process per test, on the governance mesh built once for all.
 class ServerTest : public ::testing::Test {
  protected:
@@ -577,35 +617,11 @@ class ServerTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_FALSE(token_->empty());
-    // A free port: let the kernel pick one, then give it to the server.
-    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    ::close(probe);
-    log_ = (*dir_ / ("serve-" + std::to_string(port_) + ".log")).string();
-    const std::string mesh = (*dir_ / "mesh").string();
-    child_ = fork();
-    if (child_ == 0) {
-      freopen(log_.c_str(), "w", stderr);
-      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
-            ("127.0.0.1:" + std::to_string(port_)).c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    bool up = false;
-    for (int i = 0; i < 200 && !up; ++i) {
-      Wire wire(port_);
-      if (wire.connected() && wire.Send(Request("GET", "/api/v1/health"))) {
-        auto reply = wire.Read();
-        up = reply && reply->status == 200;
-      }
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(up) << "the server did not start";
+    const Started started = StartServer((*dir_ / "mesh").string(), *dir_);
+    child_ = started.pid;
+    port_ = started.port;
+    log_ = started.log;
+    ASSERT_TRUE(started.up) << "the server did not start";
   }
   void TearDown() override {
     if (child_ > 0) Stop();
@@ -950,6 +966,105 @@ TEST_F(ServerTest, SigtermLetsARequestInFlightFinish) {
   EXPECT_NE(text.find("POST /api/v1/query 200"), std::string::npos) << text;
   EXPECT_LT(text.find("received SIGTERM"), text.find("POST /api/v1/query 200")) << text;
   EXPECT_NE(text.find(" stopped"), std::string::npos);
+}
+
+// --- many servers on one catalog (issue 11) ---
+
+// Two `canopy serve` processes on one mesh and one catalog — the test's store: one
+// SQLite file, or one PostgreSQL schema. What is decided through one is enforced by the
+// other on its very next request: neither keeps an answer past a catalog write.
+class ServerClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("canopy-cluster-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+             fs::copy_options::recursive);
+    mesh_ = (dir_ / "mesh").string();
+    ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
+    for (const char* user : {"zoe", "carl", "frank"}) {
+      ASSERT_EQ(Run(std::string("token create ") + user + " >" + (dir_ / user).string()), 0);
+      std::ifstream(dir_ / user) >> tokens_[user];
+    }
+    for (Started* server : {&a_, &b_}) {
+      *server = StartServer(mesh_, dir_);
+      ASSERT_TRUE(server->up) << "a server did not start";
+    }
+  }
+  void TearDown() override {
+    for (Started* server : {&a_, &b_}) {
+      if (server->pid <= 0) continue;
+      kill(server->pid, SIGTERM);
+      waitpid(server->pid, nullptr, 0);
+    }
+    fs::remove_all(dir_);
+  }
+  int Run(const std::string& args) {
+    return std::system(("cd " + mesh_ + " && " + CANOPY_BINARY + " " + args).c_str()) == 0 ? 0 : 1;
+  }
+  // The status of one request as `user` to `server`.
+  int Status(const Started& server, const std::string& user, const std::string& method,
+             const std::string& path, const std::string& body = "") {
+    Wire wire(server.port);
+    if (!wire.connected() || !wire.Send(Request(method, path, tokens_[user], body))) return -1;
+    auto reply = wire.Read();
+    last_body_ = reply ? reply->body : "";
+    return reply ? reply->status : -1;
+  }
+  int Query(const Started& server, const std::string& user, const std::string& port) {
+    return Status(server, user, "POST", "/api/v1/query",
+                  R"({"sql":"select count(*) from )" + port + R"("})");
+  }
+
+  fs::path dir_;
+  std::string mesh_;
+  std::map<std::string, std::string> tokens_;
+  Started a_, b_;
+  std::string last_body_;
+};
+
+TEST_F(ServerClusterTest, AGrantThroughOneServerIsEnforcedByTheOtherAtOnce) {
+  // Both servers have answered zoe's query (and kept what they could) before the grant.
+  EXPECT_EQ(Query(a_, "zoe", "crm.customers"), 403);
+  EXPECT_EQ(Query(b_, "zoe", "crm.customers"), 403);
+  ASSERT_EQ(Status(a_, "carl", "POST", "/api/v1/grants",
+                   R"({"product":"crm.customers","grantee":"user:zoe"})"),
+            201)
+      << last_body_;
+  EXPECT_EQ(Query(b_, "zoe", "crm.customers"), 200) << last_body_;
+  // Revoked through B: A refuses on its next request.
+  ASSERT_EQ(Status(b_, "carl", "DELETE", "/api/v1/grants?product=crm.customers&grantee=user:zoe"),
+            200)
+      << last_body_;
+  EXPECT_EQ(Query(a_, "zoe", "crm.customers"), 403) << last_body_;
+}
+
+TEST_F(ServerClusterTest, AnApprovalOnOneServerUnlocksTheQueryOnTheOther) {
+  EXPECT_EQ(Query(a_, "zoe", "finance.exposure"), 403);
+  ASSERT_EQ(Status(a_, "zoe", "POST", "/api/v1/access-requests",
+                   R"({"product":"finance.exposure","purpose":"quarterly risk review"})"),
+            201)
+      << last_body_;
+  const int64_t id = json::parse(last_body_).at("id").get<int64_t>();
+  // B lists the request A took, and its owner approves it there.
+  ASSERT_EQ(Status(b_, "frank", "GET", "/api/v1/access-requests"), 200);
+  EXPECT_NE(last_body_.find("quarterly risk review"), std::string::npos) << last_body_;
+  ASSERT_EQ(Status(b_, "frank", "POST",
+                   "/api/v1/access-requests/" + std::to_string(id) + "/approve", "{}"),
+            200)
+      << last_body_;
+  EXPECT_EQ(Query(a_, "zoe", "finance.exposure"), 200) << last_body_;
+}
+
+TEST_F(ServerClusterTest, ATokenRevokedElsewhereIsRefusedByEveryServer) {
+  ASSERT_EQ(Status(a_, "zoe", "GET", "/api/v1/me"), 200);
+  ASSERT_EQ(Status(b_, "zoe", "GET", "/api/v1/me"), 200);
+  // Revoked by a third process, the command line.
+  const std::string id = tokens_["zoe"].substr(4, tokens_["zoe"].find('_', 4) - 4);
+  ASSERT_EQ(Run("token revoke " + id + " >/dev/null"), 0);
+  EXPECT_EQ(Status(a_, "zoe", "GET", "/api/v1/me"), 401);
+  EXPECT_EQ(Status(b_, "zoe", "GET", "/api/v1/me"), 401);
 }
 
 }  // namespace

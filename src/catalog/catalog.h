@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
+
 #include "catalog/audit_seal.h"
 
 namespace canopy::catalog {
@@ -257,6 +259,7 @@ struct CatalogInfo {
   std::string store;     // sqlite | postgresql
   std::string location;  // the file, or the URL without its password
   int schema_version = 0;
+  int opened_at_version = 0;  // the schema version this process found (0: it made the catalog)
   std::vector<std::pair<std::string, int64_t>> counts;  // what the catalog holds, by kind
 };
 
@@ -405,11 +408,23 @@ class CatalogStore {
 // Whether `location` names a PostgreSQL catalog (postgresql:// or postgres://).
 bool IsPostgresUrl(const std::string& location);
 
-// Opens the store named by `location`: a file path for SQLite (created and migrated
-// as needed), or a postgresql:// URL. The audit key and checkpoint of a PostgreSQL
-// catalog live in `seal_folder` (the mesh's storage root; a SQLite catalog keeps them
-// beside its file). Throws Error(kFailed) with the reason.
+// What opening a catalog whose schema is older than this Canopy's does. A new, empty
+// catalog is always made at the latest version, and a newer one is always refused.
+enum class Upgrade {
+  kRefuse,  // Error(kFailed) naming `canopy catalog upgrade`: servers and runners share
+            // the catalog, so none changes its schema under the others on its own
+  kApply,   // apply the missing migrations, in order (`canopy catalog upgrade`)
+};
+
+// Opens the store named by `location`: a file path for SQLite (created as needed), or a
+// postgresql:// URL. The audit key and checkpoint of a PostgreSQL catalog live in
+// `seal_folder` (the mesh's storage root; a SQLite catalog keeps them beside its file).
+// Throws Error(kFailed) with the reason.
 std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location,
-                                          const std::string& seal_folder = "");
+                                          const std::string& seal_folder = "",
+                                          Upgrade upgrade = Upgrade::kRefuse);
+
+// The error for a catalog at schema version `found` when this Canopy's is `latest`.
+Error OlderSchemaError(const std::string& where, int found, int latest);
 
 }  // namespace canopy::catalog

@@ -322,7 +322,7 @@ int SchemaVersion(Connection& db) {
 // Brings the schema to the latest migration, each in its own transaction, under an
 // advisory lock so that processes starting at once migrate it once. Returns the
 // version found (0: a new catalog).
-int Migrate(Connection& db) {
+int Migrate(Connection& db, Upgrade upgrade) {
   const int latest = Migrations().back().version;
   const std::string lock = std::string("SELECT pg_advisory_lock(") + kLockKey + ")";
   const std::string unlock = std::string("SELECT pg_advisory_unlock(") + kLockKey + ")";
@@ -335,6 +335,9 @@ int Migrate(Connection& db) {
             std::to_string(latest) + "); upgrade canopy to use it");
   }
   if (found == latest) return found;
+  if (found > 0 && upgrade == Upgrade::kRefuse) {
+    throw OlderSchemaError(db.display(), found, latest);
+  }
   db.Query(lock.c_str(), {"migrate"});
   try {
     for (const PgMigration& migration : Migrations()) {
@@ -780,9 +783,10 @@ class PgProductLock final : public ProductLock {
 
 }  // namespace
 
-PgCatalog::PgCatalog(const std::string& url, const std::string& seal_folder) {
+PgCatalog::PgCatalog(const std::string& url, const std::string& seal_folder, Upgrade upgrade) {
   db_ = std::make_unique<Connection>(url);
-  const int schema_was = Migrate(*db_);
+  const int schema_was = Migrate(*db_, upgrade);
+  opened_at_version_ = schema_was;
   // The seal's files sit where a SQLite catalog's would, beside <storage>/catalog.db:
   // the same key, and a checkpoint of this database and schema's own.
   Result where = db_->Query("SELECT current_database(), current_schema()");
@@ -1300,6 +1304,7 @@ CatalogInfo PgCatalog::Info() {
     info.store = "postgresql";
     info.location = db_->display();
     info.schema_version = SchemaVersion(*db_);
+    info.opened_at_version = opened_at_version_;
     Result r = db_->Query(R"sql(
       SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM products),
              (SELECT count(*) FROM versions), (SELECT count(*) FROM builds),

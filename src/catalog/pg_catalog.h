@@ -30,7 +30,8 @@ class PgCatalog final : public CatalogStore {
   // one line naming the server and database but never the password, when it cannot
   // connect, or when the schema is newer than this canopy knows. The audit key and
   // checkpoint live in `seal_folder` (the storage root), as beside a SQLite file.
-  PgCatalog(const std::string& url, const std::string& seal_folder);
+  PgCatalog(const std::string& url, const std::string& seal_folder,
+            Upgrade upgrade = Upgrade::kRefuse);
   ~PgCatalog() override;
   PgCatalog(const PgCatalog&) = delete;
   PgCatalog& operator=(const PgCatalog&) = delete;
@@ -87,6 +88,7 @@ class PgCatalog final : public CatalogStore {
  private:
   std::unique_ptr<pg::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;
+  int opened_at_version_ = 0;  // the schema version found on opening (0: made here)
 };
 
 }  // namespace canopy::catalog

@@ -195,7 +195,8 @@ void Apply(Connection& db, const Migration& migration) {
 
 // Brings the file's schema to the latest migration; returns the version it had (0: a
 // new catalog).
-int Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations) {
+int Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations,
+            Upgrade upgrade) {
   for (size_t i = 1; i < migrations.size(); ++i) {
     if (migrations[i].version <= migrations[i - 1].version) {
       throw Error(ErrorCode::kInternal, "catalog migrations are not in increasing order");
@@ -210,6 +211,9 @@ int Migrate(Connection& db, const std::string& path, const std::vector<Migration
         "catalog schema version " + std::to_string(on_disk) + " is newer than this canopy supports",
         path + " was written by a newer canopy (this one knows up to version " +
             std::to_string(latest) + "); upgrade canopy to use it");
+  }
+  if (on_disk > 0 && on_disk < latest && upgrade == Upgrade::kRefuse) {
+    throw OlderSchemaError(path, on_disk, latest);
   }
   for (const Migration& migration : migrations) {
     if (migration.version <= on_disk) continue;
@@ -639,7 +643,8 @@ const std::vector<Migration>& SqliteMigrations() {
   return migrations;
 }
 
-SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migration>& migrations) {
+SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migration>& migrations,
+                             Upgrade upgrade) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code error;
   if (!parent.empty()) std::filesystem::create_directories(parent, error);
@@ -649,7 +654,8 @@ SqliteCatalog::SqliteCatalog(const std::string& path, const std::vector<Migratio
   }
   path_ = path;
   db_ = std::make_unique<Connection>(path);
-  const int schema_was = Migrate(*db_, path, migrations);
+  const int schema_was = Migrate(*db_, path, migrations, upgrade);
+  opened_at_version_ = schema_was;
   seal_ = std::make_unique<AuditSeal>(path);
   const bool empty_log = !Statement(*db_, "SELECT 1 FROM audit_log LIMIT 1").Step();
   if (!seal_->has_key() && empty_log) {
@@ -917,10 +923,19 @@ bool IsPostgresUrl(const std::string& location) {
 }
 
 std::unique_ptr<CatalogStore> OpenCatalog(const std::string& location,
-                                          const std::string& seal_folder) {
+                                          const std::string& seal_folder, Upgrade upgrade) {
   if (location.empty()) throw Error(ErrorCode::kFailed, "no catalog location given");
-  if (IsPostgresUrl(location)) return std::make_unique<PgCatalog>(location, seal_folder);
-  return std::make_unique<SqliteCatalog>(location);
+  if (IsPostgresUrl(location)) return std::make_unique<PgCatalog>(location, seal_folder, upgrade);
+  return std::make_unique<SqliteCatalog>(location, SqliteMigrations(), upgrade);
+}
+
+Error OlderSchemaError(const std::string& where, int found, int latest) {
+  return Error(ErrorCode::kFailed,
+               "the catalog " + where + " has schema version " + std::to_string(found) +
+                   ", older than this canopy's " + std::to_string(latest),
+               "stop the servers and runners that use it, back it up, then run `canopy catalog "
+               "upgrade` (it applies migrations " +
+                   std::to_string(found + 1) + " to " + std::to_string(latest) + " in order)");
 }
 
 int64_t SqliteCatalog::AddGrant(const GrantRecord& grant) {
@@ -1231,6 +1246,7 @@ CatalogInfo SqliteCatalog::Info() {
     info.store = "sqlite";
     info.location = path_;
     info.schema_version = SchemaVersion(*db_);
+    info.opened_at_version = opened_at_version_;
     Statement counts(*db_, R"sql(
       SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM products),
              (SELECT count(*) FROM versions), (SELECT count(*) FROM builds),

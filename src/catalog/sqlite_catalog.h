@@ -28,12 +28,14 @@ const std::vector<Migration>& SqliteMigrations();
 
 class SqliteCatalog final : public CatalogStore {
  public:
-  // Opens the file at `path` (creating it and its folder) and applies the
-  // migrations it lacks. Throws Error(kFailed) when it cannot, when a migration
-  // fails (the file keeps the migrations applied before it), or when the file's
-  // schema is newer than the last of `migrations`.
+  // Opens the file at `path` (creating it and its folder, at the latest version) and,
+  // with Upgrade::kApply, applies the migrations an older file lacks. Throws
+  // Error(kFailed) when it cannot, when a migration fails (the file keeps the
+  // migrations applied before it), when the file's schema is older and upgrading was
+  // not asked for, or when it is newer than the last of `migrations`.
   explicit SqliteCatalog(const std::string& path,
-                         const std::vector<Migration>& migrations = SqliteMigrations());
+                         const std::vector<Migration>& migrations = SqliteMigrations(),
+                         Upgrade upgrade = Upgrade::kRefuse);
   ~SqliteCatalog() override;
   SqliteCatalog(const SqliteCatalog&) = delete;
   SqliteCatalog& operator=(const SqliteCatalog&) = delete;
@@ -103,6 +105,7 @@ class SqliteCatalog final : public CatalogStore {
   std::string path_;
   std::unique_ptr<sqlite::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;
+  int opened_at_version_ = 0;  // the schema version found on opening (0: made here)
 };
 
 }  // namespace canopy::catalog

@@ -257,6 +257,11 @@ int RunCli(int argc, char** argv) {
   migrate->add_option("--to", migrate_to, "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
       ->required();
   migrate->callback([&] { exit_code = RunCatalogMigrate(with_mesh(), migrate_to); });
+  catalog_command
+      ->add_subcommand("upgrade",
+                       "Apply the schema migrations an older catalog lacks (stop the servers and "
+                       "runners that use it first)")
+      ->callback([&] { exit_code = RunCatalogUpgrade(with_mesh()); });
 
   try {
     app.parse(argc, argv);

@@ -94,4 +94,25 @@ int RunCatalogMigrate(const GlobalOptions& global, const std::string& to) {
   return 0;
 }
 
+int RunCatalogUpgrade(const GlobalOptions& global) {
+  MeshSession session = OpenMesh(global, catalog::Upgrade::kApply);
+  const catalog::CatalogInfo info = session.catalog->Info();
+  if (info.opened_at_version == info.schema_version) {
+    std::cout << info.location << " is at schema version " << info.schema_version
+              << " already; nothing to do\n";
+    return 0;
+  }
+  if (info.opened_at_version == 0) {
+    std::cout << "made a new catalog " << info.location << " at schema version "
+              << info.schema_version << "\n";
+    return 0;
+  }
+  governance::RecordAudit(
+      *session.catalog, "local", "catalog.upgrade", info.location, "ok",
+      nlohmann::json{{"from", info.opened_at_version}, {"to", info.schema_version}}.dump());
+  std::cout << "upgraded " << info.location << " from schema version " << info.opened_at_version
+            << " to " << info.schema_version << "\n";
+  return 0;
+}
+
 }  // namespace canopy::cli

@@ -50,6 +50,7 @@ int RunExportOpenLineage(const GlobalOptions& global, const std::string& output)
 int RunCatalogInfo(const GlobalOptions& global, OutputFormat format);
 // canopy catalog migrate --to URL: copies the SQLite catalog into an empty PostgreSQL one.
 int RunCatalogMigrate(const GlobalOptions& global, const std::string& to);
+int RunCatalogUpgrade(const GlobalOptions& global);
 int RunSearch(const GlobalOptions& global, const std::string& text, OutputFormat format, int limit);
 
 // How to show the mesh folder before a relative path: "" when it is the current

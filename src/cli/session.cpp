@@ -30,7 +30,7 @@ const spec::Product& ProductArgument(const spec::Mesh& mesh, const std::string& 
       hint.empty() ? "products are named domain.product; `canopy products` lists them" : hint);
 }
 
-MeshSession OpenMesh(const GlobalOptions& global) {
+MeshSession OpenMesh(const GlobalOptions& global, catalog::Upgrade upgrade) {
   MeshSession session;
   const std::string root = spec::FindMeshRoot(global.mesh);
   Diagnostics diagnostics;
@@ -53,7 +53,7 @@ MeshSession OpenMesh(const GlobalOptions& global) {
     location = session.mesh.catalog;
   }
   session.seal_folder = build::StorageRoot(session.mesh);
-  session.catalog = catalog::OpenCatalog(location, session.seal_folder);
+  session.catalog = catalog::OpenCatalog(location, session.seal_folder, upgrade);
   session.catalog_location = location;
   build::SyncCatalogWithSpec(session.mesh, *session.catalog);
   return session;

@@ -19,8 +19,10 @@ struct MeshSession {
 
 // Finds, loads and validates the mesh (printing its diagnostics; an invalid mesh is
 // Error(kInvalidInput)), then opens the catalog: $CANOPY_CATALOG, or mesh.yaml's
-// `catalog:` (a postgresql:// URL), or <storage>/catalog.db.
-MeshSession OpenMesh(const GlobalOptions& global);
+// `catalog:` (a postgresql:// URL), or <storage>/catalog.db. A catalog at an older
+// schema version is refused unless `upgrade` is kApply (`canopy catalog upgrade`).
+MeshSession OpenMesh(const GlobalOptions& global,
+                     catalog::Upgrade upgrade = catalog::Upgrade::kRefuse);
 
 // The product a command names as domain.product; Error(kNotFound) with "did you mean".
 const spec::Product& ProductArgument(const spec::Mesh& mesh, const std::string& address);

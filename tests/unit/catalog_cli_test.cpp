@@ -216,6 +216,39 @@ TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
 
 namespace {
 
+// A catalog one migration behind (as a canopy before lineage left it): servers and
+// builds refuse it and name the command; `canopy catalog upgrade` brings it forward
+// with everything it held.
+TEST_F(CatalogCliTest, AnOlderSchemaIsRefusedUntilCatalogUpgrade) {
+  ASSERT_EQ(Canopy("build").exit_code, 0);
+  const std::string catalog_file = (dir_ / "mesh/.canopy/catalog.db").string();
+  ASSERT_TRUE(canopy::test::ExecuteOnCatalog(
+      catalog_file,
+      "DROP TABLE column_lineage; DROP TABLE port_lineage; DROP TABLE openlineage_events; "
+      "DROP TABLE IF EXISTS build_locks; DELETE FROM schema_migrations WHERE version = 5;"));
+
+  for (const std::string command : {"build", "products", "serve --listen 127.0.0.1:0"}) {
+    const CliRun refused = Canopy(command, "timeout 30");  // a server that starts is stopped
+    EXPECT_EQ(refused.exit_code, 1) << command;
+    EXPECT_NE(refused.err.find("has schema version 4, older than this canopy's 5"),
+              std::string::npos)
+        << command << ": " << refused.err;
+    EXPECT_NE(refused.err.find("run `canopy catalog upgrade`"), std::string::npos) << refused.err;
+  }
+  const CliRun upgraded = Canopy("catalog upgrade");
+  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
+  EXPECT_NE(upgraded.out.find("from schema version 4 to 5"), std::string::npos) << upgraded.out;
+  const CliRun again = Canopy("catalog upgrade");
+  EXPECT_NE(again.out.find("at schema version 5 already"), std::string::npos) << again.out;
+
+  const CliRun info = Canopy("catalog info --format json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out).at("schema_version"), 5);
+  EXPECT_GT(Counts(info).at("versions").get<int>(), 0);
+  EXPECT_EQ(Canopy("build --force").exit_code, 0);
+  EXPECT_EQ(Canopy("audit --verify").exit_code, 0);
+}
+
 // Three processes append to the audit log at once — queries, tokens and grants — on the
 // test's store. Every entry lands, in one chain that still verifies.
 TEST_F(CatalogCliTest, ThreeProcessesAppendingAtOnceKeepOneVerifiableChain) {

@@ -120,13 +120,27 @@ TEST_F(CatalogSchemaTest, ReopeningKeepsDataAndAppliesNothingTwice) {
   EXPECT_EQ(again.ListProducts()[0].product.name, "orders");
 }
 
-TEST_F(CatalogSchemaTest, AnOlderFileIsMigratedForward) {
+TEST_F(CatalogSchemaTest, AnOlderFileIsRefusedUntilUpgradedThenMigratedForward) {
   Open()->SyncSpec({}, {Product("sales", "orders")});
   std::vector<Migration> migrations = SqliteMigrations();
-  migrations.push_back({migrations.back().version + 1,
+  const int next = migrations.back().version + 1;
+  migrations.push_back({next,
                         "ALTER TABLE products ADD COLUMN note TEXT NOT NULL DEFAULT '';"
                         "UPDATE products SET note = 'migrated';"});
-  SqliteCatalog migrated(path_, migrations);
+  try {
+    SqliteCatalog refused(path_, migrations);
+    FAIL() << "an older file must not be migrated without being asked";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailed);
+    EXPECT_NE(std::string(e.what()).find("has schema version " + std::to_string(next - 1) +
+                                         ", older than this canopy's " + std::to_string(next)),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(e.hint().find("canopy catalog upgrade"), std::string::npos) << e.hint();
+  }
+  SqliteCatalog migrated(path_, migrations, Upgrade::kApply);
+  EXPECT_EQ(migrated.Info().opened_at_version, next - 1);
+  EXPECT_EQ(migrated.Info().schema_version, next);
   EXPECT_EQ(migrated.ListProducts().size(), 1U);
   // The file is now newer than the code without that migration.
   EXPECT_EQ(CodeOf([&] { Open(); }), ErrorCode::kFailed);
@@ -154,7 +168,8 @@ TEST_F(CatalogSchemaTest, AFailedMigrationKeepsTheFileAtThePreviousVersion) {
   std::vector<Migration> migrations = SqliteMigrations();
   migrations.push_back(
       {migrations.back().version + 1, "CREATE TABLE half_done (x INTEGER); THIS IS NOT SQL;"});
-  EXPECT_EQ(CodeOf([&] { SqliteCatalog failing(path_, migrations); }), ErrorCode::kFailed);
+  EXPECT_EQ(CodeOf([&] { SqliteCatalog failing(path_, migrations, Upgrade::kApply); }),
+            ErrorCode::kFailed);
   auto store = Open();  // would be refused as "newer" had the migration been recorded
   EXPECT_EQ(store->ListProducts().size(), 1U);
 }

@@ -1067,4 +1067,29 @@ TEST_F(ServerClusterTest, ATokenRevokedElsewhereIsRefusedByEveryServer) {
   EXPECT_EQ(Status(b_, "zoe", "GET", "/api/v1/me"), 401);
 }
 
+TEST_F(ServerClusterTest, NoLogOrAuditEntryShowsTheCatalogsPassword) {
+  const char* url = std::getenv("CANOPY_CATALOG");
+  if (!canopy::test::OnPostgres() || url == nullptr) GTEST_SKIP() << "a SQLite file has none";
+  const std::string text = url;
+  const auto user = text.find("://") + 3;
+  const std::string password =
+      text.substr(text.find(':', user) + 1, text.find('@') - text.find(':', user) - 1);
+  ASSERT_GE(password.size(), 8U);
+  EXPECT_EQ(Query(a_, "zoe", "crm.customers"), 403);  // something to log and audit
+  EXPECT_EQ(Query(b_, "carl", "crm.customers"), 200);
+  ASSERT_EQ(Run("audit --format json --limit 0 >" + (dir_ / "audit.json").string()), 0);
+  for (const Started* server : {&a_, &b_}) {
+    kill(server->pid, SIGTERM);
+    waitpid(server->pid, nullptr, 0);
+  }
+  a_.pid = b_.pid = -1;
+  for (const std::string& file : {a_.log, b_.log, (dir_ / "audit.json").string()}) {
+    std::ifstream in(file);
+    const std::string content((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    EXPECT_FALSE(content.empty()) << file;
+    EXPECT_EQ(content.find(password), std::string::npos) << file << ":\n" << content;
+  }
+}
+
 }  // namespace

@@ -740,9 +740,15 @@ void CleanUp(const std::string& root, const BuildPlan& plan, catalog::CatalogSto
   for (const auto& planned : plan.products) mine.insert(planned.product->Address());
   const fs::path staging = fs::path(root) / "staging";
   for (const auto& build : storage.List(staging.string())) {
+    bool emptied = true;
     for (const auto& address : storage.List((staging / build).string())) {
-      if (mine.count(address) != 0) storage.RemoveAll((staging / build / address).string());
+      if (mine.count(address) != 0) {
+        storage.RemoveAll((staging / build / address).string());
+      } else {
+        emptied = false;  // another runner's, maybe at work
+      }
     }
+    if (emptied) storage.RemoveIfEmpty((staging / build).string());
   }
   std::set<std::string> referenced;
   for (const auto& path : catalog.ReferencedPaths()) {

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -54,6 +56,12 @@ class LocalStorage : public Storage {
     std::error_code ec;
     fs::remove_all(path, ec);
     if (ec) throw Error(ErrorCode::kFailed, "cannot remove " + path + ": " + ec.message());
+  }
+
+  void RemoveIfEmpty(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT) {
+      throw Error(ErrorCode::kFailed, "cannot remove " + path + ": " + std::strerror(errno));
+    }
   }
 
   std::vector<std::string> List(const std::string& path) override {

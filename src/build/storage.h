@@ -24,6 +24,9 @@ class Storage {
   // Renames atomically and flushes the parent folder of `to`.
   virtual void Rename(const std::string& from, const std::string& to) = 0;
   virtual void RemoveAll(const std::string& path) = 0;
+  // Removes the folder if it is empty, atomically (rmdir); leaves it otherwise, so a
+  // folder another process is filling at that moment is never taken from under it.
+  virtual void RemoveIfEmpty(const std::string& path) = 0;
   // Names (not paths) of the entries of a folder; empty when it does not exist.
   virtual std::vector<std::string> List(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;

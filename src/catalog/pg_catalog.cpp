@@ -302,14 +302,36 @@ CREATE TABLE build_locks (
 )sql" + GenerationTriggers({"column_lineage", "port_lineage", "openlineage_events"});
 }
 
+// Version 6: the spec last synced (as in the SQLite store), and the generation moved
+// once per transaction instead of once per statement: every statement updating the one
+// row left a version of it that each later update in the transaction walked past, so a
+// large sync took time quadratic in its statements (77 s for 10,000 products).
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE spec_sync (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  fingerprint TEXT NOT NULL,
+  products    BIGINT NOT NULL
+);
+CREATE OR REPLACE FUNCTION canopy_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('canopy.generation_xact', true) IS DISTINCT FROM txid_current()::text THEN
+    PERFORM set_config('canopy.generation_xact', txid_current()::text, true);
+    UPDATE catalog_generation SET n = n + 1 WHERE id = 1;
+    PERFORM pg_notify('canopy_catalog', current_schema());
+  END IF;
+  RETURN NULL;
+END $$;
+)sql";
+
 struct PgMigration {
   int version;
   std::string sql;
 };
 
 const std::vector<PgMigration>& Migrations() {
-  static const std::vector<PgMigration> migrations = {
-      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()}, {5, SchemaV5()}};
+  static const std::vector<PgMigration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
+                                                      {3, kSchemaV3},  {4, SchemaV4()},
+                                                      {5, SchemaV5()}, {6, kSchemaV6}};
   return migrations;
 }
 
@@ -812,6 +834,16 @@ PgCatalog::~PgCatalog() = default;
 void PgCatalog::SyncSpec(const std::vector<DomainRecord>& domains,
                          const std::vector<ProductRecord>& products) {
   Doing("sync the spec", [&] {
+    // Unchanged since the last sync, and no product added since by a publish: nothing
+    // to write (see the SQLite store).
+    const std::string fingerprint = SpecFingerprint(domains, products);
+    Result synced = db_->Query(
+        "SELECT fingerprint, products, (SELECT count(*) FROM products) "
+        "FROM spec_sync WHERE id = 1");
+    if (!synced.Empty() && synced.Text(0, 0) == fingerprint &&
+        synced.Int(0, 1) == synced.Int(0, 2)) {
+      return;
+    }
     WriteTransaction transaction(*db_);
     for (const DomainRecord& domain : domains) UpsertDomain(*db_, domain);
     std::set<int64_t> in_spec;
@@ -826,6 +858,12 @@ void PgCatalog::SyncSpec(const std::vector<DomainRecord>& domains,
         db_->Query("UPDATE products SET status = 'retired' WHERE id = $1", {all.Int(i, 0)});
       }
     }
+    db_->Query(
+        "INSERT INTO spec_sync (id, fingerprint, products) "
+        "VALUES (1, $1, (SELECT count(*) FROM products)) "
+        "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, "
+        "products = excluded.products",
+        {fingerprint});
     transaction.Commit();
   });
 }

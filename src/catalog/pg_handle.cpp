@@ -117,16 +117,6 @@ Result Connection::Query(const char* sql, const std::vector<Param>& params) {
   return Result(result);
 }
 
-int Connection::DrainNotifications() {
-  PQconsumeInput(conn_);
-  int count = 0;
-  while (PGnotify* notify = PQnotifies(conn_)) {
-    PQfreemem(notify);
-    ++count;
-  }
-  return count;
-}
-
 void Connection::Fail(const PGresult* result, std::string_view sql) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   last_state_ = state != nullptr ? state : "";

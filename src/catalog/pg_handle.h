@@ -84,12 +84,6 @@ class Connection {
   // reused after.
   Result Query(const char* sql, const std::vector<Param>& params = {});
 
-  // The notifications received since the last call (LISTEN channels), without
-  // waiting; consumes them.
-  int DrainNotifications();
-  // The connection's socket, to wait on for notifications.
-  int Socket() const { return PQsocket(conn_); }
-
   const std::string& display() const { return display_; }
   PGconn* handle() const { return conn_; }
 

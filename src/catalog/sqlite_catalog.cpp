@@ -575,6 +575,16 @@ std::string SchemaV5() {
          GenerationTriggers({"column_lineage", "port_lineage", "openlineage_events"});
 }
 
+// Version 6: the spec last synced, so that a command whose spec is the catalog's
+// already writes nothing (no write lock, no new generation for every server).
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE spec_sync (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  fingerprint TEXT NOT NULL,
+  products    INTEGER NOT NULL
+);
+)sql";
+
 TokenRecord ReadToken(const Statement& row) {
   return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
 }
@@ -638,8 +648,9 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 }
 
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {
-      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()}, {5, SchemaV5()}};
+  static const std::vector<Migration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
+                                                    {3, kSchemaV3},  {4, SchemaV4()},
+                                                    {5, SchemaV5()}, {6, kSchemaV6}};
   return migrations;
 }
 
@@ -672,6 +683,17 @@ SqliteCatalog::~SqliteCatalog() = default;
 void SqliteCatalog::SyncSpec(const std::vector<DomainRecord>& domains,
                              const std::vector<ProductRecord>& products) {
   Doing("sync the spec", [&] {
+    // Unchanged since the last sync, and no product added since by a publish: nothing
+    // to write. (The product count covers a publish of a product not in the spec.)
+    const std::string fingerprint = SpecFingerprint(domains, products);
+    {
+      Statement synced(*db_,
+                       "SELECT fingerprint, products, (SELECT count(*) FROM products) "
+                       "FROM spec_sync WHERE id = 1");
+      if (synced.Step() && synced.Text(0) == fingerprint && synced.Int(1) == synced.Int(2)) {
+        return;
+      }
+    }
     Transaction transaction(*db_, Transaction::Mode::kWrite);
     for (const DomainRecord& domain : domains) UpsertDomain(*db_, domain);
     std::set<int64_t> in_spec;
@@ -687,6 +709,13 @@ void SqliteCatalog::SyncSpec(const std::vector<DomainRecord>& domains,
     }
     Statement retire(*db_, "UPDATE products SET status = 'retired' WHERE id = ?");
     for (const int64_t id : gone) retire.Bind(id).Run();
+    Statement(*db_,
+              "INSERT INTO spec_sync (id, fingerprint, products) "
+              "VALUES (1, ?, (SELECT count(*) FROM products)) "
+              "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, "
+              "products = excluded.products")
+        .Bind(fingerprint)
+        .Run();
     transaction.Commit();
   });
 }

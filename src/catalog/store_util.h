@@ -6,7 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "catalog/catalog.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace canopy::catalog {
 
@@ -42,6 +44,33 @@ inline std::vector<std::string> SearchWords(const std::string& text) {
   if (!word.empty()) words.push_back(std::move(word));
   if (words.size() > kMaxWords) words.resize(kMaxWords);
   return words;
+}
+
+// A digest of everything SyncSpec writes. Each field is length-prefixed, so no two
+// different specs give the same bytes.
+inline std::string SpecFingerprint(const std::vector<DomainRecord>& domains,
+                                   const std::vector<ProductRecord>& products) {
+  std::string bytes;
+  auto add = [&](const std::string& field) { bytes += std::to_string(field.size()) + ":" + field; };
+  auto add_list = [&](const std::vector<std::string>& list) {
+    add(std::to_string(list.size()));
+    for (const auto& item : list) add(item);
+  };
+  add("domains " + std::to_string(domains.size()));
+  for (const DomainRecord& d : domains) {
+    add(d.name);
+    add(d.description);
+    add_list(d.owners);
+  }
+  add("products " + std::to_string(products.size()));
+  for (const ProductRecord& p : products) {
+    for (const std::string* field : {&p.domain, &p.name, &p.version, &p.status, &p.type, &p.owner,
+                                     &p.visibility, &p.purpose, &p.usage, &p.limitations}) {
+      add(*field);
+    }
+    add_list(p.tags);
+  }
+  return Sha256Hex(bytes);
 }
 
 // `text` on one line: every run of whitespace becomes one space.

@@ -1154,6 +1154,9 @@ class FaultyStorage : public build::Storage {
   void RemoveAll(const std::string& path) override {
     Step([&] { real_.RemoveAll(path); });
   }
+  void RemoveIfEmpty(const std::string& path) override {
+    Step([&] { real_.RemoveIfEmpty(path); });
+  }
   std::vector<std::string> List(const std::string& path) override {
     std::vector<std::string> names;
     Step([&] { names = real_.List(path); });

@@ -58,6 +58,21 @@ class GovernanceCliTest : public ::testing::Test {
         << sql;
   }
 
+  // The audit checkpoint of the test's catalog, which the build in SetUp made:
+  // audit.checkpoint beside a SQLite file, audit.pg-<database>.<schema>.checkpoint in
+  // the storage root for a PostgreSQL schema.
+  fs::path Checkpoint() const {
+    for (const auto& entry : fs::directory_iterator(dir_ / "mesh/.canopy")) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("audit.", 0) == 0 && name.size() > 11 &&
+          name.compare(name.size() - 11, 11, ".checkpoint") == 0) {
+        return entry.path();
+      }
+    }
+    ADD_FAILURE() << "no audit checkpoint in " << (dir_ / "mesh/.canopy");
+    return dir_ / "mesh/.canopy/audit.checkpoint";
+  }
+
   fs::path dir_;
 };
 
@@ -378,20 +393,23 @@ TEST_F(GovernanceCliTest, RewritingAndRehashingTheChainIsFound) {
 // Emptying the log and deleting the checkpoint stays found after new entries: an
 // append never makes a checkpoint.
 TEST_F(GovernanceCliTest, AnEmptiedLogWithoutItsCheckpointStaysFound) {
+  const fs::path checkpoint = Checkpoint();
   Sqlite("DELETE FROM audit_log");
-  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
+  fs::remove(checkpoint);
   ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
   CliRun verify = Canopy("audit --verify");
   EXPECT_EQ(verify.exit_code, 1);
-  EXPECT_NE(verify.err.find("audit.checkpoint is missing"), std::string::npos) << verify.err;
+  EXPECT_NE(verify.err.find(checkpoint.filename().string() + " is missing"), std::string::npos)
+      << verify.err;
 }
 
 // A key that went missing is never replaced by a new one: appends and verification
 // fail with the way out, until the key is back.
 TEST_F(GovernanceCliTest, AMissingKeyIsAnErrorNotANewKey) {
   const fs::path keys = dir_ / "mesh/.canopy/keys";
+  const fs::path checkpoint = Checkpoint();
   fs::rename(keys, dir_ / "keys.away");
-  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
+  fs::remove(checkpoint);
   CliRun query = Canopy("query --as dana \"select 1\"");
   EXPECT_EQ(query.exit_code, 1);
   EXPECT_NE(query.err.find("audit.key is missing"), std::string::npos) << query.err;
@@ -401,14 +419,15 @@ TEST_F(GovernanceCliTest, AMissingKeyIsAnErrorNotANewKey) {
   fs::rename(dir_ / "keys.away", keys);
   CliRun back = Canopy("audit --verify");
   EXPECT_EQ(back.exit_code, 1);  // the checkpoint is still gone
-  EXPECT_NE(back.err.find("audit.checkpoint is missing"), std::string::npos) << back.err;
+  EXPECT_NE(back.err.find(checkpoint.filename().string() + " is missing"), std::string::npos)
+      << back.err;
 }
 
 // A catalog from before audit keys (unkeyed SHA-256 entries, no key, no checkpoint) is
 // sealed once; its old entries verify, later ones are keyed.
 TEST_F(GovernanceCliTest, ACatalogFromBeforeKeysIsSealedOnce) {
+  fs::remove(Checkpoint());
   fs::remove_all(dir_ / "mesh/.canopy/keys");
-  fs::remove(dir_ / "mesh/.canopy/audit.checkpoint");
   RewriteAuditChain(
       dir_ / "mesh/.canopy/catalog.db", [](canopy::catalog::AuditEntry&) {},
       canopy::catalog::AuditEntryHash);
@@ -424,7 +443,7 @@ TEST_F(GovernanceCliTest, ACatalogFromBeforeKeysIsSealedOnce) {
 
 TEST_F(GovernanceCliTest, AForgedOrDeletedCheckpointIsFound) {
   ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
-  const fs::path checkpoint = dir_ / "mesh/.canopy/audit.checkpoint";
+  const fs::path checkpoint = Checkpoint();
   ASSERT_TRUE(fs::exists(checkpoint));
   const std::string signed_text = Read(checkpoint);
   EXPECT_EQ(signed_text.rfind("canopy-audit-checkpoint-v2 5 ", 0), 0u) << signed_text;
@@ -445,7 +464,8 @@ TEST_F(GovernanceCliTest, AForgedOrDeletedCheckpointIsFound) {
   fs::remove(checkpoint);
   CliRun deleted = Canopy("audit --verify");
   EXPECT_EQ(deleted.exit_code, 1);
-  EXPECT_NE(deleted.err.find("audit.checkpoint is missing"), std::string::npos) << deleted.err;
+  EXPECT_NE(deleted.err.find(checkpoint.filename().string() + " is missing"), std::string::npos)
+      << deleted.err;
   ASSERT_EQ(Canopy("query --as dana \"select 1\"").exit_code, 0);
   EXPECT_FALSE(fs::exists(checkpoint));
   EXPECT_EQ(Canopy("audit --verify").exit_code, 1);

@@ -281,6 +281,18 @@ struct CatalogDump {
   int64_t audit_keyed_after = 0;  // the checkpoint's: entries up to it may be unkeyed
 };
 
+// Follows the catalog's generation as other processes move it, without a query per
+// read: for servers, whose every kept answer checks it (CatalogStore::WatchGeneration).
+class GenerationWatch {
+ public:
+  virtual ~GenerationWatch() = default;
+  // The generation as last heard of — behind the store by a notification's delay, and
+  // by kMaxLag at most should notifications be lost — or nullopt while the watch cannot
+  // follow (its connection is down): then ask the store.
+  virtual std::optional<int64_t> Current() const = 0;
+  static constexpr int kMaxLagMs = 250;
+};
+
 // A product's build lock, held until destroyed (see CatalogStore::LockProduct).
 class ProductLock {
  public:
@@ -383,6 +395,10 @@ class CatalogStore {
   // the audit log: while it is unchanged, every other read answers as it did. Cheap (a
   // one-row read), so servers can keep answers and check it before reusing one.
   virtual int64_t Generation() = 0;
+  // A watch that follows Generation() from the store's own notifications, so that a
+  // server's kept answers cost no query; nullptr where Generation() is as cheap as that
+  // (SQLite: a page of a local file).
+  virtual std::unique_ptr<GenerationWatch> WatchGeneration() { return nullptr; }
 
   // --- build locks ---
 

@@ -1,8 +1,13 @@
 #include "catalog/pg_catalog.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "catalog/pg_handle.h"
@@ -805,7 +810,8 @@ class PgProductLock final : public ProductLock {
 
 }  // namespace
 
-PgCatalog::PgCatalog(const std::string& url, const std::string& seal_folder, Upgrade upgrade) {
+PgCatalog::PgCatalog(const std::string& url, const std::string& seal_folder, Upgrade upgrade)
+    : url_(url) {
   db_ = std::make_unique<Connection>(url);
   const int schema_was = Migrate(*db_, upgrade);
   opened_at_version_ = schema_was;
@@ -1311,6 +1317,83 @@ int64_t PgCatalog::Generation() {
     Result r = db_->Query("SELECT n FROM catalog_generation WHERE id = 1");
     return r.Empty() ? int64_t{0} : r.Int(0, 0);
   });
+}
+
+namespace {
+
+// The generation, followed on a connection of its own by a thread that waits for the
+// triggers' notifications. The catalog is read again on each one, and at least every
+// kMaxLagMs, so a lost notification (a dropped connection) costs that much at most;
+// while the connection is down Current() says so and servers ask the catalog instead.
+class PgGenerationWatch final : public GenerationWatch {
+ public:
+  explicit PgGenerationWatch(const std::string& url) : db_(url) {
+    Listen();
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PgGenerationWatch() override {
+    stop_ = true;
+    thread_.join();
+  }
+  PgGenerationWatch(const PgGenerationWatch&) = delete;
+  PgGenerationWatch& operator=(const PgGenerationWatch&) = delete;
+
+  std::optional<int64_t> Current() const override {
+    if (!following_.load()) return std::nullopt;
+    return generation_.load();
+  }
+
+ private:
+  // LISTEN first, then read: a write committed in between is then both read and
+  // notified, never missed.
+  void Listen() {
+    db_.Execute("LISTEN canopy_catalog");
+    Read();
+  }
+  void Read() {
+    Result r = db_.Query("SELECT n FROM catalog_generation WHERE id = 1");
+    generation_ = r.Empty() ? 0 : r.Int(0, 0);
+    following_ = true;
+  }
+  void Run() {
+    using Clock = std::chrono::steady_clock;
+    auto last_read = Clock::now();
+    while (!stop_) {
+      try {
+        if (!following_) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(kMaxLagMs));
+          if (stop_) break;
+          PQreset(db_.handle());  // may fail again: then the next round retries
+          Listen();
+          last_read = Clock::now();
+          continue;
+        }
+        pollfd wait{db_.Socket(), POLLIN, 0};
+        ::poll(&wait, 1, 50);  // also how soon a stop is seen
+        const int notified = db_.DrainNotifications();
+        if (notified < 0) throw Error(ErrorCode::kFailed, "the watch's connection broke");
+        if (notified > 0 || Clock::now() - last_read >= std::chrono::milliseconds(kMaxLagMs)) {
+          Read();
+          last_read = Clock::now();
+        }
+      } catch (const Error&) {
+        following_ = false;
+      }
+    }
+  }
+
+  Connection db_;
+  std::atomic<int64_t> generation_{0};
+  std::atomic<bool> following_{false};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<GenerationWatch> PgCatalog::WatchGeneration() {
+  return Doing("watch the catalog's generation",
+               [&] { return std::make_unique<PgGenerationWatch>(url_); });
 }
 
 std::unique_ptr<ProductLock> PgCatalog::LockProduct(const std::string& domain,

@@ -76,6 +76,9 @@ class PgCatalog final : public CatalogStore {
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
   int64_t Generation() override;
+  // LISTENs on its own connection (the generation triggers NOTIFY canopy_catalog) and
+  // reads the generation again on each notification, and every kMaxLagMs regardless.
+  std::unique_ptr<GenerationWatch> WatchGeneration() override;
   // A session advisory lock keyed by the catalog's schema and the product, held on this
   // store's connection: it goes with the process, however it ends.
   std::unique_ptr<ProductLock> LockProduct(const std::string& domain, const std::string& product,
@@ -86,6 +89,7 @@ class PgCatalog final : public CatalogStore {
   void Load(const CatalogDump& dump) override;
 
  private:
+  std::string url_;  // as given (with its password): for the watch's own connection
   std::unique_ptr<pg::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;
   int opened_at_version_ = 0;  // the schema version found on opening (0: made here)

@@ -117,6 +117,16 @@ Result Connection::Query(const char* sql, const std::vector<Param>& params) {
   return Result(result);
 }
 
+int Connection::DrainNotifications() {
+  if (PQconsumeInput(conn_) == 0) return -1;
+  int count = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    PQfreemem(notify);
+    ++count;
+  }
+  return count;
+}
+
 void Connection::Fail(const PGresult* result, std::string_view sql) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   last_state_ = state != nullptr ? state : "";

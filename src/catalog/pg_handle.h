@@ -84,6 +84,12 @@ class Connection {
   // reused after.
   Result Query(const char* sql, const std::vector<Param>& params = {});
 
+  // The notifications (LISTEN) that arrived, without waiting; consumes them. -1 when
+  // the connection is broken.
+  int DrainNotifications();
+  // The connection's socket, to wait on for notifications.
+  int Socket() const { return PQsocket(conn_); }
+
   const std::string& display() const { return display_; }
   PGconn* handle() const { return conn_; }
 

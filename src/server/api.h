@@ -59,7 +59,10 @@ class ResponseCache;
 
 class Api {
  public:
-  Api(const spec::Mesh& mesh, CatalogLease lease, std::string version);
+  // `watch`, when given, says the catalog's generation without a query (a server on
+  // PostgreSQL); without it each kept answer asks the leased catalog.
+  Api(const spec::Mesh& mesh, CatalogLease lease, std::string version,
+      std::shared_ptr<const catalog::GenerationWatch> watch = nullptr);
 
   // Answers one request under /api/v1/. Never throws: errors become
   // {"error":{"code","message"}} with the status of their ErrorCode.
@@ -72,6 +75,7 @@ class Api {
   // Catalog reads answered before, by principal and URL, reused while the catalog's
   // generation is unchanged (and for at most a second: freshness depends on the clock).
   std::shared_ptr<ResponseCache> cache_;
+  std::shared_ptr<const catalog::GenerationWatch> watch_;
 };
 
 // The OpenAPI 3 document describing every endpoint.

@@ -674,8 +674,11 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   // lent to requests; a request holds one only while it runs.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   CatalogPool pool(catalog_location, std::max(8, 4 * cores), options.seal_folder);
+  // On PostgreSQL the generation is followed by notification: a kept answer then costs
+  // no round trip to the database (docs/BENCHMARKS.md, "Many servers on one catalog").
+  std::shared_ptr<const catalog::GenerationWatch> watch = pool.Lease()->WatchGeneration();
   Api api(
-      mesh, [&pool] { return pool.Lease(); }, CANOPY_VERSION);
+      mesh, [&pool] { return pool.Lease(); }, CANOPY_VERSION, watch);
 
   // Network threads only read and write; the API (which may run a governed query and
   // block on DuckDB) runs on the workers.

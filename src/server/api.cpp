@@ -899,16 +899,18 @@ Api::Api(const spec::Mesh& mesh, CatalogLease lease, std::string version,
 HttpResponse Api::Handle(const HttpRequest& request) const {
   std::string principal = "-";
   try {
-    std::shared_ptr<catalog::CatalogStore> catalog = lease_();
     // A catalog read asked before, by the same principal, at the same generation: the
     // same answer. The token is checked again whenever the generation moves (a revoked
     // token moves it). Everything else — governed queries, access requests, grants —
-    // reads the catalog itself, so what another process decided holds at once.
+    // reads the catalog itself, so what another process decided holds at once. With a
+    // watch, a kept answer needs no catalog connection at all.
     const bool cacheable = Cacheable(request);
+    const std::optional<int64_t> watched =
+        cacheable && watch_ ? watch_->Current() : std::optional<int64_t>();
+    std::shared_ptr<catalog::CatalogStore> catalog = watched ? nullptr : lease_();
     int64_t generation = 0;
     std::string token_key;
     if (cacheable) {
-      const std::optional<int64_t> watched = watch_ ? watch_->Current() : std::nullopt;
       generation = watched ? *watched : catalog->Generation();
       token_key = std::string("token") + '\0' + Sha256Hex(request.authorization);
       if (auto user = cache_->Get(token_key, generation)) {
@@ -920,6 +922,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
         }
       }
     }
+    if (catalog == nullptr) catalog = lease_();
     Handler handler(mesh_, *catalog, request);
     try {
       HttpResponse response = handler.Route(version_);

@@ -289,11 +289,12 @@ class BuildTest : public ::testing::Test {
     return canopy::test::OpenTestCatalog((Storage() / "catalog.db").string());
   }
 
-  BuildReport Build(const BuildOptions& options = {}, build::Storage* storage = nullptr) const {
+  BuildReport Build(const BuildOptions& options = {}, build::Storage* storage = nullptr,
+                    BuildProgress* progress = nullptr) const {
     spec::Mesh mesh = Load();
     auto store = OpenStore();
     auto local = NewLocalStorage();
-    return RunBuild(mesh, *store, storage != nullptr ? *storage : *local, options, nullptr);
+    return RunBuild(mesh, *store, storage != nullptr ? *storage : *local, options, progress);
   }
 
   CliRun Canopy(const std::vector<std::string>& args) const { return RunCanopy(mesh_, args, dir_); }
@@ -993,15 +994,10 @@ TEST_F(BuildRunners, TwoDomainsBuildAtOnceAndBothPublish) {
   // The crm runner takes crm's locks and holds them; the runner of sales and finance
   // builds meanwhile, reading crm.customers from its published version.
   HeldRunner crm;
-  crm.Start([&](BuildProgress* progress) {
-    spec::Mesh mesh = Load();
-    auto store = OpenStore();
-    auto storage = NewLocalStorage();
-    BuildOptions options;
-    options.domains = {"crm"};
-    options.force = true;
-    return RunBuild(mesh, *store, *storage, options, progress);
-  });
+  BuildOptions crm_only;
+  crm_only.domains = {"crm"};
+  crm_only.force = true;
+  crm.Start([&](BuildProgress* progress) { return Build(crm_only, nullptr, progress); });
   ASSERT_TRUE(crm.progress.WaitUntilPlanned()) << crm.error;
   const CliRun others = Canopy({"build", "--domain", "sales", "--domain", "finance", "--force"});
   crm.Finish();
@@ -1029,16 +1025,11 @@ TEST_F(BuildRunners, TwoDomainsBuildAtOnceAndBothPublish) {
 TEST_F(BuildRunners, TwoRacingForOneProductPublishItOnceAndTheLoserSaysWhoHoldsIt) {
   ASSERT_TRUE(Build().ok());
   HeldRunner winner;
-  winner.Start([&](BuildProgress* progress) {
-    spec::Mesh mesh = Load();
-    auto store = OpenStore();
-    auto storage = NewLocalStorage();
-    BuildOptions options;
-    options.targets = {"sales.orders"};
-    options.domains = {"sales"};
-    options.force = true;
-    return RunBuild(mesh, *store, *storage, options, progress);
-  });
+  BuildOptions orders;
+  orders.targets = {"sales.orders"};
+  orders.domains = {"sales"};
+  orders.force = true;
+  winner.Start([&](BuildProgress* progress) { return Build(orders, nullptr, progress); });
   ASSERT_TRUE(winner.progress.WaitUntilPlanned()) << winner.error;
   // The same product asked for three ways: by address, by its domain's runner, and as
   // an upstream of finance.revenue.

@@ -229,7 +229,19 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--threads", serve_threads, "API workers (default: 8 per core, at least 16)")
       ->check(CLI::Range(1, 1024));
-  serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads); });
+  PgServeOptions pg;
+  serve->add_option("--pg-listen", pg.listen,
+                    "Also speak PostgreSQL's wire protocol on HOST:PORT (e.g. 127.0.0.1:5433): "
+                    "psql and drivers, user = a mesh user, password = one of their tokens");
+  serve
+      ->add_option("--pg-max-connections", pg.max_connections,
+                   "PostgreSQL connections at most (default 64)")
+      ->check(CLI::Range(1, 10000));
+  serve
+      ->add_option("--pg-idle-timeout", pg.idle_timeout_s,
+                   "Close a PostgreSQL connection idle this many seconds (default 3600)")
+      ->check(CLI::Range(1, 86400 * 7));
+  serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg); });
 
   auto* token = app.add_subcommand("token", "API tokens for canopy serve");
   token->require_subcommand(1);

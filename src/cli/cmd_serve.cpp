@@ -15,11 +15,15 @@
 
 namespace canopy::cli {
 
-int RunServe(const GlobalOptions& global, const std::string& listen, int threads) {
+int RunServe(const GlobalOptions& global, const std::string& listen, int threads,
+             const PgServeOptions& pg) {
   MeshSession session = OpenMesh(global);
   server::ServeOptions options;
   options.listen = listen;
   options.threads = threads;
+  options.pg_listen = pg.listen;
+  options.pg_max_connections = pg.max_connections;
+  options.pg_idle_timeout_s = pg.idle_timeout_s;
   options.seal_folder = session.seal_folder;
   return server::Serve(session.mesh, session.catalog_location, options);
 }

@@ -33,7 +33,13 @@ int RunAccessDecision(const GlobalOptions& global, int64_t id, const std::string
                       const std::string& note);
 int RunAccessList(const GlobalOptions& global, OutputFormat format);
 int RunAudit(const GlobalOptions& global, bool verify, bool seal, OutputFormat format, int limit);
-int RunServe(const GlobalOptions& global, const std::string& listen, int threads);
+struct PgServeOptions {
+  std::string listen;  // empty: no PostgreSQL protocol
+  int max_connections = 64;
+  int idle_timeout_s = 3600;
+};
+int RunServe(const GlobalOptions& global, const std::string& listen, int threads,
+             const PgServeOptions& pg);
 int RunTokenCreate(const GlobalOptions& global, const std::string& user);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);

@@ -41,6 +41,7 @@
 #include "catalog/catalog.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "pgwire/pgwire.h"
 #include "scaffold/embedded.h"
 #include "server/api.h"
 
@@ -719,6 +720,18 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   }
   auto listener = std::make_shared<Listener>(server, ioc, std::move(acceptor));
 
+  // PostgreSQL's protocol, beside HTTP, on the same catalog pool and the same guard.
+  std::unique_ptr<pgwire::PgListener> pg;
+  if (!options.pg_listen.empty()) {
+    pgwire::PgOptions pg_options;
+    pg_options.listen = options.pg_listen;
+    pg_options.max_connections = options.pg_max_connections;
+    pg_options.idle_timeout_s = options.pg_idle_timeout_s;
+    pg_options.version = CANOPY_VERSION;
+    pg = std::make_unique<pgwire::PgListener>(
+        mesh, [&pool] { return pool.Lease(); }, pg_options);
+  }
+
   // SIGTERM or SIGINT: stop accepting, close connections that wait for a request, let
   // the requests in flight finish.
   net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -759,6 +772,11 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   }
   std::fprintf(stderr, "canopy %s serving mesh '%s' on http://%s (%zu workers); the UI is at /\n",
                CANOPY_VERSION, mesh.name.c_str(), options.listen.c_str(), workers_count);
+  if (pg != nullptr) {
+    pg->Start();
+    std::fprintf(stderr, "PostgreSQL clients on %s (user: a mesh user; password: a token)\n",
+                 options.pg_listen.c_str());
+  }
 
   {
     std::unique_lock<std::mutex> lock(server.mutex);
@@ -767,6 +785,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     server.changed.wait_for(lock, kStopTimeout,
                             [&server] { return server.idle_cancellers.empty(); });
   }
+  if (pg != nullptr) pg->Stop();
   work.reset();
   ioc.stop();
   for (auto& thread : threads) thread.join();

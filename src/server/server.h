@@ -14,6 +14,9 @@ struct ServeOptions {
   size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
   int io_threads = 0;                     // network threads; 0: 2 per core (at least 4)
   std::string seal_folder;                // where a PostgreSQL catalog's audit key is (OpenCatalog)
+  std::string pg_listen;                  // HOST:PORT for the PostgreSQL protocol; "": none
+  int pg_max_connections = 64;
+  int pg_idle_timeout_s = 3600;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests

@@ -28,6 +28,7 @@
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
+#include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -558,7 +559,8 @@ struct Started {
   bool up = false;  // it answered /api/v1/health
 };
 
-Started StartServer(const std::string& mesh, const fs::path& log_folder) {
+Started StartServer(const std::string& mesh, const fs::path& log_folder,
+                    const std::string& pg_listen = "") {
   Started started;
   // A free port: let the kernel pick one, then give it to the server.
   const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -575,8 +577,13 @@ Started StartServer(const std::string& mesh, const fs::path& log_folder) {
   started.pid = fork();
   if (started.pid == 0) {
     freopen(started.log.c_str(), "w", stderr);
-    execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen", listen.c_str(),
-          static_cast<char*>(nullptr));
+    if (pg_listen.empty()) {
+      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
+            listen.c_str(), static_cast<char*>(nullptr));
+    } else {
+      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
+            listen.c_str(), "--pg-listen", pg_listen.c_str(), static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   for (int i = 0; i < 200 && !started.up; ++i) {
@@ -1109,6 +1116,197 @@ TEST_F(ServerClusterTest, NoLogOrAuditEntryShowsTheCatalogsPassword) {
     EXPECT_FALSE(content.empty()) << file;
     EXPECT_EQ(content.find(password), std::string::npos) << file << ":\n" << content;
   }
+}
+
+// --- PostgreSQL's wire protocol (issue 12, first part) ---
+
+// A free loopback port.
+int FreePort() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  ::close(probe);
+  return port;
+}
+
+// canopy serve --pg-listen on the governance mesh, driven by Debian's psql: the same
+// governance as every other way in.
+class ServerPgWireTest : public ServerClusterTest {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("canopy-pgwire-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+             fs::copy_options::recursive);
+    mesh_ = (dir_ / "mesh").string();
+    ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
+    for (const char* user : {"dana", "zoe", "ben"}) {
+      ASSERT_EQ(
+          Run(std::string("token create ") + user + " >" + (dir_ / user).string() + " 2>/dev/null"),
+          0);
+      std::ifstream(dir_ / user) >> tokens_[user];
+    }
+    pg_port_ = FreePort();
+    a_ = StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(pg_port_));
+    ASSERT_TRUE(a_.up) << "the server did not start";
+  }
+
+  // psql as `user` with `password` (default: the user's token): its exit code, and what
+  // it printed (stdout and stderr together).
+  struct PsqlRun {
+    int exit_code = -1;
+    std::string out;
+  };
+  PsqlRun Psql(const std::string& user, const std::vector<std::string>& commands,
+               const std::string& password = "") {
+    using canopy::test::Quote;
+    std::string command = "PGPASSWORD=" + Quote(password.empty() ? tokens_[user] : password) +
+                          " PGCONNECT_TIMEOUT=10 psql -X -v VERBOSITY=verbose " +
+                          Quote("host=127.0.0.1 port=" + std::to_string(pg_port_) +
+                                " user=" + user + " dbname=govtest");
+    for (const auto& c : commands) command += " -c " + Quote(c);
+    const fs::path out = dir_ / "psql.out";
+    PsqlRun run;
+    run.exit_code = canopy::test::Shell(command + " >" + out.string() + " 2>&1");
+    run.out = canopy::test::Read(out);
+    return run;
+  }
+  bool Healthy() {
+    Wire wire(a_.port);
+    if (!wire.connected() || !wire.Send(Request("GET", "/api/v1/health"))) return false;
+    auto reply = wire.Read();
+    return reply && reply->status == 200;
+  }
+
+  int pg_port_ = 0;
+};
+
+TEST_F(ServerPgWireTest, PsqlReadsMaskedAndRowFilteredRowsAsEveryOtherWayIn) {
+  const PsqlRun masked = Psql("dana", {"select id, email from crm.customers order by id"});
+  ASSERT_EQ(masked.exit_code, 0) << masked.out;
+  EXPECT_NE(masked.out.find("h_"), std::string::npos) << masked.out;
+  EXPECT_EQ(masked.out.find("ana@example.com"), std::string::npos) << masked.out;
+  EXPECT_NE(masked.out.find("(6 rows)"), std::string::npos) << masked.out;
+  // ben is outside crm and not exempt: only the US rows.
+  const PsqlRun filtered = Psql("ben", {"select count(*) from crm.customers"});
+  ASSERT_EQ(filtered.exit_code, 0) << filtered.out;
+  EXPECT_NE(filtered.out.find("     3\n"), std::string::npos) << filtered.out;
+  // What tools send around their queries is accepted.
+  const PsqlRun session =
+      Psql("dana",
+           {"SET application_name = 'report'", "SET extra_float_digits = 3", "SHOW server_version",
+            "BEGIN", "select count(*) from finance.exposure", "COMMIT", "select version()"});
+  ASSERT_EQ(session.exit_code, 0) << session.out;
+  EXPECT_NE(session.out.find("15.0"), std::string::npos) << session.out;
+  EXPECT_NE(session.out.find("     6\n"), std::string::npos) << session.out;
+  EXPECT_NE(session.out.find("PostgreSQL 15.0 (Canopy"), std::string::npos) << session.out;
+}
+
+TEST_F(ServerPgWireTest, ADenialIs42501WithTheWayToAskAndAParseError42601) {
+  const PsqlRun denied = Psql("zoe", {"select * from crm.customers"});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.out.find("ERROR:  42501: user:zoe may not read crm.customers"),
+            std::string::npos)
+      << denied.out;
+  EXPECT_NE(denied.out.find("canopy access request crm.customers"), std::string::npos)
+      << denied.out;
+  EXPECT_EQ(denied.out.find("ana@example.com"), std::string::npos);
+  const PsqlRun broken = Psql("dana", {"selec id from crm.customers"});
+  EXPECT_NE(broken.exit_code, 0);
+  EXPECT_NE(broken.out.find("ERROR:  42601"), std::string::npos) << broken.out;
+  const PsqlRun writes = Psql("dana", {"delete from crm.customers"});
+  EXPECT_NE(writes.exit_code, 0);
+  EXPECT_NE(writes.out.find("ERROR:  42501"), std::string::npos) << writes.out;
+  // The connection goes on after an error.
+  const PsqlRun after = Psql("dana", {"selec 1", "select count(*) from sales.orders"});
+  EXPECT_NE(after.out.find("(1 row)"), std::string::npos) << after.out;
+}
+
+TEST_F(ServerPgWireTest, AWrongOrBorrowedTokenIsRefusedAndAudited) {
+  const PsqlRun wrong = Psql("dana", {"select 1"}, "cnp_1_notthesecret");
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.out.find("password authentication failed for user \"dana\""), std::string::npos)
+      << wrong.out;
+  // zoe's token does not make anyone dana: the principal is the token's.
+  const PsqlRun borrowed = Psql("dana", {"select 1"}, tokens_["zoe"]);
+  EXPECT_NE(borrowed.exit_code, 0);
+  EXPECT_NE(borrowed.out.find("password authentication failed"), std::string::npos) << borrowed.out;
+  ASSERT_EQ(Run("audit --format json --limit 0 >" + (dir_ / "audit.json").string()), 0);
+  const std::string audit = canopy::test::Read(dir_ / "audit.json");
+  EXPECT_NE(audit.find("not a valid token"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("the token belongs to another user"), std::string::npos) << audit;
+  EXPECT_EQ(audit.find(tokens_["zoe"].substr(6)), std::string::npos) << "a token was audited";
+}
+
+TEST_F(ServerPgWireTest, MalformedStartupsEndTheirConnectionAndHarmNothing) {
+  // What the server answers `bytes` with, up to its closing the connection.
+  auto raw = [&](const std::string& bytes) {
+    std::string answer;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(pg_port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd);
+      return answer;
+    }
+    ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);  // nothing more comes: the server need not wait for it
+    char buffer[256];
+    timeval timeout{15, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ssize_t got = 0;
+    while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) {
+      answer.append(buffer, static_cast<size_t>(got));
+    }
+    ::close(fd);
+    return answer;
+  };
+  // Each gets an ErrorResponse ('E') with its SQLSTATE, then the end of the connection.
+  auto error_with = [](const std::string& answer, const std::string& sqlstate) {
+    return !answer.empty() && answer[0] == 'E' && answer.find("C" + sqlstate) != std::string::npos;
+  };
+  EXPECT_TRUE(error_with(raw(std::string("\xff\xff\xff\xff", 4)), "08P01"));  // 4 GiB long
+  EXPECT_TRUE(error_with(raw(std::string("\x00\x00\x00\x08\x00\x04\x00\x00", 8)), "08P01"))
+      << "protocol 4.0";
+  EXPECT_TRUE(error_with(raw(std::string("\x00\x00\x00\x0c\x00\x03\x00\x00user", 12)), "08P01"))
+      << "a parameter without its end";
+  EXPECT_TRUE(error_with(raw(std::string("\x00\x00\x00\x09\x00\x03\x00\x00\x00", 9)), "28000"))
+      << "no user";
+  EXPECT_TRUE(error_with(raw("GET / HTTP/1.1\r\n\r\n"), "08P01")) << "another protocol";
+  // SSL asked for: "N" (no), and the connection waits for the startup packet.
+  EXPECT_EQ(raw(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8)).substr(0, 1), "N");
+  const PsqlRun after = Psql("dana", {"select count(*) from sales.orders"});
+  EXPECT_EQ(after.exit_code, 0) << after.out;
+  EXPECT_TRUE(Healthy());
+}
+
+// A session holds no catalog connection while it waits: more idle sessions than the
+// server's pool (8) leave the REST API and new sessions answering.
+TEST_F(ServerPgWireTest, IdleSessionsDoNotTakeTheCatalogPool) {
+  using canopy::test::Quote;
+  const std::string connect =
+      Quote("host=127.0.0.1 port=" + std::to_string(pg_port_) + " user=dana dbname=govtest");
+  std::string idle = "PGPASSWORD=" + Quote(tokens_["dana"]) + "; export PGPASSWORD; ";
+  for (int i = 0; i < 12; ++i) {
+    idle += "psql -X -q " + connect + " -c 'select 1' -c '\\! sleep 4' >/dev/null 2>&1 & ";
+  }
+  idle += "sleep 1.5";  // they have connected and sit idle
+  ASSERT_EQ(canopy::test::Shell(idle), 0);
+  const auto start = std::chrono::steady_clock::now();
+  const PsqlRun fresh = Psql("dana", {"select count(*) from sales.orders"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
+  EXPECT_EQ(Query(a_, "dana", "sales.orders"), 200) << last_body_;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2))
+      << "a request waited for the idle sessions";
+  canopy::test::Shell("sleep 3");  // the idle ones end before the server stops
 }
 
 }  // namespace

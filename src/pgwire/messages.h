@@ -1,0 +1,93 @@
+// The PostgreSQL v3 frontend/backend protocol's bytes: reading what a client sends
+// (the startup packet, then typed messages) and writing what a server answers. Pure
+// functions over buffers, so they are tested (and fuzzed) without a socket.
+//
+// Every integer on the wire is big-endian. A typed message is one type byte, then an
+// Int32 length that counts itself and the body, then the body.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace canopy::pgwire {
+
+// The largest message a client may send (a query's text, a startup packet); past it the
+// connection ends with a protocol violation, as an HTTP body past its limit gets 413.
+inline constexpr uint32_t kMaxMessageBytes = 1u << 20;
+inline constexpr uint32_t kMaxStartupBytes = 10000;
+
+// Codes a startup packet starts with.
+inline constexpr uint32_t kProtocol3 = 196608;  // 3.0
+inline constexpr uint32_t kSslRequest = 80877103;
+inline constexpr uint32_t kGssEncRequest = 80877104;
+inline constexpr uint32_t kCancelRequest = 80877102;
+
+uint32_t ReadUint32(std::string_view bytes, size_t at);
+
+// The startup packet's body (after its length): the code and, for a StartupMessage,
+// its parameters (user, database, application_name, options…).
+struct Startup {
+  uint32_t code = 0;
+  std::map<std::string, std::string> parameters;
+  int32_t cancel_pid = 0;  // CancelRequest
+  int32_t cancel_key = 0;
+};
+
+// Parses a startup packet's body; nullopt with `error` set when it is malformed.
+std::optional<Startup> ParseStartup(std::string_view body, std::string& error);
+
+// A typed message from the client.
+struct Message {
+  char type = 0;
+  std::string body;
+};
+
+// The null-terminated string at `at` in `body`; advances `at` past its terminator.
+// nullopt when there is no terminator.
+std::optional<std::string> ReadCString(std::string_view body, size_t& at);
+
+// What a server writes, appended to one buffer that is sent whole.
+class Writer {
+ public:
+  void AuthenticationOk() { Int32Message('R', 0); }
+  void AuthenticationCleartextPassword() { Int32Message('R', 3); }
+  void ParameterStatus(const std::string& name, const std::string& value);
+  void BackendKeyData(int32_t pid, int32_t key);
+  // 'I' idle, 'T' in a transaction block, 'E' in a failed one.
+  void ReadyForQuery(char status);
+  struct Field {
+    std::string name;
+    uint32_t type_oid = 25;
+    int16_t type_size = -1;
+  };
+  void RowDescription(const std::vector<Field>& fields);
+  // One row in text format: nullopt is NULL.
+  void DataRow(const std::vector<std::optional<std::string>>& values);
+  void CommandComplete(const std::string& tag);
+  void EmptyQueryResponse();
+  // An ErrorResponse (or, with `notice`, a NoticeResponse): severity, SQLSTATE,
+  // message and, when given, a hint.
+  void Error(const std::string& sqlstate, const std::string& message, const std::string& hint = "",
+             bool notice = false);
+
+  const std::string& bytes() const { return out_; }
+  size_t size() const { return out_.size(); }
+  void Clear() { out_.clear(); }
+
+ private:
+  void Begin(char type);
+  void End();
+  void Int16(int16_t value);
+  void Int32(int32_t value);
+  void CString(const std::string& text);
+  void Int32Message(char type, int32_t value);
+
+  std::string out_;
+  size_t start_ = 0;  // where the message being written begins
+};
+
+}  // namespace canopy::pgwire

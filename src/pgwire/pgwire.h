@@ -1,0 +1,58 @@
+// The governed mesh over PostgreSQL's wire protocol (v3), for psql, drivers and BI
+// tools: `canopy serve --pg-listen HOST:PORT`. The user name is the mesh's; the
+// password is one of the user's Canopy tokens. Every statement goes through the same
+// guard, decisions, masks, row filters, limits and audit as the REST API.
+//
+// Each connection has a thread of its own, as PostgreSQL gives each a process: a
+// connection runs one statement at a time, and a long query blocks nobody else. The
+// number of connections is capped; a connection idle past its timeout is closed.
+//
+// What is there: startup (SSLRequest and GSSENCRequest answered "no"), cleartext
+// password authentication (refused from other than loopback addresses: there is no TLS
+// yet), the simple query protocol with text results streamed as they come, session
+// statements tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), errors
+// with SQLSTATEs, Terminate. Not yet: TLS, SCRAM, the extended protocol (a clear error,
+// then the connection goes on), binary results, CancelRequest, pg_catalog.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "spec/model.h"
+
+namespace canopy::pgwire {
+
+struct PgOptions {
+  std::string listen;         // HOST:PORT
+  int max_connections = 64;   // more are refused with SQLSTATE 53300
+  int idle_timeout_s = 3600;  // a connection that sends nothing for this long is closed
+  std::string version;        // Canopy's, in server_version and version()
+};
+
+using CatalogLease = std::function<std::shared_ptr<catalog::CatalogStore>()>;
+
+class PgListener {
+ public:
+  // Binds and listens; throws Error(kFailed) when it cannot (or kUsage for a bad
+  // HOST:PORT). Accepts nothing until Start.
+  PgListener(const spec::Mesh& mesh, CatalogLease lease, PgOptions options);
+  ~PgListener();
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+
+  // Accepts connections on a thread of its own.
+  void Start();
+  // Stops accepting, ends every connection (a statement in flight finishes first, then
+  // its connection is closed), and waits for them.
+  void Stop();
+  // The port bound (useful with port 0).
+  int port() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace canopy::pgwire

@@ -20,7 +20,6 @@ namespace canopy::catalog {
 namespace {
 
 using pg::Connection;
-using pg::Param;
 using pg::Result;
 using pg::Transaction;
 

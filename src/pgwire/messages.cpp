@@ -89,7 +89,7 @@ void Writer::Int32(int32_t value) {
 
 void Writer::CString(const std::string& text) {
   // A NUL inside would end the string early on the client's side: cut it there.
-  out_.append(text.c_str());
+  out_.append(text, 0, text.find('\0'));
   out_ += '\0';
 }
 

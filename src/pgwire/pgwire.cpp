@@ -187,7 +187,7 @@ class WireSink : public governance::ResultSink {
   }
 
  private:
-  static constexpr size_t kBatchBytes = 64 * 1024;
+  static constexpr size_t kBatchBytes = size_t{64} * 1024;
   Socket& socket_;
   Writer& out_;
   std::vector<std::optional<std::string>> values_;

@@ -1309,4 +1309,74 @@ TEST_F(ServerPgWireTest, IdleSessionsDoNotTakeTheCatalogPool) {
   canopy::test::Shell("sleep 3");  // the idle ones end before the server stops
 }
 
+// Every byte the server sends for a query over a masked column, captured at the socket:
+// the source value is in none of them (nor in the row count, the description or any
+// message). The client is a raw socket speaking the protocol itself.
+TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(pg_port_));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
+                       static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+  };
+  auto send_all = [&](const std::string& bytes) {
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  };
+  std::string captured;
+  // Reads until a ReadyForQuery ('Z') message has arrived whole.
+  auto read_until_ready = [&] {
+    char buffer[4096];
+    for (;;) {
+      size_t at = 0;
+      bool ready = false;
+      while (at + 5 <= captured.size()) {
+        const uint32_t length =
+            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 1])) << 24) |
+            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 2])) << 16) |
+            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 3])) << 8) |
+            static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 4]));
+        if (at + 1 + length > captured.size()) break;
+        ready |= captured[at] == 'Z';
+        at += 1 + length;
+      }
+      if (ready) return true;
+      const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+      if (got <= 0) return false;
+      captured.append(buffer, static_cast<size_t>(got));
+    }
+  };
+  const char parameters[] = "user\0dana\0database\0govtest\0";  // and the final NUL
+  const std::string startup = be32(196608) + std::string(parameters, sizeof parameters);
+  send_all(be32(static_cast<uint32_t>(startup.size() + 4)) + startup);
+  char auth[9] = {};
+  ASSERT_EQ(::recv(fd, auth, sizeof auth, MSG_WAITALL), 9);
+  ASSERT_EQ(auth[0], 'R');
+  ASSERT_EQ(auth[8], 3) << "cleartext password asked for";
+  const std::string password = tokens_["dana"] + std::string(1, '\0');
+  send_all("p" + be32(static_cast<uint32_t>(password.size() + 4)) + password);
+  ASSERT_TRUE(read_until_ready());
+  captured.clear();
+  const std::string sql =
+      "select id, email, lower(email) as lowered, email like 'ana%' as starts, "
+      "length(email) as n from crm.customers order by id" +
+      std::string(1, '\0');
+  send_all("Q" + be32(static_cast<uint32_t>(sql.size() + 4)) + sql);
+  ASSERT_TRUE(read_until_ready());
+  send_all("X" + be32(4));
+  ::close(fd);
+
+  EXPECT_NE(captured.find("h_"), std::string::npos) << "no masked value came at all";
+  EXPECT_NE(captured.find("SELECT 6"), std::string::npos);
+  for (const char* secret : {"ana@example.com", "ben@example.com", "example.com", "chloe"}) {
+    EXPECT_EQ(captured.find(secret), std::string::npos) << secret << " was sent";
+  }
+}
+
 }  // namespace

@@ -1379,4 +1379,22 @@ TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {
   }
 }
 
+// A Python program with psycopg2 (Debian's), as analysts write them: parameters, types,
+// refusals, and a connection that goes on (tests/pgwire/psycopg2_client.py).
+TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance) {
+  if (canopy::test::Shell("/usr/bin/python3 -c 'import psycopg2' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "Debian's python3-psycopg2 is not installed (scripts/setup --test does)";
+  }
+  using canopy::test::Quote;
+  const fs::path out = dir_ / "psycopg2.out";
+  const int status = canopy::test::Shell(
+      "/usr/bin/python3 " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/psycopg2_client.py") +
+      " " + std::to_string(pg_port_) + " dana " + Quote(tokens_["dana"]) + " " +
+      Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
+  const std::string printed = canopy::test::Read(out);
+  EXPECT_EQ(status, 0) << printed;
+  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("ok a parameterised query"), std::string::npos) << printed;
+}
+
 }  // namespace

@@ -1,0 +1,62 @@
+"""psycopg2 (Debian's python3-psycopg2) against `canopy serve --pg-listen`.
+
+    psycopg2_client.py PORT USER TOKEN OTHER_TOKEN
+
+Prints one line per check, "ok <what>" or "FAIL <what>: <why>", and exits 1 when any
+failed. psycopg2 sends parameters bound on the client side, over the simple query
+protocol, inside the transaction it opens itself (BEGIN).
+"""
+import sys
+
+import psycopg2
+import psycopg2.errors
+
+port, user, token, other_token = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+failed = []
+
+
+def check(what, condition, why=""):
+    print(("ok " if condition else "FAIL ") + what + ("" if condition else ": " + why))
+    if not condition:
+        failed.append(what)
+
+
+def connect(password):
+    return psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password,
+                            dbname="govtest", connect_timeout=10)
+
+
+conn = connect(token)
+cur = conn.cursor()
+cur.execute("select id, email, region from crm.customers where region = %s order by id", ("EU",))
+rows = cur.fetchall()
+check("a parameterised query", [r[0] for r in rows] == [1, 3], repr(rows))
+check("masked values keep their place", all(r[1].startswith("h_") for r in rows), repr(rows))
+check("no source value", all("@" not in r[1] for r in rows), repr(rows))
+check("types: integers come as int", all(isinstance(r[0], int) for r in rows), repr(rows))
+check("the description names the columns",
+      [d.name for d in cur.description] == ["id", "email", "region"], repr(cur.description))
+
+cur.execute("select count(*) from crm.customers where id in %s", ((1, 2, 3),))
+check("a tuple parameter", cur.fetchone()[0] == 3)
+
+cur.execute("select %s::varchar as quoted", ("it's; select 1 --",))
+check("a quote in a parameter stays a value", cur.fetchone()[0] == "it's; select 1 --")
+
+try:
+    cur.execute("select * from hr.salaries")
+    check("a private port is refused", False, "it answered")
+except psycopg2.Error as e:
+    check("a private port is refused", e.pgcode in ("42P01", "42501"), repr(e.pgcode))
+conn.rollback()
+cur.execute("select 1")
+check("the connection goes on after an error", cur.fetchone()[0] == 1)
+conn.close()
+
+try:
+    connect(other_token)
+    check("another user's token is refused", False, "it connected")
+except psycopg2.OperationalError as e:
+    check("another user's token is refused", "password authentication failed" in str(e), str(e))
+
+sys.exit(1 if failed else 0)

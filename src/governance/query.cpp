@@ -38,14 +38,25 @@ std::string StorageRootOf(const spec::Mesh& mesh) {
 // Stops the work on a connection when the query's time is up: one deadline for the
 // whole query, so binding and planning (where DuckDB folds constant expressions, which
 // may be made as costly as any scan) count against the limit as much as running does.
+// A cancel flag, when given, is looked at every 50 ms and stops it the same way.
 class Watchdog {
  public:
-  Watchdog(engine::Connection& connection, Clock::time_point deadline)
-      : thread_([this, &connection, deadline] {
+  Watchdog(engine::Connection& connection, Clock::time_point deadline,
+           std::shared_ptr<std::atomic<bool>> cancel = nullptr)
+      : thread_([this, &connection, deadline, cancel] {
           std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_changed_.wait_until(lock, deadline, [this] { return done_; })) {
-            fired_ = true;
-            connection.Interrupt();
+          for (;;) {
+            const auto until =
+                cancel ? std::min(deadline, Clock::now() + std::chrono::milliseconds(50))
+                       : deadline;
+            if (done_changed_.wait_until(lock, until, [this] { return done_; })) return;
+            const bool cancelled = cancel && cancel->load();
+            if (cancelled || Clock::now() >= deadline) {
+              fired_ = true;
+              cancelled_ = cancelled;
+              connection.Interrupt();
+              return;
+            }
           }
         }) {}
   ~Watchdog() {
@@ -60,12 +71,17 @@ class Watchdog {
     std::lock_guard<std::mutex> lock(mutex_);
     return fired_;
   }
+  bool cancelled() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancelled_;
+  }
 
  private:
   std::mutex mutex_;
   std::condition_variable done_changed_;
   bool done_ = false;
   bool fired_ = false;
+  bool cancelled_ = false;
   std::thread thread_;
 };
 
@@ -172,6 +188,14 @@ Error TimeoutError(const spec::QueryLimits& limits) {
                "the query ran longer than the limit of " +
                    (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"),
                "narrow it, or raise limits.query.timeout in mesh.yaml");
+}
+
+// Why a watchdog stopped a query: a cancel, or the time limit.
+Error StoppedError(Watchdog& watchdog, const spec::QueryLimits& limits) {
+  if (watchdog.cancelled()) {
+    return Error(ErrorCode::kFailed, "the query was cancelled", "its client asked to stop it");
+  }
+  return TimeoutError(limits);
 }
 
 Value ReadValue(const engine::Result& result, int column, int64_t row) {
@@ -381,7 +405,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
     }
     st.db = std::make_unique<engine::Connection>(*st.sandbox->database);
     if (options.parquet_path.empty()) {
-      Watchdog watchdog(*st.db, st.deadline);
+      Watchdog watchdog(*st.db, st.deadline, options.cancel);
       try {
         Describe();
       } catch (const Error&) {
@@ -389,7 +413,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
         if (!timed_out) throw;
       }
       timed_out = timed_out || watchdog.fired();
-      if (timed_out) throw TimeoutError(limits);
+      if (timed_out) throw StoppedError(watchdog, limits);
     }
   } catch (const Error& e) {
     st.Audit("failed", e.what());
@@ -457,7 +481,7 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
   QueryOutcome& outcome = st.outcome;
   const int64_t max_rows = st.max_rows;
   try {
-    Watchdog watchdog(*st.db, st.deadline);
+    Watchdog watchdog(*st.db, st.deadline, st.options.cancel);
     try {
       if (!st.output_file.empty()) {
         outcome.rows =
@@ -466,7 +490,7 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
                                         "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
                                         SqlString(st.output_file) + " (FORMAT parquet)")
                            .value_or("0"));
-        if (watchdog.fired()) throw TimeoutError(st.mesh.limits.query);
+        if (watchdog.fired()) throw StoppedError(watchdog, st.mesh.limits.query);
         fs::rename(st.output_file, st.options.parquet_path);
       } else {
         sink.Begin(st.columns);
@@ -487,7 +511,7 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
         }
       }
     } catch (const Error& e) {
-      if (watchdog.fired()) throw TimeoutError(st.mesh.limits.query);
+      if (watchdog.fired()) throw StoppedError(watchdog, st.mesh.limits.query);
       throw;
     }
   } catch (const Error& e) {

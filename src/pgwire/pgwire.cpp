@@ -106,7 +106,7 @@ SqlError ToSqlError(const Error& e) {
       state = "42P01";
       break;
     case ErrorCode::kFailed:
-      if (has("ran longer than the limit")) {
+      if (has("ran longer than the limit") || has("the query was cancelled")) {
         state = "57014";  // query_canceled
       } else if (has("Binder Error")) {
         state = "42703";  // undefined_column (DuckDB binds names here)
@@ -233,11 +233,44 @@ std::string AddressText(const sockaddr_storage& address) {
   return host;
 }
 
+// The sessions a CancelRequest may name: by process id, with the secret key sent to
+// that session's client alone (BackendKeyData), so no one else can cancel its work.
+class CancelRegistry {
+ public:
+  void Add(int32_t pid, int32_t key, std::shared_ptr<std::atomic<bool>> flag) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    sessions_[pid] = {key, std::move(flag)};
+  }
+  void Remove(int32_t pid) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    sessions_.erase(pid);
+  }
+  // Stops the statement the session is running, if the key is its own.
+  void Cancel(int32_t pid, int32_t key) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = sessions_.find(pid);
+    if (found != sessions_.end() && found->second.first == key) found->second.second->store(true);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<int32_t, std::pair<int32_t, std::shared_ptr<std::atomic<bool>>>> sessions_;
+};
+
 class Session {
  public:
   Session(const spec::Mesh& mesh, const CatalogLease& lease, const PgOptions& options, int fd,
-          const sockaddr_storage& peer, int32_t pid)
-      : mesh_(mesh), lease_(lease), options_(options), socket_(fd), peer_(peer), pid_(pid) {}
+          const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels)
+      : mesh_(mesh),
+        lease_(lease),
+        options_(options),
+        socket_(fd),
+        peer_(peer),
+        pid_(pid),
+        cancels_(cancels) {}
+  ~Session() { cancels_.Remove(pid_); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void Run() {
     if (!Startup()) return;
@@ -285,7 +318,10 @@ class Session {
         if (!socket_.Write("N")) return false;  // no encryption: the client decides
         continue;
       }
-      if (startup->code == kCancelRequest) return false;  // not supported yet: ignored
+      if (startup->code == kCancelRequest) {  // answered by nothing but the cancel
+        cancels_.Cancel(startup->cancel_pid, startup->cancel_key);
+        return false;
+      }
       return Authenticate(*startup);
     }
     Fatal("08P01", "too many encryption requests");
@@ -354,7 +390,9 @@ class Session {
         {"application_name", application_}};
     for (const auto& [name, value] : parameters) out_.ParameterStatus(name, value);
     std::random_device random;
-    out_.BackendKeyData(pid_, static_cast<int32_t>(random()));
+    const auto key = static_cast<int32_t>(random());
+    cancels_.Add(pid_, key, cancel_);
+    out_.BackendKeyData(pid_, key);
     out_.ReadyForQuery('I');
     return Send();
   }
@@ -480,7 +518,10 @@ class Session {
   void Governed(const std::string& sql) {
     try {
       const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
-      governance::GovernedQuery query(mesh_, *catalog, principal_, sql, {});
+      governance::QueryOptions query_options;
+      cancel_->store(false);  // a cancel is for the statement running when it comes
+      query_options.cancel = cancel_;
+      governance::GovernedQuery query(mesh_, *catalog, principal_, sql, query_options);
       WireSink sink(socket_, out_);
       const governance::QueryOutcome outcome = query.Run(sink);
       for (const auto& warning : outcome.warnings) out_.Error("01000", warning, "", true);
@@ -509,6 +550,8 @@ class Session {
   Socket socket_;
   sockaddr_storage peer_;
   int32_t pid_;
+  CancelRegistry& cancels_;
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   Writer out_;
   governance::Principal principal_;
   std::string claimed_;
@@ -537,6 +580,7 @@ struct PgListener::State {
   std::list<Connection> connections;
   std::atomic<bool> stopping{false};
   int32_t next_pid = 1;
+  CancelRegistry cancels;
 
   State(const spec::Mesh& m, CatalogLease l, PgOptions o)
       : mesh(m), lease(std::move(l)), options(std::move(o)) {}
@@ -577,7 +621,7 @@ struct PgListener::State {
       const int32_t pid = next_pid++;
       connections.push_back({fd, std::thread([this, fd, peer, pid, done] {
                                try {
-                                 Session(mesh, lease, options, fd, peer, pid).Run();
+                                 Session(mesh, lease, options, fd, peer, pid, cancels).Run();
                                } catch (const std::exception& e) {
                                  std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n",
                                               NowIso8601().c_str(), pid, e.what());

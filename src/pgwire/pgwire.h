@@ -11,8 +11,9 @@
 // password authentication (refused from other than loopback addresses: there is no TLS
 // yet), the simple query protocol with text results streamed as they come, session
 // statements tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), errors
-// with SQLSTATEs, Terminate. Not yet: TLS, SCRAM, the extended protocol (a clear error,
-// then the connection goes on), binary results, CancelRequest, pg_catalog.
+// with SQLSTATEs, CancelRequest (by the session's secret key; the statement stops with
+// 57014), Terminate. Not yet: TLS, SCRAM, the extended protocol (a clear error, then the
+// connection goes on), binary results, pg_catalog and information_schema.
 #pragma once
 
 #include <functional>

@@ -53,6 +53,31 @@ cur.execute("select 1")
 check("the connection goes on after an error", cur.fetchone()[0] == 1)
 conn.close()
 
+# A cancel from another thread (a CancelRequest on a connection of its own, with the
+# session's secret key) stops a long statement well before the 10 s limit.
+import threading  # noqa: E402
+import time  # noqa: E402
+
+conn = connect(token)
+cur = conn.cursor()
+timer = threading.Timer(0.5, conn.cancel)
+started = time.monotonic()
+timer.start()
+try:
+    cur.execute("with recursive t(n) as (select 1 union all select n + 1 from t "
+                "where n < 1000000000) select count(*) from t")
+    check("a cancelled query stops", False, "it finished")
+except psycopg2.errors.QueryCanceled as e:
+    elapsed = time.monotonic() - started
+    check("a cancelled query stops with 57014", e.pgcode == "57014", repr(e.pgcode))
+    check("the cancel, not the time limit, stopped it", elapsed < 5, "%.1f s" % elapsed)
+    check("it says it was cancelled", "cancelled" in str(e), str(e))
+timer.cancel()
+conn.rollback()
+cur.execute("select 2")
+check("the connection goes on after a cancel", cur.fetchone()[0] == 2)
+conn.close()
+
 try:
     connect(other_token)
     check("another user's token is refused", False, "it connected")

@@ -59,7 +59,8 @@ class LocalStorage : public Storage {
   }
 
   void RemoveIfEmpty(const std::string& path) override {
-    if (::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT) {
+    if (::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT &&
+        errno != ENOTDIR) {  // a stray file is left alone
       throw Error(ErrorCode::kFailed, "cannot remove " + path + ": " + std::strerror(errno));
     }
   }

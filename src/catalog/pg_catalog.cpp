@@ -14,6 +14,7 @@
 #include "catalog/store_util.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/text.h"
 
 namespace canopy::catalog {
 
@@ -690,23 +691,6 @@ std::string TsQuery(const std::vector<std::string>& words, const char* op) {
   return query + ":*";
 }
 
-bool ValidUtf8(const std::string& text) {
-  for (size_t i = 0; i < text.size();) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    const size_t length = lead < 0x80           ? 1
-                          : (lead >> 5) == 0x6  ? 2
-                          : (lead >> 4) == 0xe  ? 3
-                          : (lead >> 3) == 0x1e ? 4
-                                                : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    for (size_t j = 1; j < length; ++j) {
-      if ((static_cast<unsigned char>(text[i + j]) & 0xc0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 std::string Lower(std::string text) {
   for (char& c : text) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -1357,8 +1341,15 @@ class PgGenerationWatch final : public GenerationWatch {
   PgGenerationWatch(const PgGenerationWatch&) = delete;
   PgGenerationWatch& operator=(const PgGenerationWatch&) = delete;
 
+  // Also nullopt when the last read is older than twice the promised lag: a connection
+  // that died without a reset (a partition) blocks its reads, and must not make a
+  // server trust an old generation meanwhile.
   std::optional<int64_t> Current() const override {
     if (!following_.load()) return std::nullopt;
+    const auto age = std::chrono::steady_clock::now().time_since_epoch().count() - read_at_.load();
+    if (age > std::chrono::nanoseconds(std::chrono::milliseconds(2 * kMaxLagMs)).count()) {
+      return std::nullopt;
+    }
     return generation_.load();
   }
 
@@ -1372,6 +1363,7 @@ class PgGenerationWatch final : public GenerationWatch {
   void Read() {
     Result r = db_.Query("SELECT n FROM catalog_generation WHERE id = 1");
     generation_ = r.Empty() ? 0 : r.Int(0, 0);
+    read_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
     following_ = true;
   }
   void Run() {
@@ -1403,6 +1395,7 @@ class PgGenerationWatch final : public GenerationWatch {
 
   Connection db_;
   std::atomic<int64_t> generation_{0};
+  std::atomic<int64_t> read_at_{0};  // steady clock ticks of the last good read
   std::atomic<bool> following_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -22,6 +22,8 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 std::string ToLower(std::string_view text);
 std::string Trim(std::string_view text);
+// Whether `text` is well-formed UTF-8 (by the shape of its sequences).
+bool ValidUtf8(std::string_view text);
 
 // Quotes a string as an SQL string literal ('it''s').
 std::string SqlString(std::string_view text);

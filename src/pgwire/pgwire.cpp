@@ -7,9 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <list>
@@ -21,6 +25,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "governance/audit.h"
 #include "governance/policy.h"
 #include "governance/query.h"
@@ -128,20 +133,36 @@ SqlError ToSqlError(const Error& e) {
 
 // --- one connection ---
 
-// Reads and writes whole buffers on a blocking socket.
+// How long a client may take: to send a whole message once it began one (and the whole
+// startup and login), and to take a batch of rows — so a client that sends one byte, or
+// stops reading a result, holds its slot and its catalog connection that long at most.
+constexpr auto kMessageDeadline = std::chrono::seconds(30);
+constexpr int kSendTimeoutS = 30;
+
+// Reads and writes whole buffers on a blocking socket. Every read has a deadline.
 class Socket {
  public:
-  explicit Socket(int fd) : fd_(fd) {}
-  // Waits up to `timeout_ms` (-1: forever) for bytes; false on timeout.
-  bool Wait(int timeout_ms) {
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, timeout_ms) != 0;
+  explicit Socket(int fd) : fd_(fd) {
+    const timeval timeout{kSendTimeoutS, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   }
-  // Exactly `n` bytes; false when the peer closed or the read failed.
+  // Waits up to `timeout_ms` for bytes; false on timeout.
+  bool Wait(int64_t timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX)));
+    return ready > 0;
+  }
+  // Reads from now on must end by `deadline`.
+  void SetDeadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+  // Exactly `n` bytes; false when the peer closed, the read failed or the deadline passed.
   bool Read(size_t n, std::string& out) {
     out.resize(n);
     size_t done = 0;
     while (done < n) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline_ - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0 || !Wait(left)) return false;
       const ssize_t got = ::recv(fd_, out.data() + done, n - done, 0);
       if (got <= 0) return false;
       done += static_cast<size_t>(got);
@@ -160,6 +181,8 @@ class Socket {
 
  private:
   int fd_;
+  std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() + kMessageDeadline;
 };
 
 // Streams a governed query's rows as DataRow messages, a batch of about 64 KiB at a
@@ -192,11 +215,6 @@ class WireSink : public governance::ResultSink {
   Writer& out_;
   std::vector<std::optional<std::string>> values_;
 };
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
 
 // The statement without surrounding blanks and trailing semicolons.
 std::string Trimmed(const std::string& sql) {
@@ -275,11 +293,12 @@ class Session {
   void Run() {
     if (!Startup()) return;
     while (true) {
-      if (!socket_.Wait(options_.idle_timeout_s * 1000)) {
+      if (!socket_.Wait(int64_t{options_.idle_timeout_s} * 1000)) {
         Fatal("57P05", "the connection was idle for longer than " +
                            std::to_string(options_.idle_timeout_s) + " s");
         return;
       }
+      socket_.SetDeadline(std::chrono::steady_clock::now() + kMessageDeadline);
       std::string head;
       if (!socket_.Read(5, head)) return;
       const char type = head[0];
@@ -298,9 +317,11 @@ class Session {
  private:
   // The startup packet, encryption requests, and the password. False: the connection ends.
   bool Startup() {
+    // One deadline for the whole startup and login, as PostgreSQL's authentication_timeout.
+    socket_.SetDeadline(std::chrono::steady_clock::now() + kMessageDeadline);
     for (int attempt = 0; attempt < 3; ++attempt) {
       std::string head;
-      if (!socket_.Wait(10000) || !socket_.Read(4, head)) return false;
+      if (!socket_.Read(4, head)) return false;
       const uint32_t length = ReadUint32(head, 0);
       if (length < 8 || length > kMaxStartupBytes) {
         Fatal("08P01", "a startup packet of " + std::to_string(length) + " bytes");
@@ -334,6 +355,12 @@ class Session {
       Fatal("28000", "no user name in the startup message", "connect with user=NAME");
       return false;
     }
+    for (const auto& [name, value] : startup.parameters) {
+      if (!ValidUtf8(name) || !ValidUtf8(value)) {
+        Fatal("22021", "invalid byte sequence for encoding \"UTF8\" in the startup packet");
+        return false;
+      }
+    }
     claimed_ = user->second;
     if (auto app = startup.parameters.find("application_name"); app != startup.parameters.end()) {
       application_ = app->second;
@@ -347,7 +374,7 @@ class Session {
     out_.AuthenticationCleartextPassword();
     if (!Send()) return false;
     std::string head;
-    if (!socket_.Wait(30000) || !socket_.Read(5, head)) return false;
+    if (!socket_.Read(5, head)) return false;
     const uint32_t length = ReadUint32(head, 1);
     std::string body;
     if (head[0] != 'p' || length < 5 || length > 4096 || !socket_.Read(length - 4, body)) {
@@ -362,6 +389,7 @@ class Session {
     const auto owner =
         password ? governance::Authenticate(*lease_(), *password) : std::optional<std::string>();
     // The principal is the token's; the claimed name must be the same person's.
+    token_ = password.value_or("");
     if (!owner || *owner != claimed_) {
       AuditLogin("denied", owner ? "the token belongs to another user" : "not a valid token");
       Fatal("28P01", "password authentication failed for user \"" + claimed_ + "\"",
@@ -398,13 +426,13 @@ class Session {
   }
 
   void AuditLogin(const std::string& outcome, const std::string& why) {
-    try {
+    try {  // the parameters were checked as UTF-8 (JSON needs it) before any login is audited
       nlohmann::json details{{"from", AddressText(peer_)}, {"claimed_user", claimed_}};
       if (!why.empty()) details["reason"] = why;
       if (!application_.empty()) details["application"] = application_;
       governance::RecordAudit(*lease_(), outcome == "ok" ? "user:" + claimed_ : "anonymous",
                               "pg.login", "pgwire", outcome, details.dump());
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "%s pgwire: cannot audit a login: %s\n", NowIso8601().c_str(), e.what());
     }
   }
@@ -419,7 +447,11 @@ class Session {
           Fatal("08P01", "a query message without its end");
           return false;
         }
-        Query(*sql);
+        if (!ValidUtf8(*sql)) {
+          out_.Error("22021", "invalid byte sequence for encoding \"UTF8\"");
+        } else if (!Query(*sql)) {
+          return false;
+        }
         out_.ReadyForQuery(transaction_ ? 'T' : 'I');
         return Send();
       }
@@ -448,14 +480,15 @@ class Session {
     }
   }
 
-  // Answers one simple query: session statements here, everything else governed.
-  void Query(const std::string& text) {
+  // Answers one simple query: session statements here, everything else governed. False
+  // when the connection must end (its token was revoked).
+  bool Query(const std::string& text) {
     const std::string sql = Trimmed(text);
     if (sql.empty()) {
       out_.EmptyQueryResponse();
-      return;
+      return true;
     }
-    const std::string lower = Lower(sql);
+    const std::string lower = ToLower(sql);
     auto starts = [&](const char* word) {
       const size_t n = std::char_traits<char>::length(word);
       return lower.compare(0, n, word) == 0 &&
@@ -464,28 +497,28 @@ class Session {
     if (starts("begin") || starts("start")) {
       transaction_ = true;
       out_.CommandComplete("BEGIN");
-      return;
+      return true;
     }
     if (starts("commit") || starts("end") || starts("rollback") || starts("abort")) {
       transaction_ = false;
       out_.CommandComplete(starts("commit") || starts("end") ? "COMMIT" : "ROLLBACK");
-      return;
+      return true;
     }
     if (starts("set")) {
       // Session settings a driver sends on connect change nothing a governed read
       // depends on; they are acknowledged.
       out_.CommandComplete("SET");
-      return;
+      return true;
     }
     if (starts("show")) {
       Show(Trimmed(lower.substr(4)));
-      return;
+      return true;
     }
     if (lower == "select version()") {
       SingleValue("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
-      return;
+      return true;
     }
-    Governed(sql);
+    return Governed(sql);
   }
 
   void Show(const std::string& name) {
@@ -515,9 +548,15 @@ class Session {
     out_.CommandComplete("SELECT 1");
   }
 
-  void Governed(const std::string& sql) {
+  bool Governed(const std::string& sql) {
     try {
       const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
+      // The token is checked again for every statement: one revoked while the session
+      // is open stops it at its next statement.
+      if (governance::Authenticate(*catalog, token_) != claimed_) {
+        Fatal("28000", "the token of this session was revoked", "connect again with a valid one");
+        return false;
+      }
       governance::QueryOptions query_options;
       cancel_->store(false);  // a cancel is for the statement running when it comes
       query_options.cancel = cancel_;
@@ -530,6 +569,7 @@ class Session {
       const SqlError error = ToSqlError(e);
       out_.Error(error.sqlstate, error.message, error.hint);
     }
+    return true;
   }
 
   void Fatal(const std::string& sqlstate, const std::string& message,
@@ -555,6 +595,7 @@ class Session {
   Writer out_;
   governance::Principal principal_;
   std::string claimed_;
+  std::string token_;  // to check again before each statement; never logged
   std::string application_;
   bool transaction_ = false;
   bool skipping_ = false;
@@ -605,6 +646,9 @@ struct PgListener::State {
       const int fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length);
       if (fd < 0) {
         if (stopping) return;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // no spinning
+        }
         continue;
       }
       std::lock_guard<std::mutex> lock(mutex);

@@ -1281,6 +1281,9 @@ TEST_F(ServerPgWireTest, MalformedStartupsEndTheirConnectionAndHarmNothing) {
   EXPECT_TRUE(error_with(raw(std::string("\x00\x00\x00\x09\x00\x03\x00\x00\x00", 9)), "28000"))
       << "no user";
   EXPECT_TRUE(error_with(raw("GET / HTTP/1.1\r\n\r\n"), "08P01")) << "another protocol";
+  EXPECT_TRUE(error_with(raw(std::string("\x00\x00\x00\x11\x00\x03\x00\x00user\0\xff\xfe\0\0", 17)),
+                         "22021"))
+      << "a user name that is not UTF-8";
   // SSL asked for: "N" (no), and the connection waits for the startup packet.
   EXPECT_EQ(raw(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8)).substr(0, 1), "N");
   const PsqlRun after = Psql("dana", {"select count(*) from sales.orders"});
@@ -1395,6 +1398,24 @@ TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance)
   EXPECT_EQ(status, 0) << printed;
   EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
   EXPECT_NE(printed.find("ok a parameterised query"), std::string::npos) << printed;
+}
+
+// A token revoked while its session is open stops the session at its next statement;
+// a statement that is not UTF-8 is refused, and the session goes on.
+TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {
+  const PsqlRun bytes = Psql("dana", {std::string("select '\xff' as x"), "select 1"});
+  EXPECT_NE(bytes.out.find("22021"), std::string::npos) << bytes.out;
+  EXPECT_NE(bytes.out.find("(1 row)"), std::string::npos) << bytes.out;
+
+  const std::string id = tokens_["dana"].substr(4, tokens_["dana"].find('_', 4) - 4);
+  const std::string revoke = "\\! cd " + canopy::test::Quote(mesh_) + " && " + CANOPY_BINARY +
+                             " token revoke " + id + " >/dev/null 2>&1";
+  const PsqlRun run = Psql(
+      "dana", {"select count(*) from sales.orders", revoke, "select count(*) from sales.orders"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.out.find("(1 row)"), std::string::npos) << run.out;  // before the revoke
+  EXPECT_NE(run.out.find("28000: the token of this session was revoked"), std::string::npos)
+      << run.out;
 }
 
 }  // namespace

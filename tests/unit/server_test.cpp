@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -985,17 +986,8 @@ TEST_F(ServerTest, SigtermLetsARequestInFlightFinish) {
 class ServerClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("canopy-cluster-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
-             fs::copy_options::recursive);
-    mesh_ = (dir_ / "mesh").string();
-    ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
-    for (const char* user : {"zoe", "carl", "frank"}) {
-      ASSERT_EQ(Run(std::string("token create ") + user + " >" + (dir_ / user).string()), 0);
-      std::ifstream(dir_ / user) >> tokens_[user];
-    }
+    PrepareMesh("canopy-cluster-", {"zoe", "carl", "frank"});
+    if (HasFatalFailure()) return;
     for (Started* server : {&a_, &b_}) {
       *server = StartServer(mesh_, dir_);
       ASSERT_TRUE(server->up) << "a server did not start";
@@ -1008,6 +1000,22 @@ class ServerClusterTest : public ::testing::Test {
       waitpid(server->pid, nullptr, 0);
     }
     fs::remove_all(dir_);
+  }
+  // The governance mesh, built, in a folder of its own, with a token for each of `users`.
+  void PrepareMesh(const std::string& prefix, std::initializer_list<const char*> users) {
+    dir_ = fs::temp_directory_path() / (prefix + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+             fs::copy_options::recursive);
+    mesh_ = (dir_ / "mesh").string();
+    ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
+    for (const char* user : users) {
+      ASSERT_EQ(
+          Run(std::string("token create ") + user + " >" + (dir_ / user).string() + " 2>/dev/null"),
+          0);
+      std::ifstream(dir_ / user) >> tokens_[user];
+    }
   }
   int Run(const std::string& args) {
     return std::system(("cd " + mesh_ + " && " + CANOPY_BINARY + " " + args).c_str()) == 0 ? 0 : 1;
@@ -1139,19 +1147,8 @@ int FreePort() {
 class ServerPgWireTest : public ServerClusterTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("canopy-pgwire-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
-             fs::copy_options::recursive);
-    mesh_ = (dir_ / "mesh").string();
-    ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
-    for (const char* user : {"dana", "zoe", "ben"}) {
-      ASSERT_EQ(
-          Run(std::string("token create ") + user + " >" + (dir_ / user).string() + " 2>/dev/null"),
-          0);
-      std::ifstream(dir_ / user) >> tokens_[user];
-    }
+    PrepareMesh("canopy-pgwire-", {"dana", "zoe", "ben"});
+    if (HasFatalFailure()) return;
     pg_port_ = FreePort();
     a_ = StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(pg_port_));
     ASSERT_TRUE(a_.up) << "the server did not start";

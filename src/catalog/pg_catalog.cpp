@@ -369,20 +369,27 @@ int Migrate(Connection& db, Upgrade upgrade) {
   const int latest = Migrations().back().version;
   const std::string lock = std::string("SELECT pg_advisory_lock(") + kLockKey + ")";
   const std::string unlock = std::string("SELECT pg_advisory_unlock(") + kLockKey + ")";
-  const int found = Doing("read the schema version", [&] { return SchemaVersion(db); });
-  if (found > latest) {
-    throw Error(
-        ErrorCode::kFailed,
-        "catalog schema version " + std::to_string(found) + " is newer than this canopy supports",
-        db.display() + " was written by a newer canopy (this one knows up to version " +
-            std::to_string(latest) + "); upgrade canopy to use it");
-  }
-  if (found == latest) return found;
-  if (found > 0 && upgrade == Upgrade::kRefuse) {
-    throw OlderSchemaError(db.display(), found, latest);
-  }
+  const auto check = [&](int found) {
+    if (found > latest) {
+      throw Error(
+          ErrorCode::kFailed,
+          "catalog schema version " + std::to_string(found) + " is newer than this canopy supports",
+          db.display() + " was written by a newer canopy (this one knows up to version " +
+              std::to_string(latest) + "); upgrade canopy to use it");
+    }
+    if (found > 0 && found < latest && upgrade == Upgrade::kRefuse) {
+      throw OlderSchemaError(db.display(), found, latest);
+    }
+  };
+  const int seen = Doing("read the schema version", [&] { return SchemaVersion(db); });
+  if (seen == latest) return seen;
+  if (seen > latest) check(seen);
   db.Query(lock.c_str(), {"migrate"});
+  int found = 0;
   try {
+    // Read again under the lock: another process may have been half-way through.
+    found = Doing("read the schema version", [&] { return SchemaVersion(db); });
+    check(found);
     for (const PgMigration& migration : Migrations()) {
       Doing("apply migration " + std::to_string(migration.version) + " to " + db.display(), [&] {
         Transaction transaction(db, Transaction::Mode::kWrite);

@@ -175,10 +175,8 @@ int SchemaVersion(Connection& db) {
   return static_cast<int>(max.Int(0));
 }
 
-// Applies `migration` unless it is recorded already: another process may be
-// migrating the same file, and the write lock makes the second one skip.
+// Applies one migration; the caller holds the write transaction.
 void Apply(Connection& db, const Migration& migration) {
-  Transaction transaction(db, Transaction::Mode::kWrite);
   db.Execute(
       "CREATE TABLE IF NOT EXISTS schema_migrations ("
       "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
@@ -190,21 +188,9 @@ void Apply(Connection& db, const Migration& migration) {
             "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))")
       .Bind(migration.version)
       .Run();
-  transaction.Commit();
 }
 
-// Brings the file's schema to the latest migration; returns the version it had (0: a
-// new catalog).
-int Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations,
-            Upgrade upgrade) {
-  for (size_t i = 1; i < migrations.size(); ++i) {
-    if (migrations[i].version <= migrations[i - 1].version) {
-      throw Error(ErrorCode::kInternal, "catalog migrations are not in increasing order");
-    }
-  }
-  const int latest = migrations.empty() ? 0 : migrations.back().version;
-  const int on_disk =
-      Doing("read the schema version of " + path, [&] { return SchemaVersion(db); });
+void CheckSchemaVersion(const std::string& path, int on_disk, int latest, Upgrade upgrade) {
   if (on_disk > latest) {
     throw Error(
         ErrorCode::kFailed,
@@ -215,12 +201,34 @@ int Migrate(Connection& db, const std::string& path, const std::vector<Migration
   if (on_disk > 0 && on_disk < latest && upgrade == Upgrade::kRefuse) {
     throw OlderSchemaError(path, on_disk, latest);
   }
-  for (const Migration& migration : migrations) {
-    if (migration.version <= on_disk) continue;
-    Doing("apply migration " + std::to_string(migration.version) + " to " + path,
-          [&] { Apply(db, migration); });
+}
+
+// Brings the file's schema to the latest migration; returns the version it had (0: a
+// new catalog). The version is read again, and every missing migration applied, inside
+// one write transaction: processes opening a new file at once never see it half-migrated.
+int Migrate(Connection& db, const std::string& path, const std::vector<Migration>& migrations,
+            Upgrade upgrade) {
+  for (size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      throw Error(ErrorCode::kInternal, "catalog migrations are not in increasing order");
+    }
   }
-  return on_disk;
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  const int seen = Doing("read the schema version of " + path, [&] { return SchemaVersion(db); });
+  if (seen == latest) return seen;
+  if (seen > latest) CheckSchemaVersion(path, seen, latest, upgrade);
+  return Doing("migrate " + path, [&] {
+    Transaction transaction(db, Transaction::Mode::kWrite);
+    const int on_disk = SchemaVersion(db);
+    CheckSchemaVersion(path, on_disk, latest, upgrade);
+    for (const Migration& migration : migrations) {
+      if (migration.version <= on_disk) continue;
+      Doing("apply migration " + std::to_string(migration.version) + " to " + path,
+            [&] { Apply(db, migration); });
+    }
+    transaction.Commit();
+    return on_disk;
+  });
 }
 
 // --- writes ---

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <list>
@@ -247,6 +248,12 @@ struct GovernedQuery::State {
   Clock::time_point deadline;
   int64_t max_rows = 0;  // the mesh's limit, or less when the caller asks for less
   bool ran = false;
+  bool finished = false;
+  std::unique_ptr<Watchdog> watchdog;      // from Open to the end of the result
+  std::unique_ptr<engine::Result> stream;  // the result being read
+  int64_t chunk_row = 0;                   // the next row of the current chunk
+  int64_t chunk_rows = 0;
+  std::vector<Value> values;
 
   State(const spec::Mesh& m, catalog::CatalogStore& c, Principal p, std::string q, QueryOptions o)
       : mesh(m), catalog(c), principal(std::move(p)), sql(std::move(q)), options(std::move(o)) {
@@ -422,7 +429,13 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   }
 }
 
-GovernedQuery::~GovernedQuery() = default;
+GovernedQuery::~GovernedQuery() {
+  try {
+    Close();  // every read is audited, also one abandoned half-way
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cannot audit a query closed early: %s\n", e.what());
+  }
+}
 
 // The result's columns, and the statement that reads each as a type the sinks know. One
 // bind when every column is one the sinks read as it is; else a second, casting the others
@@ -474,47 +487,23 @@ const QueryOutcome& GovernedQuery::outcome() const {
   return state_->outcome;
 }
 
-QueryOutcome GovernedQuery::Run(ResultSink& sink) {
+// Runs `step`; on failure (a stop by the watchdog named as such) the query ends, its
+// staged file is removed and the failure is audited.
+template <typename Step>
+void GovernedQuery::Guarded(Step&& step) {
   State& st = *state_;
-  if (st.ran) throw Error(ErrorCode::kInternal, "a governed query runs once");
-  st.ran = true;
-  QueryOutcome& outcome = st.outcome;
-  const int64_t max_rows = st.max_rows;
   try {
-    Watchdog watchdog(*st.db, st.deadline, st.options.cancel);
     try {
-      if (!st.output_file.empty()) {
-        outcome.rows =
-            std::stoll(st.db
-                           ->QueryValue("COPY (SELECT * FROM (\n" + st.verdict.normalized_sql +
-                                        "\n) LIMIT " + std::to_string(max_rows) + ") TO " +
-                                        SqlString(st.output_file) + " (FORMAT parquet)")
-                           .value_or("0"));
-        if (watchdog.fired()) throw StoppedError(watchdog, st.mesh.limits.query);
-        fs::rename(st.output_file, st.options.parquet_path);
-      } else {
-        sink.Begin(st.columns);
-        engine::Result result = st.prepared->Execute();
-        std::vector<Value> values(st.columns.size());
-        while (result.NextChunk() && !outcome.truncated) {
-          for (int64_t row = 0; row < result.ChunkRows(); ++row) {
-            if (outcome.rows == max_rows) {
-              outcome.truncated = true;
-              break;
-            }
-            for (int c = 0; c < result.ColumnCount(); ++c) {
-              values[static_cast<size_t>(c)] = ReadValue(result, c, row);
-            }
-            sink.Row(values);
-            ++outcome.rows;
-          }
-        }
-      }
+      step();
     } catch (const Error& e) {
-      if (watchdog.fired()) throw StoppedError(watchdog, st.mesh.limits.query);
+      if (st.watchdog && st.watchdog->fired())
+        throw StoppedError(*st.watchdog, st.mesh.limits.query);
       throw;
     }
   } catch (const Error& e) {
+    st.stream.reset();
+    st.watchdog.reset();
+    st.finished = true;
     if (!st.output_file.empty()) {
       std::error_code ignored;
       fs::remove(st.output_file, ignored);
@@ -522,10 +511,109 @@ QueryOutcome GovernedQuery::Run(ResultSink& sink) {
     st.Audit("failed", e.what());
     throw;
   }
-  outcome.duration_ms =
+}
+
+void GovernedQuery::Open(ResultSink& sink) {
+  State& st = *state_;
+  if (st.ran) throw Error(ErrorCode::kInternal, "a governed query runs once");
+  st.ran = true;
+  Guarded([&] {
+    st.watchdog = std::make_unique<Watchdog>(*st.db, st.deadline, st.options.cancel);
+    if (!st.output_file.empty()) {
+      st.outcome.rows =
+          std::stoll(st.db
+                         ->QueryValue("COPY (SELECT * FROM (\n" + st.verdict.normalized_sql +
+                                      "\n) LIMIT " + std::to_string(st.max_rows) + ") TO " +
+                                      SqlString(st.output_file) + " (FORMAT parquet)")
+                         .value_or("0"));
+      if (st.watchdog->fired()) throw StoppedError(*st.watchdog, st.mesh.limits.query);
+      fs::rename(st.output_file, st.options.parquet_path);
+      return;
+    }
+    sink.Begin(st.columns);
+    st.stream = std::make_unique<engine::Result>(st.prepared->Execute());
+  });
+  if (!st.stream) Finish("ok");
+}
+
+bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
+  State& st = *state_;
+  if (!st.ran) throw Error(ErrorCode::kInternal, "a governed query is opened before it is fetched");
+  if (st.finished) return false;
+  QueryOutcome& outcome = st.outcome;
+  bool more = true;
+  Guarded([&] {
+    // Between the fetches of a cursor the clock runs on: a cursor lives within the
+    // query's time limit as a whole.
+    if (Clock::now() >= st.deadline || st.watchdog->fired()) {
+      throw StoppedError(*st.watchdog, st.mesh.limits.query);
+    }
+    std::vector<Value>& values = st.values;
+    values.resize(st.columns.size());
+    for (int64_t sent = 0; limit <= 0 || sent < limit;) {
+      if (st.chunk_row == st.chunk_rows) {
+        if (!st.stream->NextChunk()) {
+          more = false;
+          return;
+        }
+        st.chunk_row = 0;
+        st.chunk_rows = st.stream->ChunkRows();
+        continue;
+      }
+      if (outcome.rows == st.max_rows) {
+        outcome.truncated = true;
+        more = false;
+        return;
+      }
+      for (int c = 0; c < st.stream->ColumnCount(); ++c) {
+        values[static_cast<size_t>(c)] = ReadValue(*st.stream, c, st.chunk_row);
+      }
+      ++st.chunk_row;
+      sink.Row(values);
+      ++outcome.rows;
+      ++sent;
+    }
+    // The rows asked for are sent: do more remain? Said now, so that a portal ending
+    // exactly at its row limit is complete rather than suspended.
+    if (st.chunk_row == st.chunk_rows) {
+      if (!st.stream->NextChunk()) {
+        more = false;
+        return;
+      }
+      st.chunk_row = 0;
+      st.chunk_rows = st.stream->ChunkRows();
+    }
+    if (outcome.rows == st.max_rows) {
+      outcome.truncated = true;
+      more = false;
+    }
+  });
+  if (!more) Finish("ok");
+  return more;
+}
+
+void GovernedQuery::Finish(const std::string& result) {
+  State& st = *state_;
+  st.finished = true;
+  st.stream.reset();
+  st.watchdog.reset();
+  st.outcome.duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - st.start).count();
-  st.Audit("ok", "");
-  return outcome;
+  st.Audit(result, "");
+}
+
+void GovernedQuery::Close() {
+  State& st = *state_;
+  if (!st.ran || st.finished) return;
+  st.details["closed_early"] = true;  // a cursor closed before its end: what was read
+  Finish("ok");
+}
+
+QueryOutcome GovernedQuery::Run(ResultSink& sink) {
+  Open(sink);
+  while (Fetch(sink, 0)) {
+  }
+  return state_->outcome;
 }
 
 QueryOutcome RunGovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& catalog,

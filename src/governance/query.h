@@ -72,8 +72,19 @@ class GovernedQuery {
   // Once only. Throws Error(kFailed) on failure or when a limit is exceeded.
   QueryOutcome Run(ResultSink& sink);
 
+  // The result in steps, for a cursor or a portal: Open once (the sink's Begin), then
+  // Fetch until it returns false. Fetch sends up to `limit` more rows (0: all that are
+  // left) and returns true when rows remain. The query is audited when its result ends,
+  // when it fails, or when it is closed (or destroyed) before its end. Throws as Run.
+  void Open(ResultSink& sink);
+  bool Fetch(ResultSink& sink, int64_t limit);
+  void Close();
+
  private:
   void Describe();
+  template <typename Step>
+  void Guarded(Step&& step);
+  void Finish(const std::string& result);
   struct State;
   std::unique_ptr<State> state_;
 };

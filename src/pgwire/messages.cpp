@@ -63,6 +63,43 @@ std::optional<Startup> ParseStartup(std::string_view body, std::string& error) {
   return startup;
 }
 
+bool Reader::Need(size_t n) {
+  if (failed_ || body_.size() - at_ < n) {
+    failed_ = true;
+    return false;
+  }
+  return true;
+}
+
+int16_t Reader::Int16() {
+  if (!Need(2)) return 0;
+  const auto value = static_cast<int16_t>((static_cast<unsigned char>(body_[at_]) << 8) |
+                                          static_cast<unsigned char>(body_[at_ + 1]));
+  at_ += 2;
+  return value;
+}
+
+int32_t Reader::Int32() {
+  if (!Need(4)) return 0;
+  const auto value = static_cast<int32_t>(ReadUint32(body_, at_));
+  at_ += 4;
+  return value;
+}
+
+std::string Reader::CString() {
+  if (failed_) return "";
+  auto text = ReadCString(body_, at_);
+  if (!text) failed_ = true;
+  return text.value_or("");
+}
+
+std::string Reader::Bytes(size_t n) {
+  if (!Need(n)) return "";
+  std::string bytes(body_.substr(at_, n));
+  at_ += n;
+  return bytes;
+}
+
 void Writer::Begin(char type) {
   start_ = out_.size();
   out_ += type;
@@ -99,6 +136,18 @@ void Writer::Int32Message(char type, int32_t value) {
   End();
 }
 
+void Writer::Empty(char type) {
+  Begin(type);
+  End();
+}
+
+void Writer::ParameterDescription(const std::vector<uint32_t>& type_oids) {
+  Begin('t');
+  Int16(static_cast<int16_t>(type_oids.size()));
+  for (const uint32_t type : type_oids) Int32(static_cast<int32_t>(type));
+  End();
+}
+
 void Writer::ParameterStatus(const std::string& name, const std::string& value) {
   Begin('S');
   CString(name);
@@ -129,7 +178,7 @@ void Writer::RowDescription(const std::vector<Field>& fields) {
     Int32(static_cast<int32_t>(field.type_oid));
     Int16(field.type_size);
     Int32(-1);  // no type modifier
-    Int16(0);   // text format
+    Int16(field.format);
   }
   End();
 }

@@ -50,6 +50,24 @@ struct Message {
 // nullopt when there is no terminator.
 std::optional<std::string> ReadCString(std::string_view body, size_t& at);
 
+// Reads a message's body in order; a read past its end yields zeros and sets failed().
+class Reader {
+ public:
+  explicit Reader(std::string_view body) : body_(body) {}
+  int16_t Int16();
+  int32_t Int32();
+  std::string CString();
+  std::string Bytes(size_t n);
+  bool failed() const { return failed_; }
+  bool at_end() const { return at_ == body_.size(); }
+
+ private:
+  bool Need(size_t n);
+  std::string_view body_;
+  size_t at_ = 0;
+  bool failed_ = false;
+};
+
 // What a server writes, appended to one buffer that is sent whole.
 class Writer {
  public:
@@ -63,11 +81,19 @@ class Writer {
     std::string name;
     uint32_t type_oid = 25;
     int16_t type_size = -1;
+    int16_t format = 0;  // 0 text, 1 binary
   };
   void RowDescription(const std::vector<Field>& fields);
   // One row in text format: nullopt is NULL.
   void DataRow(const std::vector<std::optional<std::string>>& values);
   void CommandComplete(const std::string& tag);
+  // The extended protocol's acknowledgements.
+  void ParseComplete() { Empty('1'); }
+  void BindComplete() { Empty('2'); }
+  void CloseComplete() { Empty('3'); }
+  void NoData() { Empty('n'); }
+  void PortalSuspended() { Empty('s'); }
+  void ParameterDescription(const std::vector<uint32_t>& type_oids);
   void EmptyQueryResponse();
   // An ErrorResponse (or, with `notice`, a NoticeResponse): severity, SQLSTATE,
   // message and, when given, a hint.
@@ -85,6 +111,7 @@ class Writer {
   void Int32(int32_t value);
   void CString(const std::string& text);
   void Int32Message(char type, int32_t value);
+  void Empty(char type);
 
   std::string out_;
   size_t start_ = 0;  // where the message being written begins

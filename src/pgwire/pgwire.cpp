@@ -16,10 +16,12 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <variant>
 
@@ -31,55 +33,11 @@
 #include "governance/query.h"
 #include "governance/tokens.h"
 #include "pgwire/messages.h"
+#include "pgwire/types.h"
 
 namespace canopy::pgwire {
 
 namespace {
-
-// --- types ---
-
-// The PostgreSQL type a DuckDB column is sent as (pg_type's OIDs). Anything else —
-// lists, structs, maps — is sent as text.
-Writer::Field FieldFor(const governance::ResultColumn& column) {
-  std::string type = column.type;
-  for (char& c : type) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  auto is = [&](const char* name) { return type == name; };
-  auto starts = [&](const char* prefix) { return type.rfind(prefix, 0) == 0; };
-  Writer::Field field{column.name, 25, -1};
-  if (is("BOOLEAN")) field = {column.name, 16, 1};
-  if (is("TINYINT") || is("SMALLINT") || is("UTINYINT")) field = {column.name, 21, 2};
-  if (is("INTEGER") || is("USMALLINT")) field = {column.name, 23, 4};
-  if (is("BIGINT") || is("UINTEGER")) field = {column.name, 20, 8};
-  if (is("HUGEINT") || is("UBIGINT") || is("UHUGEINT") || starts("DECIMAL")) {
-    field = {column.name, 1700, -1};
-  }
-  if (is("FLOAT")) field = {column.name, 700, 4};
-  if (is("DOUBLE")) field = {column.name, 701, 8};
-  if (is("DATE")) field = {column.name, 1082, 4};
-  if (is("TIME")) field = {column.name, 1083, 8};
-  if (is("TIMESTAMP") || starts("TIMESTAMP_")) field = {column.name, 1114, 8};
-  if (is("TIMESTAMP WITH TIME ZONE")) field = {column.name, 1184, 8};
-  if (is("INTERVAL")) field = {column.name, 1186, 16};
-  if (is("UUID")) field = {column.name, 2950, 16};
-  if (is("BLOB")) field = {column.name, 17, -1};
-  if (is("JSON")) field = {column.name, 114, -1};
-  return field;
-}
-
-// A value as PostgreSQL's text format writes it.
-std::optional<std::string> TextOf(const governance::Value& value) {
-  if (std::holds_alternative<std::monostate>(value)) return std::nullopt;
-  if (const bool* b = std::get_if<bool>(&value)) return std::string(*b ? "t" : "f");
-  if (const int64_t* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
-  if (const double* d = std::get_if<double>(&value)) {
-    if (std::isnan(*d)) return std::string("NaN");
-    if (std::isinf(*d)) return std::string(*d > 0 ? "Infinity" : "-Infinity");
-    char buffer[32];
-    const auto done = std::to_chars(buffer, buffer + sizeof buffer, *d);  // shortest exact
-    return std::string(buffer, done.ptr);
-  }
-  return std::get<std::string>(value);
-}
 
 // --- errors ---
 
@@ -185,21 +143,50 @@ class Socket {
       std::chrono::steady_clock::now() + kMessageDeadline;
 };
 
+// The fields of a result with the formats a Bind asked for: none (all text), one (for
+// every column) or one per column. Binary is sent only for types that have it.
+std::vector<Writer::Field> FieldsOf(const std::vector<governance::ResultColumn>& columns,
+                                    const std::vector<int16_t>& formats) {
+  if (formats.size() > 1 && formats.size() != columns.size()) {
+    throw Error(ErrorCode::kInvalidInput,
+                "the bind message asks for " + std::to_string(formats.size()) +
+                    " result formats for " + std::to_string(columns.size()) + " columns");
+  }
+  std::vector<Writer::Field> fields;
+  fields.reserve(columns.size());
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const PgType type = PgTypeOf(columns[c].type);
+    const int16_t format = formats.empty() ? 0 : formats.size() == 1 ? formats[0] : formats[c];
+    if (format != 0 && format != 1) {
+      throw Error(ErrorCode::kInvalidInput, "result format code " + std::to_string(format));
+    }
+    fields.push_back({columns[c].name, type.oid, type.size,
+                      static_cast<int16_t>(format == 1 && HasBinaryFormat(type.oid) ? 1 : 0)});
+  }
+  return fields;
+}
+
 // Streams a governed query's rows as DataRow messages, a batch of about 64 KiB at a
 // time, so that a large result is never held whole.
 class WireSink : public governance::ResultSink {
  public:
-  WireSink(Socket& socket, Writer& out) : socket_(socket), out_(out) {}
+  // `describe`: send a RowDescription when the result begins (the simple protocol; the
+  // extended one sends it on Describe).
+  WireSink(Socket& socket, Writer& out, std::vector<int16_t> formats, bool describe)
+      : socket_(socket), out_(out), formats_(std::move(formats)), describe_(describe) {}
   void Begin(const std::vector<governance::ResultColumn>& columns) override {
-    std::vector<Writer::Field> fields;
-    fields.reserve(columns.size());
-    for (const auto& column : columns) fields.push_back(FieldFor(column));
-    out_.RowDescription(fields);
+    fields_ = FieldsOf(columns, formats_);
+    if (describe_) out_.RowDescription(fields_);
   }
   void Row(const std::vector<governance::Value>& row) override {
     values_.clear();
-    for (const auto& value : row) values_.push_back(TextOf(value));
+    for (size_t c = 0; c < row.size(); ++c) {
+      const Writer::Field& field = fields_[c];
+      values_.push_back(field.format == 1 ? BinaryFormat(field.type_oid, row[c])
+                                          : TextFormat(field.type_oid, row[c]));
+    }
     out_.DataRow(values_);
+    ++rows_;
     if (out_.size() >= kBatchBytes) Flush();
   }
   void Flush() {
@@ -208,12 +195,21 @@ class WireSink : public governance::ResultSink {
     }
     out_.Clear();
   }
+  // For a result opened earlier: its fields, without a RowDescription.
+  void Resume(const std::vector<governance::ResultColumn>& columns) {
+    fields_ = FieldsOf(columns, formats_);
+  }
+  int64_t rows() const { return rows_; }
 
  private:
   static constexpr size_t kBatchBytes = size_t{64} * 1024;
   Socket& socket_;
   Writer& out_;
+  std::vector<int16_t> formats_;
+  bool describe_;
+  std::vector<Writer::Field> fields_;
   std::vector<std::optional<std::string>> values_;
+  int64_t rows_ = 0;
 };
 
 // The statement without surrounding blanks and trailing semicolons.
@@ -273,6 +269,49 @@ class CancelRegistry {
  private:
   std::mutex mutex_;
   std::map<int32_t, std::pair<int32_t, std::shared_ptr<std::atomic<bool>>>> sessions_;
+};
+
+// An error with its SQLSTATE, for what the protocol itself refuses.
+class WireError : public std::runtime_error {
+ public:
+  WireError(std::string sqlstate, const std::string& message, std::string hint = "")
+      : std::runtime_error(message), error{std::move(sqlstate), message, std::move(hint)} {}
+  SqlError error;
+};
+
+// A message that breaks the protocol: the connection ends.
+class ProtocolViolation : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A statement the session answers itself (SET, SHOW, BEGIN…): its columns and rows, and
+// what it changes, done when it runs.
+struct LocalAnswer {
+  std::vector<governance::ResultColumn> columns;  // none: no rows
+  std::vector<std::vector<governance::Value>> rows;
+  std::string tag;
+  std::function<void()> apply;
+};
+
+// A statement made by Parse.
+struct Prepared {
+  std::string sql;
+  std::vector<uint32_t> parameter_types;  // one per placeholder; 0 where the client left it open
+};
+
+// A portal made by Bind, or a cursor by DECLARE: a statement with its parameters in
+// place, and its result as it is read.
+struct Portal {
+  std::string sql;
+  std::vector<int16_t> formats;  // of the result, as Bind asked
+  std::vector<governance::ResultColumn> columns;
+  std::optional<LocalAnswer> local;                // a session statement's answer
+  std::shared_ptr<catalog::CatalogStore> catalog;  // held while its query lives
+  std::unique_ptr<governance::GovernedQuery> query;
+  bool opened = false;
+  bool done = false;
+  bool hold = false;  // a cursor WITH HOLD outlives its transaction
 };
 
 class Session {
@@ -437,6 +476,8 @@ class Session {
     }
   }
 
+  // --- messages ---
+
   // One message after startup. False: the connection ends.
   bool Handle(char type, const std::string& body) {
     switch (type) {
@@ -447,19 +488,17 @@ class Session {
           Fatal("08P01", "a query message without its end");
           return false;
         }
-        if (!ValidUtf8(*sql)) {
-          out_.Error("22021", "invalid byte sequence for encoding \"UTF8\"");
-        } else if (!Query(*sql)) {
-          return false;
-        }
-        out_.ReadyForQuery(transaction_ ? 'T' : 'I');
+        if (!SimpleQuery(*sql)) return false;
+        out_.ReadyForQuery(Status());
         return Send();
       }
       case 'X':
         return false;
-      case 'S':  // Sync: the end of an extended-protocol exchange
+      case 'S':  // Sync: the end of an extended-protocol exchange (and of its implicit
+                 // transaction, outside a transaction block)
         skipping_ = false;
-        out_.ReadyForQuery(transaction_ ? 'T' : 'I');
+        if (!transaction_) EndTransaction();
+        out_.ReadyForQuery(Status());
         return Send();
       case 'H':  // Flush
         return Send();
@@ -468,61 +507,418 @@ class Session {
       case 'D':
       case 'E':
       case 'C':
-        if (!skipping_) {
-          out_.Error("0A000", "the extended query protocol is not supported yet",
-                     "use the simple query protocol (psql and psycopg2 do by default)");
-          skipping_ = true;  // the rest of the exchange is ignored up to its Sync
-        }
-        return true;
+        break;
       default:
         Fatal("08P01", std::string("unexpected message type '") + type + "'");
         return false;
     }
+    if (skipping_) return true;  // after an error, up to the Sync
+    try {
+      switch (type) {
+        case 'P':
+          Parse(body);
+          return true;
+        case 'B':
+          Bind(body);
+          return true;
+        case 'D':
+          Describe(body);
+          return true;
+        case 'E':
+          return Execute(body);
+        default:
+          Close(body);
+          return true;
+      }
+    } catch (const ProtocolViolation& e) {
+      Fatal("08P01", e.what());
+      return false;
+    } catch (const Error& e) {
+      Report(ToSqlError(e));
+    } catch (const WireError& e) {
+      Report(e.error);
+    }
+    skipping_ = true;
+    return true;
   }
 
-  // Answers one simple query: session statements here, everything else governed. False
-  // when the connection must end (its token was revoked).
-  bool Query(const std::string& text) {
+  char Status() const { return transaction_ ? (failed_ ? 'E' : 'T') : 'I'; }
+
+  void Report(const SqlError& error) {
+    out_.Error(error.sqlstate, error.message, error.hint);
+    if (transaction_) failed_ = true;
+  }
+
+  // The end of a transaction (COMMIT, ROLLBACK, or a Sync outside a block): its
+  // portals and cursors close, but for cursors declared WITH HOLD.
+  void EndTransaction() {
+    for (auto it = portals_.begin(); it != portals_.end();) {
+      it = it->second.hold ? std::next(it) : portals_.erase(it);
+    }
+    failed_ = false;
+  }
+
+  static Reader Checked(Reader reader, const char* what) {
+    if (reader.failed() || !reader.at_end()) {
+      throw ProtocolViolation(std::string("a malformed ") + what + " message");
+    }
+    return reader;
+  }
+
+  void Parse(const std::string& body) {
+    Reader in(body);
+    const std::string name = in.CString();
+    const std::string sql = in.CString();
+    const int16_t count = in.Int16();
+    if (count < 0) throw ProtocolViolation("a parse message with a negative count");
+    std::vector<uint32_t> types;
+    for (int16_t i = 0; i < count; ++i) types.push_back(static_cast<uint32_t>(in.Int32()));
+    Checked(in, "parse");
+    if (!ValidUtf8(sql)) throw WireError("22021", "invalid byte sequence for encoding \"UTF8\"");
+    if (!name.empty() && statements_.count(name) != 0) {
+      throw WireError("42P05", "prepared statement \"" + name + "\" already exists");
+    }
+    types.resize(std::max(types.size(), static_cast<size_t>(CountPlaceholders(sql))),
+                 oid::kUnspecified);
+    statements_[name] = {sql, std::move(types)};
+    out_.ParseComplete();
+  }
+
+  const Prepared& FindStatement(const std::string& name) {
+    const auto found = statements_.find(name);
+    if (found == statements_.end()) {
+      throw WireError("26000", "prepared statement \"" + name + "\" does not exist");
+    }
+    return found->second;
+  }
+
+  Portal& FindPortal(const std::string& name) {
+    const auto found = portals_.find(name);
+    if (found == portals_.end()) throw WireError("34000", "portal \"" + name + "\" does not exist");
+    return found->second;
+  }
+
+  void Bind(const std::string& body) {
+    Reader in(body);
+    const std::string portal_name = in.CString();
+    const std::string statement_name = in.CString();
+    auto counted = [&](const char* what) {
+      const int16_t n = in.Int16();
+      if (n < 0) throw ProtocolViolation(std::string("a bind message with a negative ") + what);
+      return static_cast<size_t>(n);
+    };
+    std::vector<int16_t> parameter_formats(counted("format count"));
+    for (auto& format : parameter_formats) format = in.Int16();
+    std::vector<std::optional<std::string>> values(counted("parameter count"));
+    for (auto& value : values) {
+      const int32_t length = in.Int32();
+      if (length < -1) throw ProtocolViolation("a bind message with a negative length");
+      if (length >= 0) value = in.Bytes(static_cast<size_t>(length));
+    }
+    std::vector<int16_t> result_formats(counted("result format count"));
+    for (auto& format : result_formats) format = in.Int16();
+    Checked(in, "bind");
+    const Prepared& statement = FindStatement(statement_name);
+    if (values.size() != statement.parameter_types.size()) {
+      throw WireError("08P01", "bind message supplies " + std::to_string(values.size()) +
+                                   " parameters, but prepared statement \"" + statement_name +
+                                   "\" requires " +
+                                   std::to_string(statement.parameter_types.size()));
+    }
+    if (parameter_formats.size() > 1 && parameter_formats.size() != values.size()) {
+      throw WireError("08P01", "bind message has " + std::to_string(parameter_formats.size()) +
+                                   " parameter formats but " + std::to_string(values.size()) +
+                                   " parameters");
+    }
+    std::vector<std::string> literals;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const int16_t format = parameter_formats.empty()       ? 0
+                             : parameter_formats.size() == 1 ? parameter_formats[0]
+                                                             : parameter_formats[i];
+      try {
+        literals.push_back(ParameterLiteral(statement.parameter_types[i], format, values[i]));
+      } catch (const Error& e) {
+        throw WireError("22P02", "parameter $" + std::to_string(i + 1) + ": " + e.what(), e.hint());
+      }
+    }
+    if (!portal_name.empty() && portals_.count(portal_name) != 0) {
+      throw WireError("42P03", "portal \"" + portal_name + "\" already exists");
+    }
+    Portal portal;
+    portal.sql = SubstitutePlaceholders(statement.sql, literals);
+    portal.formats = std::move(result_formats);
+    portals_.erase(portal_name);
+    portals_.emplace(portal_name, std::move(portal));
+    out_.BindComplete();
+  }
+
+  void Describe(const std::string& body) {
+    Reader in(body);
+    const std::string kind = in.Bytes(1);
+    const std::string name = in.CString();
+    Checked(in, "describe");
+    if (kind == "S") {
+      const Prepared& statement = FindStatement(name);
+      std::vector<uint32_t> types = statement.parameter_types;
+      std::vector<std::string> nulls;
+      for (uint32_t& type : types) {
+        nulls.push_back(ParameterLiteral(type, 0, std::nullopt));
+        if (type == oid::kUnspecified) type = oid::kText;  // sent as text, cast by the engine
+      }
+      out_.ParameterDescription(types);
+      Portal probe;
+      probe.sql = SubstitutePlaceholders(statement.sql, nulls);
+      DescribeRows(probe);
+    } else if (kind == "P") {
+      DescribeRows(FindPortal(name));
+    } else {
+      throw ProtocolViolation("a describe message for neither a statement nor a portal");
+    }
+  }
+
+  // A RowDescription of what the portal returns, or NoData.
+  void DescribeRows(Portal& portal) {
+    const std::vector<governance::ResultColumn>& columns = ColumnsOf(portal);
+    if (columns.empty()) {
+      out_.NoData();
+    } else {
+      out_.RowDescription(FieldsOf(columns, portal.formats));
+    }
+  }
+
+  // The portal's result columns: a session statement's, or the governed query's (the
+  // guard and the decisions run here, once, for the Describe and the Execute).
+  const std::vector<governance::ResultColumn>& ColumnsOf(Portal& portal) {
+    if (!portal.local && !portal.query && !portal.done) {
+      portal.local = LocalStatement(portal.sql);
+      if (portal.local) {
+        portal.columns = portal.local->columns;
+      } else {
+        PrepareQuery(portal);
+      }
+    }
+    return portal.columns;
+  }
+
+  void PrepareQuery(Portal& portal) {
+    if (!portal.catalog) portal.catalog = lease_();
+    governance::QueryOptions query_options;
+    query_options.cancel = cancel_;
+    portal.query = std::make_unique<governance::GovernedQuery>(mesh_, *portal.catalog, principal_,
+                                                               portal.sql, query_options);
+    portal.columns = portal.query->columns();
+  }
+
+  bool Execute(const std::string& body) {
+    Reader in(body);
+    const std::string name = in.CString();
+    const int32_t max_rows = in.Int32();
+    Checked(in, "execute");
+    Portal& portal = FindPortal(name);
+    ColumnsOf(portal);
+    if (portal.local) {
+      if (RefusedInFailedTransaction(portal.sql)) return true;
+      Answer(*portal.local, portal.formats, false);
+      portal.local.reset();
+      portal.done = true;
+      return true;
+    }
+    if (failed_) {
+      RefusedInFailedTransaction(portal.sql);
+      return true;
+    }
+    if (portal.done) {
+      out_.CommandComplete("SELECT 0");
+      return true;
+    }
+    int64_t sent = 0;
+    const auto more = RunPortal(portal, max_rows > 0 ? max_rows : 0, false, sent);
+    if (!more) return false;
+    if (*more) {
+      out_.PortalSuspended();
+    } else {
+      out_.CommandComplete("SELECT " + std::to_string(sent));
+    }
+    return true;
+  }
+
+  void Close(const std::string& body) {
+    Reader in(body);
+    const std::string kind = in.Bytes(1);
+    const std::string name = in.CString();
+    Checked(in, "close");
+    if (kind == "S") {
+      statements_.erase(name);
+    } else if (kind == "P") {
+      portals_.erase(name);
+    } else {
+      throw ProtocolViolation("a close message for neither a statement nor a portal");
+    }
+    out_.CloseComplete();
+  }
+
+  // --- running ---
+
+  // Runs (or resumes) a portal's governed query: up to `limit` more rows (0: all), with
+  // a RowDescription first when `describe`. nullopt when the session must end (its
+  // token was revoked); else whether rows remain.
+  std::optional<bool> RunPortal(Portal& portal, int64_t limit, bool describe, int64_t& sent) {
+    if (!portal.catalog) portal.catalog = lease_();
+    // The token is checked again for every statement: one revoked while the session
+    // is open stops it at its next statement.
+    if (governance::Authenticate(*portal.catalog, token_) != claimed_) {
+      Fatal("28000", "the token of this session was revoked", "connect again with a valid one");
+      return std::nullopt;
+    }
+    cancel_->store(false);  // a cancel is for the statement running when it comes
+    if (!portal.query && !portal.done) PrepareQuery(portal);
+    WireSink sink(socket_, out_, portal.formats, describe && !portal.opened);
+    if (portal.done) {
+      if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
+      return false;
+    }
+    if (!portal.opened) {
+      portal.opened = true;
+      portal.query->Open(sink);
+    } else {
+      if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
+      sink.Resume(portal.columns);
+    }
+    bool more = false;
+    try {
+      more = portal.query->Fetch(sink, limit);
+    } catch (...) {
+      portal.done = true;
+      portal.query.reset();
+      portal.catalog.reset();
+      throw;
+    }
+    sent = sink.rows();
+    if (!more) {
+      for (const auto& warning : portal.query->outcome().warnings) {
+        out_.Error("01000", warning, "", true);
+      }
+      portal.done = true;  // its catalog connection goes back to the pool now
+      portal.query.reset();
+      portal.catalog.reset();
+    }
+    return more;
+  }
+
+  // Answers one simple query message. False when the connection must end.
+  bool SimpleQuery(const std::string& text) {
+    if (!ValidUtf8(text)) {
+      Report({"22021", "invalid byte sequence for encoding \"UTF8\"", ""});
+      return true;
+    }
     const std::string sql = Trimmed(text);
     if (sql.empty()) {
       out_.EmptyQueryResponse();
       return true;
     }
+    try {
+      if (RefusedInFailedTransaction(sql)) return true;
+      if (auto cursor = CursorStatement(sql)) return *cursor;
+      if (auto local = LocalStatement(sql)) {
+        Answer(*local, {}, true);
+        return true;
+      }
+      Portal portal;
+      portal.sql = sql;
+      int64_t sent = 0;
+      if (!RunPortal(portal, 0, true, sent)) return false;
+      out_.CommandComplete("SELECT " + std::to_string(sent));
+    } catch (const Error& e) {
+      Report(ToSqlError(e));
+    } catch (const WireError& e) {
+      Report(e.error);
+    }
+    return true;
+  }
+
+  // In a transaction that failed, only its end is taken (as PostgreSQL does).
+  bool RefusedInFailedTransaction(const std::string& sql) {
+    if (!failed_) return false;
+    const std::string lower = ToLower(Trimmed(sql));
+    for (const char* word : {"rollback", "abort", "commit", "end"}) {
+      if (StartsWithWord(lower, word)) return false;
+    }
+    out_.Error("25P02",
+               "current transaction is aborted, commands ignored until end of "
+               "transaction block");
+    return true;
+  }
+
+  static bool StartsWithWord(const std::string& lower, const char* word) {
+    const size_t n = std::char_traits<char>::length(word);
+    return lower.compare(0, n, word) == 0 &&
+           (lower.size() == n || std::isspace(static_cast<unsigned char>(lower[n])) != 0 ||
+            lower[n] == ';');
+  }
+
+  // Sends a session statement's answer.
+  void Answer(const LocalAnswer& answer, const std::vector<int16_t>& formats, bool describe) {
+    if (answer.apply) answer.apply();
+    if (!answer.columns.empty()) {
+      WireSink sink(socket_, out_, formats, describe);
+      sink.Begin(answer.columns);
+      for (const auto& row : answer.rows) sink.Row(row);
+    }
+    out_.CommandComplete(answer.tag);
+  }
+
+  // Statements the session answers itself (nullopt: a governed query). Nothing happens
+  // until the answer's `apply` runs.
+  std::optional<LocalAnswer> LocalStatement(const std::string& text) {
+    const std::string sql = Trimmed(text);
     const std::string lower = ToLower(sql);
-    auto starts = [&](const char* word) {
-      const size_t n = std::char_traits<char>::length(word);
-      return lower.compare(0, n, word) == 0 &&
-             (lower.size() == n || std::isspace(static_cast<unsigned char>(lower[n])) != 0);
-    };
+    auto starts = [&](const char* word) { return StartsWithWord(lower, word); };
+    LocalAnswer answer;
     if (starts("begin") || starts("start")) {
-      transaction_ = true;
-      out_.CommandComplete("BEGIN");
-      return true;
+      answer.tag = "BEGIN";
+      answer.apply = [this] { transaction_ = true; };
+      return answer;
     }
     if (starts("commit") || starts("end") || starts("rollback") || starts("abort")) {
-      transaction_ = false;
-      out_.CommandComplete(starts("commit") || starts("end") ? "COMMIT" : "ROLLBACK");
-      return true;
+      const bool commit = (starts("commit") || starts("end")) && !failed_;
+      answer.tag = commit ? "COMMIT" : "ROLLBACK";
+      answer.apply = [this] {
+        transaction_ = false;
+        EndTransaction();
+      };
+      return answer;
     }
     if (starts("set")) {
       // Session settings a driver sends on connect change nothing a governed read
       // depends on; they are acknowledged.
-      out_.CommandComplete("SET");
-      return true;
+      answer.tag = "SET";
+      return answer;
     }
     if (starts("show")) {
-      Show(Trimmed(lower.substr(4)));
-      return true;
+      const std::string name = Trimmed(lower.substr(4));
+      const auto value = Setting(name);
+      if (!value) throw WireError("42704", "unrecognized configuration parameter \"" + name + "\"");
+      return Single(name == "transaction isolation level" ? "transaction_isolation" : name, *value);
     }
     if (lower == "select version()") {
-      SingleValue("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
-      return true;
+      return Single("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
     }
-    return Governed(sql);
+    if (starts("declare") || starts("fetch") || starts("move") || starts("close")) {
+      throw WireError("0A000", "cursors are declared and fetched with the simple query protocol");
+    }
+    return std::nullopt;
   }
 
-  void Show(const std::string& name) {
-    const std::map<std::string, std::string> settings = {
+  static LocalAnswer Single(const std::string& column, const std::string& value) {
+    LocalAnswer answer;
+    answer.columns = {{column, "VARCHAR", false}};
+    answer.rows = {{value}};
+    answer.tag = "SELECT 1";
+    return answer;
+  }
+
+  static std::optional<std::string> Setting(const std::string& name) {
+    static const std::map<std::string, std::string> settings = {
         {"server_version", "15.0"},
         {"server_encoding", "UTF8"},
         {"client_encoding", "UTF8"},
@@ -535,40 +931,130 @@ class Session {
         {"max_identifier_length", "63"},
         {"transaction isolation level", "read committed"}};
     const auto found = settings.find(name);
-    if (found == settings.end()) {
-      out_.Error("42704", "unrecognized configuration parameter \"" + name + "\"");
-      return;
-    }
-    SingleValue(found->first, found->second);
+    if (found == settings.end()) return std::nullopt;
+    return found->second;
   }
 
-  void SingleValue(const std::string& column, const std::string& value) {
-    out_.RowDescription({{column, 25, -1}});
-    out_.DataRow({value});
-    out_.CommandComplete("SELECT 1");
-  }
+  // --- cursors: DECLARE, FETCH, CLOSE ---
 
-  bool Governed(const std::string& sql) {
-    try {
-      const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
-      // The token is checked again for every statement: one revoked while the session
-      // is open stops it at its next statement.
-      if (governance::Authenticate(*catalog, token_) != claimed_) {
-        Fatal("28000", "the token of this session was revoked", "connect again with a valid one");
-        return false;
+  // A name as SQL writes it: "Quoted" as it is, bare folded to lower case. Advances `at`.
+  static std::string NameAt(const std::string& sql, size_t& at) {
+    while (at < sql.size() && std::isspace(static_cast<unsigned char>(sql[at])) != 0) ++at;
+    std::string name;
+    if (at < sql.size() && sql[at] == '"') {
+      for (++at; at < sql.size(); ++at) {
+        if (sql[at] == '"') {
+          if (at + 1 < sql.size() && sql[at + 1] == '"') {
+            name += '"';
+            ++at;
+            continue;
+          }
+          ++at;
+          return name;
+        }
+        name += sql[at];
       }
-      governance::QueryOptions query_options;
-      cancel_->store(false);  // a cancel is for the statement running when it comes
-      query_options.cancel = cancel_;
-      governance::GovernedQuery query(mesh_, *catalog, principal_, sql, query_options);
-      WireSink sink(socket_, out_);
-      const governance::QueryOutcome outcome = query.Run(sink);
-      for (const auto& warning : outcome.warnings) out_.Error("01000", warning, "", true);
-      out_.CommandComplete("SELECT " + std::to_string(outcome.rows));
-    } catch (const Error& e) {
-      const SqlError error = ToSqlError(e);
-      out_.Error(error.sqlstate, error.message, error.hint);
+      throw WireError("42601", "a quoted name without its closing quote");
     }
+    while (at < sql.size() && std::isspace(static_cast<unsigned char>(sql[at])) == 0 &&
+           sql[at] != ';') {
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[at++])));
+    }
+    return name;
+  }
+
+  // DECLARE/FETCH/MOVE/CLOSE. nullopt: not one of them; else false when the
+  // connection must end.
+  std::optional<bool> CursorStatement(const std::string& sql) {
+    const std::string lower = ToLower(sql);
+    size_t at = 0;
+    const std::string verb = NameAt(lower, at);
+    if (verb == "declare") return Declare(sql, at);
+    if (verb == "fetch") return Fetch(sql, at);
+    if (verb == "move") {
+      throw WireError("0A000", "MOVE is not supported: Canopy's cursors go forward with FETCH");
+    }
+    if (verb == "close") {
+      const std::string name = NameAt(sql, at);
+      if (ToLower(name) == "all") {
+        portals_.clear();
+      } else if (portals_.erase(name) == 0) {
+        throw WireError("34000", "cursor \"" + name + "\" does not exist");
+      }
+      out_.CommandComplete("CLOSE CURSOR");
+      return true;
+    }
+    return std::nullopt;
+  }
+
+  // DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [NO SCROLL] CURSOR
+  //   [{WITH|WITHOUT} HOLD] FOR query
+  bool Declare(const std::string& sql, size_t at) {
+    const std::string name = NameAt(sql, at);
+    if (name.empty()) throw WireError("42601", "DECLARE needs a cursor name");
+    bool binary = false;
+    bool hold = false;
+    for (std::string word = ToLower(NameAt(sql, at)); word != "for";
+         word = ToLower(NameAt(sql, at))) {
+      if (word == "binary") {
+        binary = true;
+      } else if (word == "hold") {
+        hold = true;
+      } else if (word == "scroll") {
+        throw WireError("0A000", "scrollable cursors are not supported: cursors go forward");
+      } else if (word.empty()) {
+        throw WireError("42601", "DECLARE needs FOR and a query");
+      } else if (word != "asensitive" && word != "insensitive" && word != "no" &&
+                 word != "cursor" && word != "with" && word != "without") {
+        throw WireError("42601", "syntax error at or near \"" + word + "\" in DECLARE");
+      }
+    }
+    // "without hold" read "without" then "hold": undo.
+    if (hold && ToLower(sql).find("without hold") != std::string::npos) hold = false;
+    if (!transaction_ && !hold) {
+      throw WireError("25P01", "DECLARE CURSOR can only be used in transaction blocks");
+    }
+    if (portals_.count(name) != 0)
+      throw WireError("42P03", "cursor \"" + name + "\" already exists");
+    Portal portal;
+    portal.sql = Trimmed(sql.substr(at));
+    portal.hold = hold;
+    if (binary) portal.formats = {1};
+    PrepareQuery(portal);  // the guard and the decisions, now: a denial is DECLARE's error
+    portals_.emplace(name, std::move(portal));
+    out_.CommandComplete("DECLARE CURSOR");
+    return true;
+  }
+
+  // FETCH [FORWARD] [n | ALL | NEXT] [FROM | IN] name
+  bool Fetch(const std::string& sql, size_t at) {
+    int64_t count = 1;
+    std::string word = NameAt(sql, at);
+    auto is = [&](const char* keyword) { return ToLower(word) == keyword; };
+    auto next = [&] { word = NameAt(sql, at); };
+    if (is("forward")) next();
+    if (is("all")) {
+      count = 0;
+      next();
+    } else if (is("next")) {
+      next();
+    } else if (!word.empty() && word.size() <= 12 &&
+               std::all_of(word.begin(), word.end(), [](char c) {
+                 return std::isdigit(static_cast<unsigned char>(c)) != 0;
+               })) {
+      count = std::max<int64_t>(1, std::stoll(word));
+      next();
+    } else if (is("backward") || is("prior") || is("first") || is("last") || is("absolute") ||
+               is("relative")) {
+      throw WireError("0A000", "cursors go forward only");
+    }
+    if (is("from") || is("in")) next();
+    const auto found = portals_.find(word);
+    if (found == portals_.end()) throw WireError("34000", "cursor \"" + word + "\" does not exist");
+    int64_t sent = 0;
+    const auto more = RunPortal(found->second, count, true, sent);
+    if (!more) return false;
+    out_.CommandComplete("FETCH " + std::to_string(sent));
     return true;
   }
 
@@ -597,8 +1083,11 @@ class Session {
   std::string claimed_;
   std::string token_;  // to check again before each statement; never logged
   std::string application_;
-  bool transaction_ = false;
-  bool skipping_ = false;
+  bool transaction_ = false;  // in a BEGIN … COMMIT block
+  bool failed_ = false;       // … in which a statement failed
+  bool skipping_ = false;     // after an error in an extended exchange, up to its Sync
+  std::map<std::string, Prepared> statements_;
+  std::map<std::string, Portal> portals_;  // and cursors
 };
 
 }  // namespace

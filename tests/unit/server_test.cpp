@@ -3,6 +3,7 @@
 // the real server over loopback for what only the network shows.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "catalog/catalog.h"
 #include "core/diagnostics.h"
 #include "governance/tokens.h"
+#include "pgwire/messages.h"
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
@@ -1312,71 +1314,319 @@ TEST_F(ServerPgWireTest, IdleSessionsDoNotTakeTheCatalogPool) {
 // Every byte the server sends for a query over a masked column, captured at the socket:
 // the source value is in none of them (nor in the row count, the description or any
 // message). The client is a raw socket speaking the protocol itself.
-TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(pg_port_));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  auto be32 = [](uint32_t v) {
+// A client speaking the protocol itself over a raw socket, for what drivers do not let a
+// test choose (row limits, malformed messages) and to see every byte the server sends.
+class RawPg {
+ public:
+  explicit RawPg(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawPg() { ::close(fd_); }
+  RawPg(const RawPg&) = delete;
+  RawPg& operator=(const RawPg&) = delete;
+
+  static std::string Be32(uint32_t v) {
     return std::string{static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
                        static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
-  };
-  auto send_all = [&](const std::string& bytes) {
-    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  };
-  std::string captured;
-  // Reads until a ReadyForQuery ('Z') message has arrived whole.
-  auto read_until_ready = [&] {
+  }
+  static std::string Be16(uint16_t v) {
+    return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+  }
+  static std::string Message(char type, const std::string& body) {
+    return std::string(1, type) + Be32(static_cast<uint32_t>(body.size() + 4)) + body;
+  }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Starts up as `user` with `password`, up to the first ReadyForQuery.
+  bool Login(const std::string& user, const std::string& password) {
+    const std::string parameters = "user" + std::string(1, '\0') + user + std::string(1, '\0') +
+                                   "database" + std::string(1, '\0') + "govtest" +
+                                   std::string(2, '\0');
+    const std::string startup = Be32(196608) + parameters;
+    if (!connected_ || !Send(Be32(static_cast<uint32_t>(startup.size() + 4)) + startup)) {
+      return false;
+    }
+    char auth[9] = {};
+    if (::recv(fd_, auth, sizeof auth, MSG_WAITALL) != 9 || auth[0] != 'R' || auth[8] != 3) {
+      return false;
+    }
+    if (!Send(Message('p', password + std::string(1, '\0')))) return false;
+    const bool ready = ReadUntilReady();
+    captured_.clear();
+    return ready;
+  }
+  // Reads until `count` ReadyForQuery ('Z') messages have arrived whole; false when the
+  // connection ended first.
+  bool ReadUntilReady(int count = 1) {
     char buffer[4096];
     for (;;) {
-      size_t at = 0;
-      bool ready = false;
-      while (at + 5 <= captured.size()) {
-        const uint32_t length =
-            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 1])) << 24) |
-            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 2])) << 16) |
-            (static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 3])) << 8) |
-            static_cast<uint32_t>(static_cast<unsigned char>(captured[at + 4]));
-        if (at + 1 + length > captured.size()) break;
-        ready |= captured[at] == 'Z';
-        at += 1 + length;
-      }
-      if (ready) return true;
-      const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+      int ready = 0;
+      for (const auto& [type, body] : Messages()) ready += type == 'Z' ? 1 : 0;
+      if (ready >= count) return true;
+      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
       if (got <= 0) return false;
-      captured.append(buffer, static_cast<size_t>(got));
+      captured_.append(buffer, static_cast<size_t>(got));
     }
-  };
-  const char parameters[] = "user\0dana\0database\0govtest\0";  // and the final NUL
-  const std::string startup = be32(196608) + std::string(parameters, sizeof parameters);
-  send_all(be32(static_cast<uint32_t>(startup.size() + 4)) + startup);
-  char auth[9] = {};
-  ASSERT_EQ(::recv(fd, auth, sizeof auth, MSG_WAITALL), 9);
-  ASSERT_EQ(auth[0], 'R');
-  ASSERT_EQ(auth[8], 3) << "cleartext password asked for";
-  const std::string password = tokens_["dana"] + std::string(1, '\0');
-  send_all("p" + be32(static_cast<uint32_t>(password.size() + 4)) + password);
-  ASSERT_TRUE(read_until_ready());
-  captured.clear();
+  }
+  // The whole messages received so far: type and body.
+  std::vector<std::pair<char, std::string>> Messages() const {
+    std::vector<std::pair<char, std::string>> messages;
+    size_t at = 0;
+    while (at + 5 <= captured_.size()) {
+      const uint32_t length = canopy::pgwire::ReadUint32(captured_, at + 1);
+      if (at + 1 + length > captured_.size()) break;
+      messages.emplace_back(captured_[at], captured_.substr(at + 5, length - 4));
+      at += 1 + length;
+    }
+    return messages;
+  }
+  // The types of the messages received, in order ("1", "2", "D", "s", "C", "Z").
+  std::string Types() const {
+    std::string types;
+    for (const auto& [type, body] : Messages()) types += type;
+    return types;
+  }
+  const std::string& captured() const { return captured_; }
+  void Clear() { captured_.clear(); }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+  std::string captured_;
+};
+
+TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
   const std::string sql =
       "select id, email, lower(email) as lowered, email like 'ana%' as starts, "
       "length(email) as n from crm.customers order by id" +
       std::string(1, '\0');
-  send_all("Q" + be32(static_cast<uint32_t>(sql.size() + 4)) + sql);
-  ASSERT_TRUE(read_until_ready());
-  send_all("X" + be32(4));
-  ::close(fd);
+  ASSERT_TRUE(pg.Send(RawPg::Message('Q', sql)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  // The same over the extended protocol, with the value as a bound parameter.
+  const std::string nul(1, '\0');
+  ASSERT_TRUE(
+      pg.Send(RawPg::Message('P', nul + "select email, id from crm.customers where email <> $1" +
+                                      nul + RawPg::Be16(0)) +
+              RawPg::Message('B', nul + nul + RawPg::Be16(0) + RawPg::Be16(1) + RawPg::Be32(3) +
+                                      "x@y" + RawPg::Be16(1) + RawPg::Be16(1)) +
+              RawPg::Message('D', "P" + nul) + RawPg::Message('E', nul + RawPg::Be32(0)) +
+              RawPg::Message('S', "")));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  pg.Send(RawPg::Message('X', ""));
+  const std::string captured = pg.captured();
 
   EXPECT_NE(captured.find("h_"), std::string::npos) << "no masked value came at all";
   EXPECT_NE(captured.find("SELECT 6"), std::string::npos);
+  EXPECT_EQ(pg.Types().find('E'), std::string::npos) << "an error came";
   for (const char* secret : {"ana@example.com", "ben@example.com", "example.com", "chloe"}) {
     EXPECT_EQ(captured.find(secret), std::string::npos) << secret << " was sent";
   }
+}
+
+// The extended protocol as JDBC and Npgsql speak it: a portal read a few rows at a time
+// (PortalSuspended between), named statements bound twice, errors skipping to the Sync.
+TEST_F(ServerPgWireTest, ExtendedProtocolPortalsStopAtTheirRowLimitAndGoOn) {
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
+  const std::string nul(1, '\0');
+  auto parse = [&](const std::string& name, const std::string& sql) {
+    return RawPg::Message('P', name + nul + sql + nul + RawPg::Be16(0));
+  };
+  auto bind = [&](const std::string& portal, const std::string& statement,
+                  const std::vector<std::string>& values) {
+    std::string body = portal + nul + statement + nul + RawPg::Be16(0) +
+                       RawPg::Be16(static_cast<uint16_t>(values.size()));
+    for (const auto& v : values) body += RawPg::Be32(static_cast<uint32_t>(v.size())) + v;
+    return RawPg::Message('B', body + RawPg::Be16(0));
+  };
+  auto execute = [&](const std::string& portal, uint32_t rows) {
+    return RawPg::Message('E', portal + nul + RawPg::Be32(rows));
+  };
+  const std::string sync = RawPg::Message('S', "");
+  ASSERT_TRUE(pg.Send(parse("", "select id from crm.customers order by id") + bind("", "", {}) +
+                      execute("", 2) + execute("", 2) + execute("", 0) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "12DDsDDsDDCZ");
+  std::vector<std::string> ids;
+  for (const auto& [type, body] : pg.Messages()) {
+    if (type == 'D') ids.push_back(body.substr(6));  // one column: count, length, value
+    if (type == 'C') {
+      EXPECT_EQ(body, std::string("SELECT 2") + nul);
+    }
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
+
+  // A named statement bound twice with different parameters.
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(parse("by_region", "select count(*) from crm.customers where region = $1") +
+                      bind("", "by_region", {"EU"}) + execute("", 0) +
+                      bind("", "by_region", {"US"}) + execute("", 0) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "12DC2DCZ");
+  std::vector<std::string> counts;
+  for (const auto& [type, body] : pg.Messages()) {
+    if (type == 'D') counts.push_back(body.substr(6));
+  }
+  EXPECT_EQ(counts, (std::vector<std::string>{"2", "3"}));
+
+  // An error skips the rest of the exchange up to its Sync; the session goes on.
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(parse("", "select * from crm.nothing") + bind("", "", {}) + execute("", 0) +
+                      sync + parse("", "select 7") + bind("", "", {}) + execute("", 0) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  ASSERT_TRUE(pg.ReadUntilReady(2));
+  EXPECT_EQ(pg.Types(), "12EZ12DCZ");
+  EXPECT_NE(pg.captured().find("42P01"), std::string::npos) << pg.captured();
+  // Binding a statement with the wrong number of parameters is an error, not a crash.
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(bind("", "by_region", {}) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "EZ");
+  EXPECT_NE(pg.captured().find("requires 1"), std::string::npos);
+  // A truncated Bind breaks the protocol: an error, then the connection ends.
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('B', nul + "by_region" + nul + RawPg::Be16(3))));
+  EXPECT_FALSE(pg.ReadUntilReady());
+  EXPECT_NE(pg.captured().find("08P01"), std::string::npos) << pg.captured();
+  EXPECT_TRUE(Healthy());
+}
+
+// libpq itself (PQexecParams, PQprepare): parameters in text and binary, results in
+// binary, typed as PostgreSQL types them — and the same governance.
+TEST_F(ServerPgWireTest, LibpqBindsTextAndBinaryParametersAndReadsBinaryResults) {
+  const std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(pg_port_) +
+      " user=dana dbname=govtest connect_timeout=10 password=" + tokens_["dana"];
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  auto be32 = [](const char* p) {
+    return static_cast<int32_t>(canopy::pgwire::ReadUint32(std::string_view(p, 4), 0));
+  };
+
+  // A text parameter and a binary int4 one; every result column in binary.
+  const std::string region = "EU";
+  const std::string two = RawPg::Be32(1);
+  const Oid types[] = {25, 23};
+  const char* values[] = {region.c_str(), two.data()};
+  const int lengths[] = {0, 4};
+  const int formats[] = {0, 1};
+  PGresult* result = PQexecParams(
+      conn, "select id, email, region from crm.customers where region = $1 and id > $2 order by id",
+      2, types, values, lengths, formats, 1);
+  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  ASSERT_EQ(PQntuples(result), 1);  // EU: ids 1 and 3; above 1: 3
+  EXPECT_EQ(PQfformat(result, 0), 1);
+  const Oid id_type = PQftype(result, 0);
+  ASSERT_TRUE(id_type == 20 || id_type == 23) << id_type;
+  if (id_type == 23) {
+    EXPECT_EQ(be32(PQgetvalue(result, 0, 0)), 3);
+  } else {
+    EXPECT_EQ(be32(PQgetvalue(result, 0, 0) + 4), 3);
+  }
+  const std::string email(PQgetvalue(result, 0, 1), static_cast<size_t>(PQgetlength(result, 0, 1)));
+  EXPECT_EQ(email.rfind("h_", 0), 0U) << email;  // masked in binary as in text
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 2)), "EU");
+  PQclear(result);
+
+  // A prepared statement: its parameters and columns described, then run twice.
+  result = PQprepare(conn, "count_by", "select count(*) as n from crm.customers where region = $1",
+                     1, nullptr);
+  ASSERT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  PQclear(result);
+  result = PQdescribePrepared(conn, "count_by");
+  ASSERT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  EXPECT_EQ(PQnparams(result), 1);
+  EXPECT_EQ(PQnfields(result), 1);
+  EXPECT_EQ(std::string(PQfname(result, 0)), "n");
+  EXPECT_EQ(PQftype(result, 0), 20U);
+  PQclear(result);
+  for (const char* r : {"EU", "US", "XX"}) {
+    const char* one[] = {r};
+    result = PQexecPrepared(conn, "count_by", 1, one, nullptr, nullptr, 0);
+    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+    EXPECT_EQ(std::string(PQgetvalue(result, 0, 0)), std::string(r) == "EU"   ? "2"
+                                                     : std::string(r) == "US" ? "3"
+                                                                              : "0")
+        << r;
+    PQclear(result);
+  }
+
+  // Values round trip through binary parameters and binary results, type by type.
+  struct Case {
+    Oid type;
+    std::string bytes;
+  };
+  const std::vector<Case> cases = {
+      {16, std::string(1, '\1')},                                   // bool
+      {21, RawPg::Be16(static_cast<uint16_t>(-7))},                 // int2
+      {20, RawPg::Be32(0xffffffffU) + RawPg::Be32(0xfffffffeU)},    // int8 -2
+      {701, RawPg::Be32(0x400921fbU) + RawPg::Be32(0x54442d18U)},   // float8 pi
+      {1082, RawPg::Be32(static_cast<uint32_t>(-1))},               // 1999-12-31
+      {1114, RawPg::Be32(0x0000000aU) + RawPg::Be32(0x12345678U)},  // a timestamp
+      {1700, RawPg::Be16(2) + RawPg::Be16(0) + RawPg::Be16(0x4000) + RawPg::Be16(4) +
+                 RawPg::Be16(123) + RawPg::Be16(4500)},  // -123.4500
+      {2950, std::string("\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x23\x45\x67\x89\xab\xcd\xef", 16)},
+      {17, std::string("a\0b\xff", 4)},  // bytea
+      {1186, RawPg::Be32(0) + RawPg::Be32(3723000000U) + RawPg::Be32(2) + RawPg::Be32(14)},
+  };
+  for (const Case& c : cases) {
+    const char* value[] = {c.bytes.data()};
+    const int length[] = {static_cast<int>(c.bytes.size())};
+    const int binary[] = {1};
+    result = PQexecParams(conn, "select $1 as v", 1, &c.type, value, length, binary, 1);
+    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << c.type << ": " << PQerrorMessage(conn);
+    EXPECT_EQ(PQftype(result, 0), c.type);
+    EXPECT_EQ(std::string(PQgetvalue(result, 0, 0), static_cast<size_t>(PQgetlength(result, 0, 0))),
+              c.bytes)
+        << "type " << c.type;
+    PQclear(result);
+  }
+  // And in text: what PostgreSQL prints.
+  const char* texts[] = {"2024-02-29", "-0.50", "\\x00ff", "1 year 2 mons 3 days 04:05:06",
+                         "it's; --"};
+  const Oid text_types[] = {1082, 1700, 17, 1186, 25};
+  result = PQexecParams(conn, "select $1 as d, $2 as n, $3 as b, $4 as i, $5 as s", 5, text_types,
+                        texts, nullptr, nullptr, 0);
+  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 0)), "2024-02-29");
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 1)), "-0.50");
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 2)), "\\x00ff");
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 3)), "1 year 2 mons 3 days 04:05:06");
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 4)), "it's; --");
+  PQclear(result);
+
+  // A parameter is a value, never SQL: the guard still decides, and zoe is still denied.
+  const char* sneaky[] = {"1 union select email from crm.customers"};
+  result = PQexecParams(conn, "select order_id from sales.orders where order_id::varchar = $1", 1,
+                        nullptr, sneaky, nullptr, nullptr, 0);
+  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_EQ(PQntuples(result), 0) << PQgetvalue(result, 0, 0);
+  PQclear(result);
+  PQfinish(conn);
+  const std::string zoe_info =
+      "host=127.0.0.1 port=" + std::to_string(pg_port_) +
+      " user=zoe dbname=govtest connect_timeout=10 password=" + tokens_["zoe"];
+  conn = PQconnectdb(zoe_info.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  result = PQexecParams(conn, "select email from crm.customers where id = $1", 1, nullptr, texts,
+                        nullptr, nullptr, 1);
+  EXPECT_EQ(PQresultStatus(result), PGRES_FATAL_ERROR);
+  EXPECT_EQ(std::string(PQresultErrorField(result, PG_DIAG_SQLSTATE)), "42501");
+  PQclear(result);
+  result = PQexec(conn, "select 1");
+  EXPECT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << "the session goes on";
+  PQclear(result);
+  PQfinish(conn);
 }
 
 // A Python program with psycopg2 (Debian's), as analysts write them: parameters, types,

@@ -1,0 +1,104 @@
+// PostgreSQL's wire formats without a socket: values each way, placeholders, literals.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "pgwire/types.h"
+
+namespace {
+
+using canopy::pgwire::BinaryFormat;
+using canopy::pgwire::CountPlaceholders;
+using canopy::pgwire::ParameterLiteral;
+using canopy::pgwire::SubstitutePlaceholders;
+using canopy::pgwire::TextFormat;
+namespace oid = canopy::pgwire::oid;
+
+std::string Hex(const std::string& bytes) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+TEST(PgWireTypes, DuckDbTypesMapToPostgresOids) {
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("INTEGER").oid, oid::kInt4);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("DECIMAL(12,2)").oid, oid::kNumeric);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("TIMESTAMP WITH TIME ZONE").oid, oid::kTimestamptz);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("TIMESTAMP_MS").oid, oid::kTimestamp);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("VARCHAR[]").oid, oid::kText);  // lists as text
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("STRUCT(a INTEGER)").oid, oid::kText);
+}
+
+TEST(PgWireTypes, NumericIsWrittenInBaseTenThousand) {
+  // -123.4500: two digits (123, 4500), weight 0, negative, scale 4.
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kNumeric, std::string("-123.4500"))),
+            "0002"
+            "0000"
+            "4000"
+            "0004"
+            "007b"
+            "1194");
+  // 0.0001: one digit (1) at weight -1.
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kNumeric, std::string("0.0001"))),
+            "0001ffff00000004"
+            "0001");
+  // 10000: one digit (1) at weight 1, no trailing zero digits.
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kNumeric, int64_t{10000})),
+            "0001000100000000"
+            "0001");
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kNumeric, std::string("0.00"))), "0000000000000002");
+  EXPECT_THROW(BinaryFormat(oid::kNumeric, std::string("12abc")), canopy::Error);
+}
+
+TEST(PgWireTypes, DatesAndTimestampsCountFromTwoThousand) {
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kDate, std::string("2000-01-01"))), "00000000");
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kDate, std::string("1999-12-31"))), "ffffffff");
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kDate, std::string("2024-02-29"))), "00002279");
+  EXPECT_EQ(Hex(*BinaryFormat(oid::kTimestamp, std::string("2000-01-02 00:00:01.5"))),
+            "000000141dee4360");  // 86,401.5 s
+  // A zone offset is taken off: 01:00+01 is midnight UTC.
+  EXPECT_EQ(*BinaryFormat(oid::kTimestamptz, std::string("2000-01-01 01:00:00+01")),
+            std::string(8, '\0'));
+  EXPECT_THROW(BinaryFormat(oid::kDate, std::string("yesterday")), canopy::Error);
+}
+
+TEST(PgWireTypes, TextFormatSaysWhatPostgresSays) {
+  EXPECT_EQ(*TextFormat(oid::kBool, true), "t");
+  EXPECT_EQ(*TextFormat(oid::kFloat8, 0.1), "0.1");
+  EXPECT_EQ(*TextFormat(oid::kBytea, std::string("a\\x00\\xFF")), "\\x6100ff");
+  EXPECT_EQ(*TextFormat(oid::kInterval, std::string("1 year 2 months 3 days")),
+            "1 year 2 mons 3 days");
+  EXPECT_FALSE(TextFormat(oid::kText, std::monostate{}).has_value());
+}
+
+TEST(PgWireTypes, PlaceholdersAreFoundOnlyOutsideStringsNamesAndComments) {
+  EXPECT_EQ(CountPlaceholders("select $1, $2 from t where a = $3"), 3);
+  EXPECT_EQ(CountPlaceholders("select '$4', \"$5\", $$ $6 $$, $q$ $7 $q$ -- $8\n /* $9 */ $1"), 1);
+  EXPECT_EQ(CountPlaceholders("select E'\\' $2', a$1 from t"), 0);  // a$1 is a name
+  EXPECT_EQ(CountPlaceholders("select 1"), 0);
+}
+
+TEST(PgWireTypes, ALiteralNeverLeavesItsPlace) {
+  const std::vector<std::string> literals = {ParameterLiteral(oid::kInt4, 0, std::string("-5")),
+                                             ParameterLiteral(0, 0, std::string("x' or '1'='1"))};
+  // "-$1" with -5 is not the start of a comment; a quote stays inside the string.
+  EXPECT_EQ(SubstitutePlaceholders("select -$1, $2", literals),
+            "select -(CAST('-5' AS INTEGER)), ('x'' or ''1''=''1')");
+  EXPECT_EQ(ParameterLiteral(oid::kNumeric, 0, std::string("12.50")), "(12.50)");
+  EXPECT_THROW(ParameterLiteral(oid::kNumeric, 0, std::string("1; drop")), canopy::Error);
+  EXPECT_EQ(ParameterLiteral(oid::kBytea, 1, std::string("\x01'", 2)),
+            "CAST('\\x01\\x27' AS BLOB)");
+  EXPECT_EQ(ParameterLiteral(oid::kInt4, 0, std::nullopt), "CAST(NULL AS INTEGER)");
+  EXPECT_THROW(ParameterLiteral(oid::kText, 0, std::string("a\0b", 3)), canopy::Error);
+  EXPECT_THROW(ParameterLiteral(oid::kInt8, 1, std::string("abc")), canopy::Error);  // 3 bytes
+  EXPECT_THROW(SubstitutePlaceholders("select $2", {"1"}), canopy::Error);
+}
+
+}  // namespace

@@ -795,8 +795,13 @@ class Session {
     }
     sent = sink.rows();
     if (!more) {
-      for (const auto& warning : portal.query->outcome().warnings) {
-        out_.Error("01000", warning, "", true);
+      const governance::QueryOutcome& outcome = portal.query->outcome();
+      for (const auto& warning : outcome.warnings) out_.Error("01000", warning, "", true);
+      if (outcome.truncated) {
+        out_.Error(
+            "01000",
+            "the result was cut at " + std::to_string(outcome.rows) + " rows, the mesh's limit",
+            "narrow the query, or raise limits.query.rows in mesh.yaml", true);
       }
       portal.done = true;  // its catalog connection goes back to the pool now
       portal.query.reset();

@@ -53,6 +53,42 @@ cur.execute("select 1")
 check("the connection goes on after an error", cur.fetchone()[0] == 1)
 conn.close()
 
+# A server-side cursor (DECLARE … CURSOR, then FETCH FORWARD n) over a million rows,
+# each with a masked value: read in steps, never held whole by either side.
+conn = connect(token)
+cur = conn.cursor(name="big")
+cur.itersize = 5000
+cur.execute("select t.n, c.email from range(1000000) t(n) "
+            "join crm.customers c on c.id = t.n % 6 + 1")
+count, total, masked = 0, 0, True
+for n, email in cur:
+    count += 1
+    total += n
+    masked = masked and (email is None or email.startswith("h_"))
+check("a server-side cursor reads 1 M rows", count == 1000000, str(count))
+check("every row once", total == 999999 * 1000000 // 2, str(total))
+check("masked in every row", masked)
+cur.close()
+cur = conn.cursor(name="few")
+cur.execute("select id from crm.customers order by id")
+check("a cursor fetches what is asked", [r[0] for r in cur.fetchmany(4)] == [1, 2, 3, 4])
+check("and then the rest", [r[0] for r in cur.fetchall()] == [5, 6])
+cur.close()
+cur = conn.cursor()
+cur.execute("select count(*) from (select * from range(1000001))")
+check("a count over more rows than the limit is whole", cur.fetchone()[0] == 1000001)
+cur.execute("select * from range(1000001)")
+check("a result past the limit is cut at it", len(cur.fetchall()) == 1000000)
+check("and says so", any("cut at 1000000 rows" in n for n in conn.notices), repr(conn.notices))
+conn.commit()
+try:
+    conn.cursor(name="denied").execute("select * from hr.salaries")
+    check("a cursor over a private port is refused", False, "it was declared")
+except psycopg2.Error as e:
+    check("a cursor over a private port is refused", e.pgcode in ("42P01", "42501"), repr(e.pgcode))
+conn.rollback()
+conn.close()
+
 # A cancel from another thread (a CancelRequest on a connection of its own, with the
 # session's secret key) stops a long statement well before the 10 s limit.
 import threading  # noqa: E402

@@ -1151,6 +1151,12 @@ class ServerPgWireTest : public ServerClusterTest {
   void SetUp() override {
     PrepareMesh("canopy-pgwire-", {"dana", "zoe", "ben"});
     if (HasFatalFailure()) return;
+    // Rows enough for a cursor over a million of them.
+    const fs::path mesh_yaml = fs::path(mesh_) / "mesh.yaml";
+    std::string text = canopy::test::Read(mesh_yaml);
+    const size_t at = text.find("rows: 1000,");
+    ASSERT_NE(at, std::string::npos) << text;
+    std::ofstream(mesh_yaml) << text.replace(at, 11, "rows: 1000000,");
     pg_port_ = FreePort();
     a_ = StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(pg_port_));
     ASSERT_TRUE(a_.up) << "the server did not start";

@@ -32,6 +32,7 @@
 #include "governance/policy.h"
 #include "governance/query.h"
 #include "governance/tokens.h"
+#include "pgwire/catalog_view.h"
 #include "pgwire/messages.h"
 #include "pgwire/types.h"
 
@@ -908,10 +909,35 @@ class Session {
     if (lower == "select version()") {
       return Single("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
     }
+    if (CatalogView::AsksAboutCatalog(mesh_, principal_, sql)) return AboutCatalog(sql);
     if (starts("declare") || starts("fetch") || starts("move") || starts("close")) {
       throw WireError("0A000", "cursors are declared and fetched with the simple query protocol");
     }
     return std::nullopt;
+  }
+
+  // A question about the catalog, answered from this principal's view of it (built
+  // again when the catalog has changed since).
+  LocalAnswer AboutCatalog(const std::string& sql) {
+    class Collect : public governance::ResultSink {
+     public:
+      explicit Collect(LocalAnswer& answer) : answer_(answer) {}
+      void Begin(const std::vector<governance::ResultColumn>& columns) override {
+        answer_.columns = columns;
+      }
+      void Row(const std::vector<governance::Value>& row) override { answer_.rows.push_back(row); }
+
+     private:
+      LocalAnswer& answer_;
+    };
+    const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
+    if (!view_ || view_->generation() != catalog->Generation()) {
+      view_ = std::make_unique<CatalogView>(mesh_, *catalog, principal_);
+    }
+    LocalAnswer answer;
+    Collect sink(answer);
+    answer.tag = "SELECT " + std::to_string(view_->Run(sql, sink));
+    return answer;
   }
 
   static LocalAnswer Single(const std::string& column, const std::string& value) {
@@ -1093,6 +1119,7 @@ class Session {
   bool skipping_ = false;     // after an error in an extended exchange, up to its Sync
   std::map<std::string, Prepared> statements_;
   std::map<std::string, Portal> portals_;  // and cursors
+  std::unique_ptr<CatalogView> view_;      // built at the first question about the catalog
 };
 
 }  // namespace

@@ -1635,6 +1635,31 @@ TEST_F(ServerPgWireTest, LibpqBindsTextAndBinaryParametersAndReadsBinaryResults)
   PQfinish(conn);
 }
 
+// What psql asks to describe the mesh (\dn, \dt, \d NAME) and what drivers ask of
+// information_schema: each domain a schema, each port this user may discover a table
+// with its published columns — and no private product of another domain.
+TEST_F(ServerPgWireTest, PsqlDescribesTheMeshAsThisUserMaySeeIt) {
+  const PsqlRun dana = Psql("dana", {"\\dn", "\\dt", "\\d crm.customers",
+                                     "select table_schema, table_name from "
+                                     "information_schema.tables order by 1, 2"});
+  ASSERT_EQ(dana.exit_code, 0) << dana.out;
+  EXPECT_NE(dana.out.find("List of schemas"), std::string::npos) << dana.out;
+  EXPECT_NE(dana.out.find(" crm "), std::string::npos) << dana.out;
+  EXPECT_NE(dana.out.find("| customers | table | canopy"), std::string::npos) << dana.out;
+  EXPECT_NE(dana.out.find("Table \"crm.customers\""), std::string::npos) << dana.out;
+  EXPECT_NE(dana.out.find(" email "), std::string::npos) << dana.out;
+  EXPECT_EQ(dana.out.find("pg_canopy"), std::string::npos) << dana.out;
+  EXPECT_EQ(dana.out.find(" main "), std::string::npos) << dana.out;
+  EXPECT_EQ(dana.out.find("salaries"), std::string::npos) << "a private product shows\n"
+                                                          << dana.out;
+  // The tables describe; they hold nothing: rows come only through the guard.
+  const PsqlRun zoe = Psql("zoe", {"select count(*) from pg_catalog.pg_class", "\\dt crm.*"});
+  ASSERT_EQ(zoe.exit_code, 0) << zoe.out;
+  EXPECT_NE(zoe.out.find("customers"), std::string::npos) << zoe.out;  // zoe may see it exists
+  const PsqlRun write = Psql("dana", {"create table pg_catalog.x (a int)"});
+  EXPECT_NE(write.exit_code, 0) << write.out;
+}
+
 // A Python program with psycopg2 (Debian's), as analysts write them: parameters, types,
 // refusals, and a connection that goes on (tests/pgwire/psycopg2_client.py).
 TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance) {

@@ -241,6 +241,13 @@ int RunCli(int argc, char** argv) {
       ->add_option("--pg-idle-timeout", pg.idle_timeout_s,
                    "Close a PostgreSQL connection idle this many seconds (default 3600)")
       ->check(CLI::Range(1, 86400 * 7));
+  serve
+      ->add_option("--pg-tls-cert", pg.tls_cert,
+                   "TLS certificate (PEM) for PostgreSQL clients; with --pg-tls-key, clients "
+                   "may encrypt (sslmode=require) and log in from other machines")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--pg-tls-key", pg.tls_key, "The certificate's private key (PEM)")
+      ->check(CLI::ExistingFile);
   serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg); });
 
   auto* token = app.add_subcommand("token", "API tokens for canopy serve");

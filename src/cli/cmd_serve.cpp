@@ -24,6 +24,12 @@ int RunServe(const GlobalOptions& global, const std::string& listen, int threads
   options.pg_listen = pg.listen;
   options.pg_max_connections = pg.max_connections;
   options.pg_idle_timeout_s = pg.idle_timeout_s;
+  if (pg.tls_cert.empty() != pg.tls_key.empty()) {
+    throw Error(ErrorCode::kUsage, "--pg-tls-cert and --pg-tls-key go together",
+                "give both the certificate and its private key");
+  }
+  options.pg_tls_cert = pg.tls_cert;
+  options.pg_tls_key = pg.tls_key;
   options.seal_folder = session.seal_folder;
   return server::Serve(session.mesh, session.catalog_location, options);
 }

@@ -34,6 +34,8 @@ int RunAccessDecision(const GlobalOptions& global, int64_t id, const std::string
 int RunAccessList(const GlobalOptions& global, OutputFormat format);
 int RunAudit(const GlobalOptions& global, bool verify, bool seal, OutputFormat format, int limit);
 struct PgServeOptions {
+  std::string tls_cert;  // PEM files; both or neither
+  std::string tls_key;
   std::string listen;  // empty: no PostgreSQL protocol
   int max_connections = 64;
   int idle_timeout_s = 3600;

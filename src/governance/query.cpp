@@ -43,7 +43,7 @@ std::string StorageRootOf(const spec::Mesh& mesh) {
 class Watchdog {
  public:
   Watchdog(engine::Connection& connection, Clock::time_point deadline,
-           std::shared_ptr<std::atomic<bool>> cancel = nullptr)
+           const std::shared_ptr<std::atomic<bool>>& cancel = nullptr)
       : thread_([this, &connection, deadline, cancel] {
           std::unique_lock<std::mutex> lock(mutex_);
           for (;;) {

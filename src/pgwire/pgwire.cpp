@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <list>
@@ -98,15 +101,36 @@ SqlError ToSqlError(const Error& e) {
 constexpr auto kMessageDeadline = std::chrono::seconds(30);
 constexpr int kSendTimeoutS = 30;
 
-// Reads and writes whole buffers on a blocking socket. Every read has a deadline.
+// Reads and writes whole buffers on a blocking socket, in the clear or over TLS. Every
+// read has a deadline.
 class Socket {
  public:
   explicit Socket(int fd) : fd_(fd) {
     const timeval timeout{kSendTimeoutS, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   }
+  ~Socket() {
+    if (ssl_ != nullptr) {
+      SSL_shutdown(ssl_);
+      SSL_free(ssl_);
+    }
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  // The TLS handshake, as the server; false when it fails. From now on every byte is
+  // encrypted. A record read whole blocks at most kSendTimeoutS (a receive timeout).
+  bool StartTls(SSL_CTX* context) {
+    const timeval timeout{kSendTimeoutS, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ssl_ = SSL_new(context);
+    return ssl_ != nullptr && SSL_set_fd(ssl_, fd_) == 1 && SSL_accept(ssl_) == 1;
+  }
+  bool tls() const { return ssl_ != nullptr; }
+
   // Waits up to `timeout_ms` for bytes; false on timeout.
   bool Wait(int64_t timeout_ms) {
+    if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return true;  // decrypted, not yet read
     pollfd p{fd_, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX)));
     return ready > 0;
@@ -122,6 +146,16 @@ class Socket {
                             deadline_ - std::chrono::steady_clock::now())
                             .count();
       if (left <= 0 || !Wait(left)) return false;
+      if (ssl_ != nullptr) {
+        const int got = SSL_read(ssl_, out.data() + done, static_cast<int>(n - done));
+        if (got <= 0) {
+          const int error = SSL_get_error(ssl_, got);
+          if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) continue;
+          return false;
+        }
+        done += static_cast<size_t>(got);
+        continue;
+      }
       const ssize_t got = ::recv(fd_, out.data() + done, n - done, 0);
       if (got <= 0) return false;
       done += static_cast<size_t>(got);
@@ -131,6 +165,13 @@ class Socket {
   bool Write(const std::string& bytes) {
     size_t done = 0;
     while (done < bytes.size()) {
+      if (ssl_ != nullptr) {
+        const int sent =
+            SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
+        if (sent <= 0) return false;
+        done += static_cast<size_t>(sent);
+        continue;
+      }
       const ssize_t sent = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
       if (sent <= 0) return false;
       done += static_cast<size_t>(sent);
@@ -140,6 +181,7 @@ class Socket {
 
  private:
   int fd_;
+  SSL* ssl_ = nullptr;
   std::chrono::steady_clock::time_point deadline_ =
       std::chrono::steady_clock::now() + kMessageDeadline;
 };
@@ -157,7 +199,9 @@ std::vector<Writer::Field> FieldsOf(const std::vector<governance::ResultColumn>&
   fields.reserve(columns.size());
   for (size_t c = 0; c < columns.size(); ++c) {
     const PgType type = PgTypeOf(columns[c].type);
-    const int16_t format = formats.empty() ? 0 : formats.size() == 1 ? formats[0] : formats[c];
+    const int16_t format = formats.empty()       ? int16_t{0}
+                           : formats.size() == 1 ? formats[0]
+                                                 : formats[c];
     if (format != 0 && format != 1) {
       throw Error(ErrorCode::kInvalidInput, "result format code " + std::to_string(format));
     }
@@ -318,8 +362,9 @@ struct Portal {
 class Session {
  public:
   Session(const spec::Mesh& mesh, const CatalogLease& lease, const PgOptions& options, int fd,
-          const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels)
-      : mesh_(mesh),
+          const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels, SSL_CTX* tls)
+      : tls_(tls),
+        mesh_(mesh),
         lease_(lease),
         options_(options),
         socket_(fd),
@@ -375,6 +420,10 @@ class Session {
         Fatal("08P01", error);
         return false;
       }
+      if (startup->code == kSslRequest && tls_ != nullptr && !socket_.tls()) {
+        if (!socket_.Write("S") || !socket_.StartTls(tls_)) return false;
+        continue;  // the startup packet comes again, encrypted
+      }
       if (startup->code == kSslRequest || startup->code == kGssEncRequest) {
         if (!socket_.Write("N")) return false;  // no encryption: the client decides
         continue;
@@ -405,10 +454,15 @@ class Session {
     if (auto app = startup.parameters.find("application_name"); app != startup.parameters.end()) {
       application_ = app->second;
     }
-    if (!IsLoopback(peer_)) {
-      AuditLogin("denied", "cleartext password from a non-loopback address");
-      Fatal("28000", "passwords are only taken over loopback connections until TLS is configured",
-            "connect from this machine, or put a TLS-terminating proxy in front");
+    if (!IsLoopback(peer_) && !socket_.tls()) {
+      AuditLogin("denied", "a password in the clear from a non-loopback address");
+      Fatal("28000",
+            tls_ != nullptr ? "passwords from other machines are only taken over TLS"
+                            : "passwords are only taken over loopback connections until TLS is "
+                              "configured",
+            tls_ != nullptr ? "connect with sslmode=require"
+                            : "connect from this machine, or start the server with --pg-tls-cert "
+                              "and --pg-tls-key");
       return false;
     }
     out_.AuthenticationCleartextPassword();
@@ -467,7 +521,8 @@ class Session {
 
   void AuditLogin(const std::string& outcome, const std::string& why) {
     try {  // the parameters were checked as UTF-8 (JSON needs it) before any login is audited
-      nlohmann::json details{{"from", AddressText(peer_)}, {"claimed_user", claimed_}};
+      nlohmann::json details{
+          {"from", AddressText(peer_)}, {"claimed_user", claimed_}, {"tls", socket_.tls()}};
       if (!why.empty()) details["reason"] = why;
       if (!application_.empty()) details["application"] = application_;
       governance::RecordAudit(*lease_(), outcome == "ok" ? "user:" + claimed_ : "anonymous",
@@ -633,7 +688,7 @@ class Session {
     }
     std::vector<std::string> literals;
     for (size_t i = 0; i < values.size(); ++i) {
-      const int16_t format = parameter_formats.empty()       ? 0
+      const int16_t format = parameter_formats.empty()       ? int16_t{0}
                              : parameter_formats.size() == 1 ? parameter_formats[0]
                                                              : parameter_formats[i];
       try {
@@ -1101,6 +1156,7 @@ class Session {
     return sent;
   }
 
+  SSL_CTX* tls_;  // nullptr: no TLS configured
   const spec::Mesh& mesh_;
   const CatalogLease& lease_;
   const PgOptions& options_;
@@ -1143,6 +1199,11 @@ struct PgListener::State {
   std::atomic<bool> stopping{false};
   int32_t next_pid = 1;
   CancelRegistry cancels;
+  SSL_CTX* tls = nullptr;
+
+  ~State() {
+    if (tls != nullptr) SSL_CTX_free(tls);
+  }
 
   State(const spec::Mesh& m, CatalogLease l, PgOptions o)
       : mesh(m), lease(std::move(l)), options(std::move(o)) {}
@@ -1186,7 +1247,7 @@ struct PgListener::State {
       const int32_t pid = next_pid++;
       connections.push_back({fd, std::thread([this, fd, peer, pid, done] {
                                try {
-                                 Session(mesh, lease, options, fd, peer, pid, cancels).Run();
+                                 Session(mesh, lease, options, fd, peer, pid, cancels, tls).Run();
                                } catch (const std::exception& e) {
                                  std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n",
                                               NowIso8601().c_str(), pid, e.what());
@@ -1204,6 +1265,20 @@ struct PgListener::State {
 
 PgListener::PgListener(const spec::Mesh& mesh, CatalogLease lease, PgOptions options)
     : state_(std::make_unique<State>(mesh, std::move(lease), std::move(options))) {
+  const PgOptions& given = state_->options;
+  if (!given.tls_cert.empty()) {
+    state_->tls = SSL_CTX_new(TLS_server_method());
+    if (state_->tls == nullptr || SSL_CTX_set_min_proto_version(state_->tls, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(state_->tls, given.tls_cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(state_->tls, given.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(state_->tls) != 1) {
+      char reason[256] = "";
+      ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+      throw Error(ErrorCode::kFailed,
+                  "cannot use " + given.tls_cert + " and " + given.tls_key + " for TLS: " + reason,
+                  "give a PEM certificate and the private key that goes with it");
+    }
+  }
   const std::string& listen = state_->options.listen;
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -1251,6 +1326,9 @@ PgListener::~PgListener() {
 }
 
 void PgListener::Start() {
+  // A client gone mid-answer must end its connection, not the server (TLS writes do not
+  // take MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   state_->acceptor = std::thread([this] { state_->Accept(); });
 }
 

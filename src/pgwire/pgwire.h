@@ -9,11 +9,12 @@
 //
 // What is there: startup (SSLRequest and GSSENCRequest answered "no"), cleartext
 // password authentication (refused from other than loopback addresses: there is no TLS
-// yet), the simple query protocol with text results streamed as they come, session
-// statements tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), errors
-// with SQLSTATEs, CancelRequest (by the session's secret key; the statement stops with
-// 57014), Terminate. Not yet: TLS, SCRAM, the extended protocol (a clear error, then the
-// connection goes on), binary results, pg_catalog and information_schema.
+// yet), the simple and the extended query protocol (text and binary parameters and
+// results, portals with row limits), cursors (DECLARE, FETCH, CLOSE), session statements
+// tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), pg_catalog and
+// information_schema as this user may see the mesh, errors with SQLSTATEs,
+// CancelRequest (by the session's secret key; the statement stops with 57014),
+// Terminate. Not yet: TLS, SCRAM.
 #pragma once
 
 #include <functional>
@@ -30,6 +31,8 @@ struct PgOptions {
   int max_connections = 64;   // more are refused with SQLSTATE 53300
   int idle_timeout_s = 3600;  // a connection that sends nothing for this long is closed
   std::string version;        // Canopy's, in server_version and version()
+  std::string tls_cert;       // PEM certificate and key: SSLRequest is answered "yes"
+  std::string tls_key;
 };
 
 using CatalogLease = std::function<std::shared_ptr<catalog::CatalogStore>()>;

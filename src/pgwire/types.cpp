@@ -261,7 +261,7 @@ std::string NumericText(std::string_view bytes) {
     const int64_t position = weight - static_cast<int64_t>(i);  // power of 10000
     (position >= 0 ? whole : fraction) += four;
   }
-  if (weight < -1) fraction.insert(0, static_cast<size_t>(4 * (-1 - weight)), '0');
+  if (weight < -1) fraction.insert(0, 4 * static_cast<size_t>(-1 - weight), '0');
   const int64_t trailing_groups = weight - static_cast<int64_t>(count) + 1;
   if (trailing_groups > 0) {
     if (trailing_groups > 10000) throw BadParameter("a numeric too large");

@@ -727,6 +727,8 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     pg_options.listen = options.pg_listen;
     pg_options.max_connections = options.pg_max_connections;
     pg_options.idle_timeout_s = options.pg_idle_timeout_s;
+    pg_options.tls_cert = options.pg_tls_cert;
+    pg_options.tls_key = options.pg_tls_key;
     pg_options.version = CANOPY_VERSION;
     pg = std::make_unique<pgwire::PgListener>(
         mesh, [&pool] { return pool.Lease(); }, pg_options);

@@ -17,6 +17,8 @@ struct ServeOptions {
   std::string pg_listen;                  // HOST:PORT for the PostgreSQL protocol; "": none
   int pg_max_connections = 64;
   int pg_idle_timeout_s = 3600;
+  std::string pg_tls_cert;  // PEM certificate and key: TLS for PostgreSQL clients
+  std::string pg_tls_key;
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests

@@ -563,7 +563,7 @@ struct Started {
 };
 
 Started StartServer(const std::string& mesh, const fs::path& log_folder,
-                    const std::string& pg_listen = "") {
+                    const std::string& pg_listen = "", const std::vector<std::string>& more = {}) {
   Started started;
   // A free port: let the kernel pick one, then give it to the server.
   const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -580,13 +580,16 @@ Started StartServer(const std::string& mesh, const fs::path& log_folder,
   started.pid = fork();
   if (started.pid == 0) {
     freopen(started.log.c_str(), "w", stderr);
-    if (pg_listen.empty()) {
-      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
-            listen.c_str(), static_cast<char*>(nullptr));
-    } else {
-      execl(CANOPY_BINARY, CANOPY_BINARY, "--mesh", mesh.c_str(), "serve", "--listen",
-            listen.c_str(), "--pg-listen", pg_listen.c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> args = {CANOPY_BINARY, "--mesh", mesh, "serve", "--listen", listen};
+    if (!pg_listen.empty()) {
+      args.emplace_back("--pg-listen");
+      args.push_back(pg_listen);
     }
+    args.insert(args.end(), more.begin(), more.end());
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(CANOPY_BINARY, argv.data());
     _exit(127);
   }
   for (int i = 0; i < 200 && !started.up; ++i) {
@@ -598,6 +601,14 @@ Started StartServer(const std::string& mesh, const fs::path& log_folder,
     if (!started.up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return started;
+}
+
+void StopServer(Started& server) {
+  if (server.pid > 0) {
+    kill(server.pid, SIGTERM);
+    waitpid(server.pid, nullptr, 0);
+    server.pid = -1;
+  }
 }
 
 // One canopy serve process per test, on the governance mesh built once for all.
@@ -1658,6 +1669,55 @@ TEST_F(ServerPgWireTest, PsqlDescribesTheMeshAsThisUserMaySeeIt) {
   EXPECT_NE(zoe.out.find("customers"), std::string::npos) << zoe.out;  // zoe may see it exists
   const PsqlRun write = Psql("dana", {"create table pg_catalog.x (a int)"});
   EXPECT_NE(write.exit_code, 0) << write.out;
+}
+
+// With a certificate, SSLRequest is answered "yes": psql encrypts (sslmode=require),
+// and the same governance holds over TLS. A bad certificate stops the server at start.
+TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
+  using canopy::test::Quote;
+  const fs::path cert = dir_ / "server.crt";
+  const fs::path key = dir_ / "server.key";
+  ASSERT_EQ(canopy::test::Shell("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+                                "/CN=127.0.0.1 -keyout " +
+                                Quote(key.string()) + " -out " + Quote(cert.string()) +
+                                " >/dev/null 2>&1"),
+            0)
+      << "openssl (Debian's) makes the test's certificate";
+  const int tls_port = FreePort();
+  Started tls = StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(tls_port),
+                            {"--pg-tls-cert", cert.string(), "--pg-tls-key", key.string()});
+  ASSERT_TRUE(tls.up) << canopy::test::Read(tls.log);
+  const std::string command = "PGPASSWORD=" + Quote(tokens_["dana"]) +
+                              " PGCONNECT_TIMEOUT=10 psql -X " +
+                              Quote("host=127.0.0.1 port=" + std::to_string(tls_port) +
+                                    " user=dana dbname=govtest sslmode=require") +
+                              " -c '\\conninfo' -c 'select count(*) from crm.customers' >" +
+                              (dir_ / "tls.out").string() + " 2>&1";
+  const int status = canopy::test::Shell(command);
+  const std::string out = canopy::test::Read(dir_ / "tls.out");
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("SSL connection (protocol: TLSv1."), std::string::npos) << out;
+  EXPECT_NE(out.find("     6\n"), std::string::npos) << out;
+  StopServer(tls);
+  // The server without a certificate says no to encryption; sslmode=require fails.
+  const PsqlRun plain = Psql("dana", {"select 1"});
+  EXPECT_EQ(plain.exit_code, 0) << plain.out;
+  const int refused = canopy::test::Shell("PGPASSWORD=" + Quote(tokens_["dana"]) +
+                                          " PGCONNECT_TIMEOUT=10 psql -X " +
+                                          Quote("host=127.0.0.1 port=" + std::to_string(pg_port_) +
+                                                " user=dana dbname=govtest sslmode=require") +
+                                          " -c 'select 1' >/dev/null 2>&1");
+  EXPECT_NE(refused, 0);
+  // A key that is not the certificate's: the server does not start, and says why.
+  std::ofstream(dir_ / "other.key") << "not a key\n";
+  const int broken = canopy::test::Shell(
+      "timeout 20 " + std::string(CANOPY_BINARY) + " --mesh " + Quote(mesh_) +
+      " serve --listen 127.0.0.1:" + std::to_string(FreePort()) + " --pg-listen 127.0.0.1:" +
+      std::to_string(FreePort()) + " --pg-tls-cert " + Quote(cert.string()) + " --pg-tls-key " +
+      Quote((dir_ / "other.key").string()) + " >" + (dir_ / "broken.out").string() + " 2>&1");
+  EXPECT_EQ(broken, 1) << canopy::test::Read(dir_ / "broken.out");
+  EXPECT_NE(canopy::test::Read(dir_ / "broken.out").find("for TLS"), std::string::npos)
+      << canopy::test::Read(dir_ / "broken.out");
 }
 
 // A Python program with psycopg2 (Debian's), as analysts write them: parameters, types,

@@ -7,14 +7,14 @@
 // connection runs one statement at a time, and a long query blocks nobody else. The
 // number of connections is capped; a connection idle past its timeout is closed.
 //
-// What is there: startup (SSLRequest and GSSENCRequest answered "no"), cleartext
-// password authentication (refused from other than loopback addresses: there is no TLS
-// yet), the simple and the extended query protocol (text and binary parameters and
+// What is there: startup (SSLRequest answered "yes" when a certificate is configured,
+// GSSENCRequest "no"), TLS through OpenSSL, cleartext password authentication (refused
+// from other than loopback addresses unless the connection is encrypted), the simple and the extended query protocol (text and binary parameters and
 // results, portals with row limits), cursors (DECLARE, FETCH, CLOSE), session statements
 // tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), pg_catalog and
 // information_schema as this user may see the mesh, errors with SQLSTATEs,
 // CancelRequest (by the session's secret key; the statement stops with 57014),
-// Terminate. Not yet: TLS, SCRAM.
+// Terminate. Not yet: SCRAM.
 #pragma once
 
 #include <functional>

@@ -32,16 +32,18 @@
 // hold the canary, a value only hr.salaries (private) holds, unless the reader is in hr or an
 // admin.
 //
-// Every query case is asked three ways, which must answer alike: in the process
+// Every query case is asked four ways, which must answer alike: in the process
 // (governance::RunGovernedQuery), through the real binary (`canopy query --as USER
 // --format json`: rows, exit 3 for denied, exit 1 for refused or failed) and through
 // the REST API (POST /api/v1/query with the user's token: rows, 400, 403, or 500 /
-// an error ending the streamed document). Pipelines (domain:NAME) have no token, so
-// their cases skip HTTP.
+// an error ending the streamed document) and PostgreSQL's wire protocol (libpq's
+// PQexecParams: rows, or an ErrorResponse whose SQLSTATE says which). Pipelines
+// (domain:NAME) have no token, so their cases skip HTTP and the wire.
 //
 // Lines starting with '#' are comments.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +62,7 @@
 #include "governance/policy.h"
 #include "governance/query.h"
 #include "governance/tokens.h"
+#include "pgwire/pgwire.h"
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
@@ -385,6 +388,100 @@ Outcome AskHttp(const Loaded& loaded, const std::string& token, const std::strin
   return out;
 }
 
+// PostgreSQL's wire protocol: libpq against a PgListener over the same mesh and catalog,
+// one per mesh copy, the statement sent with the extended protocol (PQexecParams).
+struct WireServer {
+  Loaded loaded;
+  std::unique_ptr<pgwire::PgListener> listener;
+};
+std::map<std::string, std::unique_ptr<WireServer>> g_wire;  // per mesh copy
+
+int WirePort(const fs::path& root) {
+  auto& server = g_wire[root.string()];
+  if (!server) {
+    server = std::make_unique<WireServer>();
+    server->loaded = Load(root);
+    catalog::CatalogStore* store = server->loaded.catalog.get();
+    pgwire::PgOptions options;
+    options.listen = "127.0.0.1:0";
+    options.version = "test";
+    // The runner waits for each answer before it asks again: one store serves in turn.
+    server->listener = std::make_unique<pgwire::PgListener>(
+        server->loaded.mesh,
+        [store] { return std::shared_ptr<catalog::CatalogStore>(store, [](auto*) {}); }, options);
+    server->listener->Start();
+  }
+  return server->listener->port();
+}
+
+Outcome AskWire(const fs::path& root, const std::string& user, const std::string& token,
+                const std::string& sql) {
+  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(WirePort(root)) +
+                               " dbname=mesh connect_timeout=10 user=" + user +
+                               " password=" + token;
+  Outcome out;
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    out.kind = std::string("other (cannot connect: ") + PQerrorMessage(conn) + ")";
+    PQfinish(conn);
+    return out;
+  }
+  PGresult* result = PQexecParams(conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+  if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+    out.kind = "query";
+    RowsSink sink;
+    for (int row = 0; row < PQntuples(result); ++row) {
+      std::vector<governance::Value> values;
+      for (int column = 0; column < PQnfields(result); ++column) {
+        const std::string text = PQgetvalue(result, row, column);
+        out.printed += text + "\t";
+        switch (PQgetisnull(result, row, column) != 0 ? 0 : PQftype(result, column)) {
+          case 0:
+            values.emplace_back(std::monostate{});
+            break;
+          case 16:
+            values.emplace_back(text == "t");
+            break;
+          case 20:
+          case 21:
+          case 23:
+            values.emplace_back(static_cast<int64_t>(std::stoll(text)));
+            break;
+          case 700:
+          case 701:
+            values.emplace_back(std::strtod(text.c_str(), nullptr));
+            break;
+          default:
+            values.emplace_back(text);
+        }
+      }
+      sink.Row(values);
+    }
+    out.rows = sink.rows;
+  } else {
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    const std::string sqlstate = state != nullptr ? state : "";
+    out.message = PQresultErrorMessage(result);
+    out.printed += out.message;
+    // 42501 is a denial when a port may not be read, else a refusal (as 42P01, a name
+    // that is no port, and 42601 when the guard cannot parse it); the rest failed in
+    // the engine.
+    if (sqlstate == "42501") {
+      out.kind = out.message.find("may not read") != std::string::npos ? "denied" : "refused";
+    } else if (sqlstate == "42P01" ||
+               (sqlstate == "42601" && out.message.find("query refused") != std::string::npos)) {
+      out.kind = "refused";
+    } else if (sqlstate.empty() || sqlstate[0] == '0' || sqlstate == "28000") {
+      out.kind = "other (SQLSTATE " + sqlstate + ")";
+    } else {
+      out.kind = "failed";
+    }
+  }
+  PQclear(result);
+  PQfinish(conn);
+  return out;
+}
+
 // The answer a case wants, checked against what one way gave.
 void Check(const Case& c, const Outcome& got, bool may_see_canary) {
   if (!may_see_canary) {
@@ -419,6 +516,33 @@ void Check(const Case& c, const Outcome& got, bool may_see_canary) {
   EXPECT_TRUE(positive) << "say what the message must hold, not only what it must not";
 }
 
+// A refusal because the SQL reads the engine's catalog (pg_catalog, information_schema,
+// duckdb_…).
+bool AsksTheEngineCatalog(const Case& c) {
+  return c.kind == "refused" &&
+         std::any_of(c.expected.begin(), c.expected.end(), [](const std::string& line) {
+           return line.find("is the engine's catalog") != std::string::npos;
+         });
+}
+
+// Over the wire such a question is answered from the user's own view of the mesh's
+// catalog (pgwire/catalog_view.h), not refused: it must answer, and its answer holds
+// no file, no storage path, no private product of another domain and no canary.
+void CheckCatalogView(const Case& c, const Outcome& got, const Loaded& loaded) {
+  if (got.kind != "query") {
+    // The view holds only some of the engine's catalog: a refusal or an error is as
+    // safe, as long as it leaks nothing.
+    EXPECT_TRUE(got.kind == "refused" || got.kind == "failed") << got.kind << "\n" << c.sql;
+  }
+  for (const std::string& secret : {std::string(kCanary), std::string(".parquet"),
+                                    std::string("salaries"), fs::path(loaded.mesh.root).string()}) {
+    EXPECT_EQ(got.printed.find(secret), std::string::npos)
+        << "'" << secret << "' in the catalog's answer to\n"
+        << c.sql << "\n"
+        << got.printed;
+  }
+}
+
 void RunGrant(const Case& c) {
   SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
   Loaded loaded = Load(MeshFor(c.file));
@@ -437,8 +561,8 @@ void RunGrant(const Case& c) {
   }
 }
 
-// Each query case is asked three ways, which must all answer alike.
-enum class Way { kEngine, kCli, kHttp };
+// Each query case is asked four ways, which must all answer alike.
+enum class Way { kEngine, kCli, kHttp, kWire };
 
 std::map<std::string, std::string> g_tokens;  // per copy and user
 
@@ -458,10 +582,17 @@ void RunCase(const Case& c, Way way) {
     case Way::kCli:
       Check(c, AskCli(root, user, sql), may_see_canary);
       break;
-    case Way::kHttp: {
+    case Way::kHttp:
+    case Way::kWire: {
       std::string& token = g_tokens[root.string() + "|" + user];
       if (token.empty()) token = governance::IssueToken(*loaded.catalog, user).token;
-      Check(c, AskHttp(loaded, token, sql), may_see_canary);
+      if (way == Way::kHttp) {
+        Check(c, AskHttp(loaded, token, sql), may_see_canary);
+      } else if (AsksTheEngineCatalog(c)) {
+        CheckCatalogView(c, AskWire(root, user, token, sql), loaded);
+      } else {
+        Check(c, AskWire(root, user, token, sql), may_see_canary);
+      }
       break;
     }
   }
@@ -523,6 +654,7 @@ int main(int argc, char** argv) {
         // A token is a person's: pipelines (domain:NAME) do not ask over HTTP.
         if (c.words.empty() || c.words[0].rfind("domain:", 0) != 0) {
           add("_http", [c] { RunCase(c, Way::kHttp); });
+          add("_wire", [c] { RunCase(c, Way::kWire); });
         }
       }
       ++count;
@@ -530,6 +662,7 @@ int main(int argc, char** argv) {
   }
   std::printf("%d governance cases in %zu files\n", count, files.size());
   const int result = RUN_ALL_TESTS();
+  g_wire.clear();
   fs::remove_all(g_template);
   for (const auto& [file, copy] : g_copies) fs::remove_all(copy.first);
   return result;

@@ -19,11 +19,13 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <variant>
@@ -950,14 +952,22 @@ class Session {
       return answer;
     }
     if (starts("set")) {
-      // Session settings a driver sends on connect change nothing a governed read
-      // depends on; they are acknowledged.
+      // The session settings drivers and tools send change nothing a governed read
+      // depends on: they are taken (and SHOW says them back). Any other SET goes to the
+      // guard, which refuses it as it refuses everything but a query.
+      auto setting = SessionSetting(sql);
+      if (!setting) return std::nullopt;
       answer.tag = "SET";
+      answer.apply = [this, setting] {
+        if (!setting->first.empty()) settings_[setting->first] = setting->second;
+      };
       return answer;
     }
     if (starts("show")) {
       const std::string name = Trimmed(lower.substr(4));
-      const auto value = Setting(name);
+      const auto set = settings_.find(name);
+      const auto value =
+          set != settings_.end() ? std::optional<std::string>(set->second) : Setting(name);
       if (!value) throw WireError("42704", "unrecognized configuration parameter \"" + name + "\"");
       return Single(name == "transaction isolation level" ? "transaction_isolation" : name, *value);
     }
@@ -993,6 +1003,62 @@ class Session {
     Collect sink(answer);
     answer.tag = "SELECT " + std::to_string(view_->Run(sql, sink));
     return answer;
+  }
+
+  // A SET of a setting tools send: its name (lower case; "" for one not kept) and
+  // value. nullopt for any other SET.
+  static std::optional<std::pair<std::string, std::string>> SessionSetting(const std::string& sql) {
+    static const std::set<std::string> taken = {"application_name",
+                                                "datestyle",
+                                                "extra_float_digits",
+                                                "search_path",
+                                                "client_encoding",
+                                                "timezone",
+                                                "intervalstyle",
+                                                "statement_timeout",
+                                                "lock_timeout",
+                                                "bytea_output",
+                                                "client_min_messages",
+                                                "standard_conforming_strings",
+                                                "idle_in_transaction_session_timeout"};
+    std::string rest = ToLower(Trimmed(sql.substr(3)));
+    for (const char* scope : {"session ", "local "}) {
+      if (rest.rfind(scope, 0) == 0) rest = Trimmed(rest.substr(std::strlen(scope)));
+    }
+    // Read-only transactions and their isolation: what Canopy's reads are anyway.
+    for (const char* statement : {"session characteristics as transaction",
+                                  "transaction isolation level", "transaction read only"}) {
+      if (rest.rfind(statement, 0) == 0 && rest.find("read write") == std::string::npos) {
+        return std::make_pair(std::string(), std::string());
+      }
+    }
+    std::string name;
+    std::string value;
+    if (rest.rfind("time zone ", 0) == 0) {
+      name = "timezone";
+      value = rest.substr(10);
+    } else {
+      const size_t end = rest.find_first_of(" =");
+      if (end == std::string::npos) return std::nullopt;
+      name = rest.substr(0, end);
+      value = Trimmed(rest.substr(end));
+      if (!value.empty() && value[0] == '=') {
+        value = Trimmed(value.substr(1));
+      } else if (value.rfind("to ", 0) == 0) {
+        value = Trimmed(value.substr(3));
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (taken.count(name) == 0) return std::nullopt;
+    // The value as written in the statement (its case kept), without quotes.
+    const size_t at = sql.size() - value.size();
+    value = Trimmed(sql.substr(at));
+    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    return std::make_pair(name, value);
   }
 
   static LocalAnswer Single(const std::string& column, const std::string& value) {
@@ -1175,7 +1241,9 @@ class Session {
   bool skipping_ = false;     // after an error in an extended exchange, up to its Sync
   std::map<std::string, Prepared> statements_;
   std::map<std::string, Portal> portals_;  // and cursors
-  std::unique_ptr<CatalogView> view_;      // built at the first question about the catalog
+  std::unique_ptr<CatalogView> view_;
+  std::map<std::string, std::string> settings_;  // SET by the client, said back by SHOW      //
+                                                 // built at the first question about the catalog
 };
 
 }  // namespace

@@ -1215,13 +1215,18 @@ TEST_F(ServerPgWireTest, PsqlReadsMaskedAndRowFilteredRowsAsEveryOtherWayIn) {
   EXPECT_NE(filtered.out.find("     3\n"), std::string::npos) << filtered.out;
   // What tools send around their queries is accepted.
   const PsqlRun session =
-      Psql("dana",
-           {"SET application_name = 'report'", "SET extra_float_digits = 3", "SHOW server_version",
-            "BEGIN", "select count(*) from finance.exposure", "COMMIT", "select version()"});
+      Psql("dana", {"SET application_name = 'Quarterly Report'", "SET extra_float_digits = 3",
+                    "SHOW application_name", "SHOW server_version", "BEGIN",
+                    "select count(*) from finance.exposure", "COMMIT", "select version()"});
   ASSERT_EQ(session.exit_code, 0) << session.out;
   EXPECT_NE(session.out.find("15.0"), std::string::npos) << session.out;
   EXPECT_NE(session.out.find("     6\n"), std::string::npos) << session.out;
   EXPECT_NE(session.out.find("PostgreSQL 15.0 (Canopy"), std::string::npos) << session.out;
+  EXPECT_NE(session.out.find(" Quarterly Report\n"), std::string::npos) << session.out;
+  // A setting that is not a session's own goes to the guard, which refuses it.
+  const PsqlRun escape = Psql("dana", {"SET enable_external_access = true"});
+  EXPECT_NE(escape.exit_code, 0) << escape.out;
+  EXPECT_NE(escape.out.find("42501"), std::string::npos) << escape.out;
 }
 
 TEST_F(ServerPgWireTest, ADenialIs42501WithTheWayToAskAndAParseError42601) {

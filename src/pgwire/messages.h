@@ -86,6 +86,17 @@ class Writer {
   void RowDescription(const std::vector<Field>& fields);
   // One row in text format: nullopt is NULL.
   void DataRow(const std::vector<std::optional<std::string>>& values);
+  // The same, a value at a time, without copies: BeginRow, then Value or Null for each.
+  void BeginRow(int16_t count) {
+    Begin('D');
+    Int16(count);
+  }
+  void Value(std::string_view bytes) {
+    Int32(static_cast<int32_t>(bytes.size()));
+    out_.append(bytes);
+  }
+  void Null() { Int32(-1); }
+  void EndRow() { End(); }
   void CommandComplete(const std::string& tag);
   // The extended protocol's acknowledgements.
   void ParseComplete() { Empty('1'); }

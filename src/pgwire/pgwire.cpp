@@ -226,13 +226,32 @@ class WireSink : public governance::ResultSink {
     if (describe_) out_.RowDescription(fields_);
   }
   void Row(const std::vector<governance::Value>& row) override {
-    values_.clear();
+    out_.BeginRow(static_cast<int16_t>(row.size()));
     for (size_t c = 0; c < row.size(); ++c) {
       const Writer::Field& field = fields_[c];
-      values_.push_back(field.format == 1 ? BinaryFormat(field.type_oid, row[c])
-                                          : TextFormat(field.type_oid, row[c]));
+      const governance::Value& value = row[c];
+      // The common values go straight into the buffer; the rest through their format.
+      if (field.format == 0 && field.type_oid != oid::kBytea && field.type_oid != oid::kInterval) {
+        if (const auto* text = std::get_if<std::string>(&value)) {
+          out_.Value(*text);
+          continue;
+        }
+        if (const auto* integer = std::get_if<int64_t>(&value)) {
+          char digits[24];
+          const auto done = std::to_chars(digits, digits + sizeof digits, *integer);
+          out_.Value(std::string_view(digits, static_cast<size_t>(done.ptr - digits)));
+          continue;
+        }
+      }
+      const auto formatted = field.format == 1 ? BinaryFormat(field.type_oid, value)
+                                               : TextFormat(field.type_oid, value);
+      if (formatted) {
+        out_.Value(*formatted);
+      } else {
+        out_.Null();
+      }
     }
-    out_.DataRow(values_);
+    out_.EndRow();
     ++rows_;
     if (out_.size() >= kBatchBytes) Flush();
   }
@@ -255,7 +274,6 @@ class WireSink : public governance::ResultSink {
   std::vector<int16_t> formats_;
   bool describe_;
   std::vector<Writer::Field> fields_;
-  std::vector<std::optional<std::string>> values_;
   int64_t rows_ = 0;
 };
 

@@ -9,11 +9,11 @@
 //
 // What is there: startup (SSLRequest answered "yes" when a certificate is configured,
 // GSSENCRequest "no"), TLS through OpenSSL, cleartext password authentication (refused
-// from other than loopback addresses unless the connection is encrypted), the simple and the extended query protocol (text and binary parameters and
-// results, portals with row limits), cursors (DECLARE, FETCH, CLOSE), session statements
-// tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK, SELECT version()), pg_catalog and
-// information_schema as this user may see the mesh, errors with SQLSTATEs,
-// CancelRequest (by the session's secret key; the statement stops with 57014),
+// from other than loopback addresses unless the connection is encrypted), the simple and the
+// extended query protocol (text and binary parameters and results, portals with row limits),
+// cursors (DECLARE, FETCH, CLOSE), session statements tools send (SET, SHOW, BEGIN/COMMIT/ROLLBACK,
+// SELECT version()), pg_catalog and information_schema as this user may see the mesh, errors with
+// SQLSTATEs, CancelRequest (by the session's secret key; the statement stops with 57014),
 // Terminate. Not yet: SCRAM.
 #pragma once
 

@@ -1,6 +1,6 @@
 """The measuring half of bench/pgwire_bench.sh (which sets up both servers).
 
-    pgwire_bench.py ROUNDS HTTP_PORT CANOPY_PG_PORT TOKEN POSTGRES_URL SERVER_PID COLUMNS
+    pgwire_bench.py ROUNDS HTTP_PORT CANOPY_PG_PORT TOKEN POSTGRES_URL SERVER_PID COLUMNS DURATION
 """
 import http.client
 import json
@@ -11,10 +11,29 @@ import urllib.parse
 
 import psycopg2
 
-rounds, http_port, pg_port, token, pg_url, server_pid, columns = sys.argv[1:8]
+rounds, http_port, pg_port, token, pg_url, server_pid, columns, duration = sys.argv[1:9]
 rounds = int(rounds)
+duration = float(duration)
 SMALL = "select count(*), sum(quantity) from sales.order_lines where order_id = 4242"
+# Every order line: a million at scale 1 (run the script at scale 1 for this figure; at
+# scale 10 it is ten million). Not a LIMIT: in DuckDB a LIMIT over a parallel scan gathers
+# its rows before the first goes out (about 250 MB for a million of them).
 STREAM = "select %s from sales.order_lines" % columns
+GROUP_BY = ("select category, count(*) as lines, sum(quantity) as units, "
+            "sum(quantity * unit_price) as revenue from sales.order_lines "
+            "group by category order by category")
+# What 32 connections run, in turn: a lookup, a parameterised filter, an aggregate, a
+# question about the catalog (as tools ask), a read through a server-side cursor.
+MIX = [
+    ("lookup", SMALL, None),
+    ("filter", "select count(*) from sales.order_lines where category = %s and quantity > %s",
+     ("books", 2)),
+    ("aggregate", "select order_date, sum(quantity) from sales.order_lines "
+     "where order_id between 1000 and 20000 group by order_date order by 1", None),
+    ("catalog", "select table_schema, table_name from information_schema.tables order by 1, 2",
+     None),
+    ("cursor", "select order_line_id, sku from sales.order_lines where order_id < 3000", None),
+]
 
 
 def percentile(values, p):
@@ -109,6 +128,81 @@ def stream(conn, name, watch_server):
     print(line)
 
 
+def timed(conn, sql, reps):
+    conn.autocommit = True
+    cur = conn.cursor()
+    times = []
+    rows = 0
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        cur.execute(sql)
+        rows = len(cur.fetchall())
+        times.append(time.perf_counter() - start)
+    return times[1:], rows  # the first warms up
+
+
+def concurrent(connections, seconds):
+    counts = {name: 0 for name, _, _ in MIX}
+    latencies = []
+    errors = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker(index):
+        try:
+            conn = canopy_conn()
+        except Exception as e:  # noqa: BLE001 - every failure counts
+            with lock:
+                errors.append("connect: %s" % e)
+            return
+        turn = index
+        while time.perf_counter() < stop_at:
+            name, sql, params = MIX[turn % len(MIX)]
+            turn += 1
+            start = time.perf_counter()
+            try:
+                if name == "cursor":
+                    cur = conn.cursor(name="c%d" % turn)
+                    cur.itersize = 2000
+                    cur.execute(sql)
+                    for _ in cur:
+                        pass
+                    cur.close()
+                    conn.commit()
+                else:
+                    cur = conn.cursor()
+                    cur.execute(sql, params)
+                    cur.fetchall()
+                    conn.commit()
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors.append("%s: %s" % (name, e))
+                conn.rollback()
+                continue
+            with lock:
+                counts[name] += 1
+                latencies.append(time.perf_counter() - start)
+        conn.close()
+
+    before = rss_kb("VmRSS")
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    total = sum(counts.values())
+    ms = [s * 1000 for s in latencies] or [0]
+    print("  %d connections, %.0f s: %d statements (%.0f/s), median %.1f ms, p99 %.1f ms, "
+          "%d errors; server RSS %d MB before, %d MB after"
+          % (connections, elapsed, total, total / elapsed, percentile(ms, 50),
+             percentile(ms, 99), len(errors), before // 1024, rss_kb("VmRSS") // 1024))
+    print("  per kind: " + ", ".join("%s %d" % (k, v) for k, v in counts.items()))
+    for e in errors[:5]:
+        print("  error: " + e)
+
+
 print("1. a small query's round trip: " + SMALL)
 report("Canopy, PostgreSQL wire", wire_latency(canopy_conn()))
 report("PostgreSQL 15, its own wire", wire_latency(postgres_conn()))
@@ -116,3 +210,11 @@ report("Canopy, REST (POST /api/v1/query)", rest_latency())
 print("2. streaming 10 columns of every order line to psycopg2 (a client-side cursor)")
 stream(canopy_conn(), "Canopy, PostgreSQL wire", True)
 stream(postgres_conn(), "PostgreSQL 15", False)
+print("3. a group-by over every order line: " + GROUP_BY)
+for name, conn in (("Canopy, PostgreSQL wire", canopy_conn()), ("PostgreSQL 15", postgres_conn())):
+    times, rows = timed(conn, GROUP_BY, 5)
+    ms = [t * 1000 for t in times]
+    print("  %-34s median %9.1f ms   min %9.1f ms   (%d groups, 5 runs)"
+          % (name, percentile(ms, 50), min(ms), rows))
+print("4. 32 connections at once, a mix of statements")
+concurrent(32, duration)

@@ -4,7 +4,11 @@
 #   1. a small query's round trip (median, p99): Canopy's wire, PostgreSQL's wire (with
 #      an index on the column the query filters on), Canopy's REST API;
 #   2. streaming a 10-column result of every row of sales.order_lines (1 M rows at
-#      scale 1) to psycopg2: rows per second, and the Canopy server's memory.
+#      scale 1, 10 M at 10) to psycopg2: rows per second, and the Canopy server's memory;
+#   3. an analytical query, a group-by over every order line (10 M at scale 10): Canopy's
+#      wire, PostgreSQL, and raw DuckDB over the same Parquet (build/bench/query_bench);
+#   4. 32 connections at once for 60 s (DURATION), each running a mix of queries:
+#      throughput, latency, errors (must be 0).
 #
 #   bench/pgwire_bench.sh [SCALE=1] [ROUNDS=500]
 #
@@ -38,6 +42,8 @@ trap 'stop_server; cleanup' EXIT
 
 mesh=$work/mesh
 [[ -f $mesh/mesh.yaml ]] || "$CANOPY" example "$mesh" --scale "$SCALE" >/dev/null
+# Rows enough to export every order line for PostgreSQL (the example's limit is 1 M).
+sed -i 's/rows: 1000000,/rows: 20000000,/' "$mesh/mesh.yaml"
 (cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >/dev/null 2>&1)
 token=$(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" token create dana 2>/dev/null)
 
@@ -67,4 +73,13 @@ done
 
 echo "pgwire benchmark: scale $SCALE, $ROUNDS rounds, $(nproc) cores, loopback, client psycopg2 $(/usr/bin/python3 -c 'import psycopg2; print(psycopg2.__version__.split()[0])')"
 /usr/bin/python3 "$here/bench/pgwire_bench.py" "$ROUNDS" "$PORT" "$PG_PORT" "$token" "$CANOPY_TEST_PG" \
-  "$server_pid" "$columns"
+  "$server_pid" "$columns" "${DURATION:-60}"
+stop_server
+echo "3c. raw DuckDB over the same Parquet files, and Canopy in the process (build/bench/query_bench)"
+"$here/build/bench/query_bench" "$mesh" 5 \
+  "select category, count(*) as lines, sum(quantity) as units, sum(quantity * unit_price) as revenue from sales.order_lines group by category order by category" |
+  sed -n '3p'
+echo "1d. the small query in the process (no wire, no HTTP)"
+"$here/build/bench/query_bench" "$mesh" 200 \
+  "select count(*), sum(quantity) from sales.order_lines where order_id = 4242" | sed -n '3p'
+

@@ -3,8 +3,9 @@
 // views, execution, audit entry — against raw DuckDB running the same SQL over the
 // same Parquet files (views created once, warm), in one run, alternating.
 //
-//   query_bench MESH_DIR [REPS=7]
+//   query_bench MESH_DIR [REPS=7] [SQL]
 //
+// With SQL, only that query (as dana).
 // MESH_DIR is the example mesh, built (canopy example DIR --scale 10 && canopy build).
 // Prints per query: median and min of both, the ratio, and the guard's own time.
 #include <algorithm>
@@ -82,7 +83,7 @@ double Median(std::vector<double> values) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: query_bench MESH_DIR [REPS=7]\n");
+    std::fprintf(stderr, "usage: query_bench MESH_DIR [REPS=7] [SQL]\n");
     return 2;
   }
   const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 7;
@@ -131,7 +132,9 @@ int main(int argc, char** argv) {
   std::printf("%-32s %10s %10s %10s %10s %8s %8s %9s\n", "query", "raw med", "raw min",
               "canopy med", "canopy min", "ratio", "rows", "guard us");
   std::vector<double> unmasked_ratios;
-  for (const auto& query : kQueries) {
+  const std::vector<Query> queries =
+      argc > 3 ? std::vector<Query>{{"given", "dana", false, argv[3]}} : kQueries;
+  for (const auto& query : queries) {
     auto principal = governance::ResolvePrincipal(mesh, query.user);
     std::vector<double> raw_ms;
     std::vector<double> canopy_ms;

@@ -213,10 +213,45 @@ std::string Result::Text(int column, int64_t row) const {
       return buffer;
     }
     case ColumnType::kDecimal: {
-      char buffer[64];
-      std::snprintf(buffer, sizeof buffer, "%.*f", static_cast<int>(impl_->scales[index]),
-                    Double(column, row));
-      return buffer;
+      // Exact, from the unscaled integer: a double would lose digits past the 15th.
+      __extension__ using Int128 = __int128;
+      __extension__ using Uint128 = unsigned __int128;
+      void* data = impl_->data.at(index);
+      Int128 unscaled = 0;
+      switch (impl_->decimal_storage[index]) {
+        case DUCKDB_TYPE_SMALLINT:
+          unscaled = At<int16_t>(data, row);
+          break;
+        case DUCKDB_TYPE_INTEGER:
+          unscaled = At<int32_t>(data, row);
+          break;
+        case DUCKDB_TYPE_BIGINT:
+          unscaled = At<int64_t>(data, row);
+          break;
+        default: {
+          const auto value = At<duckdb_hugeint>(data, row);
+          unscaled = static_cast<Int128>(
+              (static_cast<Uint128>(static_cast<uint64_t>(value.upper)) << 64) | value.lower);
+        }
+      }
+      const bool negative = unscaled < 0;
+      Uint128 magnitude =
+          negative ? -static_cast<Uint128>(unscaled) : static_cast<Uint128>(unscaled);
+      const size_t scale = impl_->scales[index];
+      char digits[48];
+      size_t n = 0;
+      do {
+        digits[n++] = static_cast<char>('0' + static_cast<int>(magnitude % 10));
+        magnitude /= 10;
+      } while (magnitude != 0 || n <= scale);
+      std::string text;
+      text.reserve(n + 2);
+      if (negative) text += '-';
+      for (size_t i = n; i-- > 0;) {
+        text += digits[i];
+        if (i == scale && scale > 0) text += '.';
+      }
+      return text;
     }
     case ColumnType::kOther:
       break;

@@ -565,8 +565,8 @@ bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
         more = false;
         return;
       }
-      for (int c = 0; c < st.stream->ColumnCount(); ++c) {
-        values[static_cast<size_t>(c)] = ReadValue(*st.stream, c, st.chunk_row);
+      for (size_t c = 0; c < values.size(); ++c) {
+        values[c] = ReadValue(*st.stream, static_cast<int>(c), st.chunk_row);
       }
       ++st.chunk_row;
       sink.Row(values);

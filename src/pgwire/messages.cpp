@@ -115,13 +115,15 @@ void Writer::End() {
 
 void Writer::Int16(int16_t value) {
   const auto v = static_cast<uint16_t>(value);
-  out_ += static_cast<char>(v >> 8);
-  out_ += static_cast<char>(v & 0xff);
+  const char bytes[2] = {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+  out_.append(bytes, sizeof bytes);
 }
 
 void Writer::Int32(int32_t value) {
   const auto v = static_cast<uint32_t>(value);
-  for (int shift = 24; shift >= 0; shift -= 8) out_ += static_cast<char>((v >> shift) & 0xff);
+  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
+                         static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+  out_.append(bytes, sizeof bytes);
 }
 
 void Writer::CString(const std::string& text) {

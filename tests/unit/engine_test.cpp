@@ -62,5 +62,21 @@ TEST(EnginePrepared, AStatementThatDoesNotBindFailsAtPrepare) {
   EXPECT_THROW(connection.Prepare("SELECT nope FROM range(3)"), Error);
 }
 
+// A decimal reads as text exactly, every digit of it: never through a double.
+TEST(EngineResult, DecimalsReadAsTextKeepEveryDigit) {
+  Database database;
+  Connection connection(database);
+  Result result = connection.Query(
+      "SELECT 12345678901234.5678::DECIMAL(18,4), -0.05::DECIMAL(4,2), 0::DECIMAL(10,2), "
+      "-123456789012345678901234567890.12::DECIMAL(38,2), 7::DECIMAL(3,0), 1.5::DECIMAL(9,1)");
+  ASSERT_TRUE(result.NextChunk());
+  EXPECT_EQ(result.Text(0, 0), "12345678901234.5678");
+  EXPECT_EQ(result.Text(1, 0), "-0.05");
+  EXPECT_EQ(result.Text(2, 0), "0.00");
+  EXPECT_EQ(result.Text(3, 0), "-123456789012345678901234567890.12");
+  EXPECT_EQ(result.Text(4, 0), "7");
+  EXPECT_EQ(result.Text(5, 0), "1.5");
+}
+
 }  // namespace
 }  // namespace canopy::engine

@@ -1689,7 +1689,7 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
             0)
       << "openssl (Debian's) makes the test's certificate";
   const int tls_port = FreePort();
-  Started tls = StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(tls_port),
+  Started tls = StartServer(mesh_, dir_, "0.0.0.0:" + std::to_string(tls_port),
                             {"--pg-tls-cert", cert.string(), "--pg-tls-key", key.string()});
   ASSERT_TRUE(tls.up) << canopy::test::Read(tls.log);
   const std::string command = "PGPASSWORD=" + Quote(tokens_["dana"]) +
@@ -1703,6 +1703,28 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("SSL connection (protocol: TLSv1."), std::string::npos) << out;
   EXPECT_NE(out.find("     6\n"), std::string::npos) << out;
+  // From another address than loopback, a password goes only over TLS.
+  canopy::test::Shell("hostname -I 2>/dev/null | tr ' ' '\\n' | grep -v '^127\\.' | "
+                      "grep -m1 '^[0-9.]*$' >" +
+                      (dir_ / "address").string());
+  std::string address = canopy::test::Read(dir_ / "address");
+  while (!address.empty() && std::isspace(static_cast<unsigned char>(address.back())) != 0) {
+    address.pop_back();
+  }
+  if (!address.empty()) {
+    auto psql_from = [&](const std::string& sslmode) {
+      return canopy::test::Shell(
+          "PGPASSWORD=" + Quote(tokens_["dana"]) + " PGCONNECT_TIMEOUT=10 psql -X " +
+          Quote("host=" + address + " port=" + std::to_string(tls_port) +
+                " user=dana dbname=govtest sslmode=" + sslmode) +
+          " -c 'select 1' >" + (dir_ / "remote.out").string() + " 2>&1");
+    };
+    EXPECT_NE(psql_from("disable"), 0);
+    EXPECT_NE(canopy::test::Read(dir_ / "remote.out").find("only taken over TLS"),
+              std::string::npos)
+        << canopy::test::Read(dir_ / "remote.out");
+    EXPECT_EQ(psql_from("require"), 0) << canopy::test::Read(dir_ / "remote.out");
+  }
   StopServer(tls);
   // The server without a certificate says no to encryption; sslmode=require fails.
   const PsqlRun plain = Psql("dana", {"select 1"});

@@ -357,6 +357,7 @@ struct LocalAnswer {
   std::vector<std::vector<governance::Value>> rows;
   std::string tag;
   std::function<void()> apply;
+  size_t sent = 0;  // rows sent so far (a portal's Execute may ask for a few at a time)
 };
 
 // A statement made by Parse.
@@ -794,7 +795,10 @@ class Session {
     ColumnsOf(portal);
     if (portal.local) {
       if (RefusedInFailedTransaction(portal.sql)) return true;
-      Answer(*portal.local, portal.formats, false);
+      if (Answer(*portal.local, portal.formats, false, max_rows > 0 ? max_rows : 0)) {
+        out_.PortalSuspended();
+        return true;
+      }
       portal.local.reset();
       portal.done = true;
       return true;
@@ -938,14 +942,28 @@ class Session {
   }
 
   // Sends a session statement's answer.
-  void Answer(const LocalAnswer& answer, const std::vector<int16_t>& formats, bool describe) {
-    if (answer.apply) answer.apply();
+  // Sends a session statement's answer: up to `limit` more rows (0: all). True when
+  // rows remain (the portal is suspended); else the command is complete.
+  bool Answer(LocalAnswer& answer, const std::vector<int16_t>& formats, bool describe,
+              size_t limit = 0) {
+    if (answer.apply) {
+      answer.apply();
+      answer.apply = nullptr;
+    }
     if (!answer.columns.empty()) {
       WireSink sink(socket_, out_, formats, describe);
-      sink.Begin(answer.columns);
-      for (const auto& row : answer.rows) sink.Row(row);
+      if (describe) {
+        sink.Begin(answer.columns);
+      } else {
+        sink.Resume(answer.columns);
+      }
+      const size_t end =
+          limit > 0 ? std::min(answer.rows.size(), answer.sent + limit) : answer.rows.size();
+      for (; answer.sent < end; ++answer.sent) sink.Row(answer.rows[answer.sent]);
+      if (answer.sent < answer.rows.size()) return true;
     }
     out_.CommandComplete(answer.tag);
+    return false;
   }
 
   // Statements the session answers itself (nullopt: a governed query). Nothing happens

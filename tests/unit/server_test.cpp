@@ -1488,6 +1488,13 @@ TEST_F(ServerPgWireTest, ExtendedProtocolPortalsStopAtTheirRowLimitAndGoOn) {
   }
   EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
 
+  // A question about the catalog keeps its row limit too.
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(parse("", "select table_name from information_schema.tables order by 1") +
+                      bind("", "", {}) + execute("", 2) + execute("", 0) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "12DDsDCZ");
+
   // A named statement bound twice with different parameters.
   pg.Clear();
   ASSERT_TRUE(pg.Send(parse("by_region", "select count(*) from crm.customers where region = $1") +
@@ -1704,20 +1711,21 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
   EXPECT_NE(out.find("SSL connection (protocol: TLSv1."), std::string::npos) << out;
   EXPECT_NE(out.find("     6\n"), std::string::npos) << out;
   // From another address than loopback, a password goes only over TLS.
-  canopy::test::Shell("hostname -I 2>/dev/null | tr ' ' '\\n' | grep -v '^127\\.' | "
-                      "grep -m1 '^[0-9.]*$' >" +
-                      (dir_ / "address").string());
+  canopy::test::Shell(
+      "hostname -I 2>/dev/null | tr ' ' '\\n' | grep -v '^127\\.' | "
+      "grep -m1 '^[0-9.]*$' >" +
+      (dir_ / "address").string());
   std::string address = canopy::test::Read(dir_ / "address");
   while (!address.empty() && std::isspace(static_cast<unsigned char>(address.back())) != 0) {
     address.pop_back();
   }
   if (!address.empty()) {
     auto psql_from = [&](const std::string& sslmode) {
-      return canopy::test::Shell(
-          "PGPASSWORD=" + Quote(tokens_["dana"]) + " PGCONNECT_TIMEOUT=10 psql -X " +
-          Quote("host=" + address + " port=" + std::to_string(tls_port) +
-                " user=dana dbname=govtest sslmode=" + sslmode) +
-          " -c 'select 1' >" + (dir_ / "remote.out").string() + " 2>&1");
+      return canopy::test::Shell("PGPASSWORD=" + Quote(tokens_["dana"]) +
+                                 " PGCONNECT_TIMEOUT=10 psql -X " +
+                                 Quote("host=" + address + " port=" + std::to_string(tls_port) +
+                                       " user=dana dbname=govtest sslmode=" + sslmode) +
+                                 " -c 'select 1' >" + (dir_ / "remote.out").string() + " 2>&1");
     };
     EXPECT_NE(psql_from("disable"), 0);
     EXPECT_NE(canopy::test::Read(dir_ / "remote.out").find("only taken over TLS"),

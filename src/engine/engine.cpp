@@ -136,6 +136,26 @@ T At(void* data, int64_t row) {
   return static_cast<T*>(data)[row];
 }
 
+__extension__ using Int128 = __int128;
+__extension__ using Uint128 = unsigned __int128;
+
+// A decimal's unscaled integer, from the storage DuckDB chose for its width.
+Int128 Unscaled(void* data, duckdb_type storage, int64_t row) {
+  switch (storage) {
+    case DUCKDB_TYPE_SMALLINT:
+      return At<int16_t>(data, row);
+    case DUCKDB_TYPE_INTEGER:
+      return At<int32_t>(data, row);
+    case DUCKDB_TYPE_BIGINT:
+      return At<int64_t>(data, row);
+    default: {
+      const auto value = At<duckdb_hugeint>(data, row);
+      return static_cast<Int128>((static_cast<Uint128>(static_cast<uint64_t>(value.upper)) << 64) |
+                                 value.lower);
+    }
+  }
+}
+
 }  // namespace
 
 int64_t Result::Int(int column, int64_t row) const {
@@ -171,23 +191,7 @@ double Result::Double(int column, int64_t row) const {
     case DUCKDB_TYPE_DOUBLE:
       return At<double>(data, row);
     case DUCKDB_TYPE_DECIMAL: {
-      double unscaled = 0;
-      switch (impl_->decimal_storage[index]) {
-        case DUCKDB_TYPE_SMALLINT:
-          unscaled = At<int16_t>(data, row);
-          break;
-        case DUCKDB_TYPE_INTEGER:
-          unscaled = At<int32_t>(data, row);
-          break;
-        case DUCKDB_TYPE_BIGINT:
-          unscaled = static_cast<double>(At<int64_t>(data, row));
-          break;
-        default: {
-          const auto value = At<duckdb_hugeint>(data, row);
-          unscaled = static_cast<double>(value.upper) * 18446744073709551616.0 +
-                     static_cast<double>(value.lower);
-        }
-      }
+      const auto unscaled = static_cast<double>(Unscaled(data, impl_->decimal_storage[index], row));
       return unscaled / std::pow(10.0, impl_->scales[index]);
     }
     default:
@@ -214,26 +218,7 @@ std::string Result::Text(int column, int64_t row) const {
     }
     case ColumnType::kDecimal: {
       // Exact, from the unscaled integer: a double would lose digits past the 15th.
-      __extension__ using Int128 = __int128;
-      __extension__ using Uint128 = unsigned __int128;
-      void* data = impl_->data.at(index);
-      Int128 unscaled = 0;
-      switch (impl_->decimal_storage[index]) {
-        case DUCKDB_TYPE_SMALLINT:
-          unscaled = At<int16_t>(data, row);
-          break;
-        case DUCKDB_TYPE_INTEGER:
-          unscaled = At<int32_t>(data, row);
-          break;
-        case DUCKDB_TYPE_BIGINT:
-          unscaled = At<int64_t>(data, row);
-          break;
-        default: {
-          const auto value = At<duckdb_hugeint>(data, row);
-          unscaled = static_cast<Int128>(
-              (static_cast<Uint128>(static_cast<uint64_t>(value.upper)) << 64) | value.lower);
-        }
-      }
+      const Int128 unscaled = Unscaled(impl_->data.at(index), impl_->decimal_storage[index], row);
       const bool negative = unscaled < 0;
       Uint128 magnitude =
           negative ? -static_cast<Uint128>(unscaled) : static_cast<Uint128>(unscaled);

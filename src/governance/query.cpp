@@ -199,6 +199,8 @@ Error StoppedError(Watchdog& watchdog, const spec::QueryLimits& limits) {
   return TimeoutError(limits);
 }
 
+}  // namespace
+
 Value ReadValue(const engine::Result& result, int column, int64_t row) {
   if (result.IsNull(column, row)) return std::monostate{};
   switch (result.Type(column)) {
@@ -215,8 +217,6 @@ Value ReadValue(const engine::Result& result, int column, int64_t row) {
   }
   return std::monostate{};
 }
-
-}  // namespace
 
 std::vector<RuntimeGrant> LoadGrantsFrom(const std::vector<catalog::GrantRecord>& records) {
   std::vector<RuntimeGrant> grants;
@@ -548,20 +548,24 @@ bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
     if (Clock::now() >= st.deadline || st.watchdog->fired()) {
       throw StoppedError(*st.watchdog, st.mesh.limits.query);
     }
-    std::vector<Value>& values = st.values;
-    values.resize(st.columns.size());
-    for (int64_t sent = 0; limit <= 0 || sent < limit;) {
+    // Whether a row is there to read (the next chunk's, when this one is done), and
+    // within the row limit.
+    auto row_ahead = [&] {
       if (st.chunk_row == st.chunk_rows) {
-        if (!st.stream->NextChunk()) {
-          more = false;
-          return;
-        }
+        if (!st.stream->NextChunk()) return false;
         st.chunk_row = 0;
         st.chunk_rows = st.stream->ChunkRows();
-        continue;
       }
       if (outcome.rows == st.max_rows) {
         outcome.truncated = true;
+        return false;
+      }
+      return true;
+    };
+    std::vector<Value>& values = st.values;
+    values.resize(st.columns.size());
+    for (int64_t sent = 0; limit <= 0 || sent < limit;) {
+      if (!row_ahead()) {
         more = false;
         return;
       }
@@ -575,18 +579,7 @@ bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
     }
     // The rows asked for are sent: do more remain? Said now, so that a portal ending
     // exactly at its row limit is complete rather than suspended.
-    if (st.chunk_row == st.chunk_rows) {
-      if (!st.stream->NextChunk()) {
-        more = false;
-        return;
-      }
-      st.chunk_row = 0;
-      st.chunk_rows = st.stream->ChunkRows();
-    }
-    if (outcome.rows == st.max_rows) {
-      outcome.truncated = true;
-      more = false;
-    }
+    more = row_ahead();
   });
   if (!more) Finish("ok");
   return more;

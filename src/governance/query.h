@@ -16,6 +16,10 @@
 #include "governance/policy.h"
 #include "spec/model.h"
 
+namespace canopy::engine {
+class Result;
+}
+
 namespace canopy::governance {
 
 using Value = std::variant<std::monostate, bool, int64_t, double, std::string>;
@@ -25,6 +29,10 @@ struct ResultColumn {
   std::string type;     // DuckDB's type name
   bool masked = false;  // the column is a masked port column passed through
 };
+
+// The value at `column`, `row` of the result's current chunk, as sinks take it (text for
+// the types that are not a bool, an integer or a double).
+Value ReadValue(const engine::Result& result, int column, int64_t row);
 
 // Receives a result as it streams.
 class ResultSink {

@@ -13,24 +13,6 @@ namespace canopy::pgwire {
 
 namespace {
 
-std::string Name(const std::string& name) {
-  std::string quoted = "\"";
-  for (const char c : name) {
-    quoted += c;
-    if (c == '"') quoted += '"';
-  }
-  return quoted + "\"";
-}
-
-std::string Literal(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) {
-    quoted += c;
-    if (c == '\'') quoted += '\'';
-  }
-  return quoted + "'";
-}
-
 // What PostgreSQL clients name and DuckDB's pg_catalog lacks: functions answered with
 // what is true of Canopy (no owners but the mesh, no indexes, policies, publications or
 // inheritance), and empty tables. They live in a schema of their own, first on the
@@ -78,20 +60,6 @@ CREATE VIEW pg_canopy.is_columns AS
   WHERE table_schema NOT IN ('main', 'pg_canopy');
 SET search_path = 'pg_canopy,main';
 )sql";
-
-governance::Value ValueAt(const engine::Result& result, int column, int64_t row) {
-  if (result.IsNull(column, row)) return std::monostate{};
-  switch (result.Type(column)) {
-    case engine::ColumnType::kBoolean:
-      return result.Int(column, row) != 0;
-    case engine::ColumnType::kInteger:
-      return result.Int(column, row);
-    case engine::ColumnType::kDouble:
-      return result.Double(column, row);
-    default:
-      return result.Text(column, row);
-  }
-}
 
 // The first word of `sql`, past blanks, comments and opening parentheses, in lower case.
 std::string FirstWord(const std::string& sql) {
@@ -142,23 +110,24 @@ CatalogView::CatalogView(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
       if (!governance::CanDiscover(principal, product)) continue;
       const auto live = catalog.Live(domain.name, product.name);
       if (!live) continue;  // never published: nothing to read yet
-      if (schemas.insert(domain.name).second) ddl += "CREATE SCHEMA " + Name(domain.name) + ";\n";
+      if (schemas.insert(domain.name).second)
+        ddl += "CREATE SCHEMA " + SqlIdentifier(domain.name) + ";\n";
       for (const auto& port : live->ports) {
-        const std::string table = Name(domain.name) + "." + Name(port.name);
+        const std::string table = SqlIdentifier(domain.name) + "." + SqlIdentifier(port.name);
         std::vector<std::string> columns;
         for (const auto& column : port.columns) {
-          columns.push_back(Name(column.name) + " " + column.type +
+          columns.push_back(SqlIdentifier(column.name) + " " + column.type +
                             (column.required ? " NOT NULL" : ""));
         }
         if (columns.empty()) continue;
         ddl += "CREATE TABLE " + table + " (" + Join(columns, ", ") + ");\n";
         if (!port.description.empty()) {
-          ddl += "COMMENT ON TABLE " + table + " IS " + Literal(port.description) + ";\n";
+          ddl += "COMMENT ON TABLE " + table + " IS " + SqlString(port.description) + ";\n";
         }
         for (const auto& column : port.columns) {
           if (column.description.empty()) continue;
-          ddl += "COMMENT ON COLUMN " + table + "." + Name(column.name) + " IS " +
-                 Literal(column.description) + ";\n";
+          ddl += "COMMENT ON COLUMN " + table + "." + SqlIdentifier(column.name) + " IS " +
+                 SqlString(column.description) + ";\n";
         }
       }
     }
@@ -252,7 +221,7 @@ int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink) {
   while (result.NextChunk()) {
     for (int64_t row = 0; row < result.ChunkRows(); ++row) {
       for (int c = 0; c < result.ColumnCount(); ++c) {
-        values[static_cast<size_t>(c)] = ValueAt(result, c, row);
+        values[static_cast<size_t>(c)] = governance::ReadValue(result, c, row);
       }
       sink.Row(values);
       ++rows;

@@ -53,6 +53,14 @@ void Connection::Interrupt() {
   duckdb_interrupt(handle_);
 }
 
+DatabaseOptions WithoutFileAccess() {
+  DatabaseOptions options;
+  options.config["enable_external_access"] = "false";
+  options.config["autoload_known_extensions"] = "false";
+  options.config["autoinstall_known_extensions"] = "false";
+  return options;
+}
+
 struct Result::Impl {
   duckdb_result result{};
   duckdb_data_chunk chunk = nullptr;

@@ -22,6 +22,10 @@ struct DatabaseOptions {
   std::map<std::string, std::string> config;  // DuckDB settings applied at open
 };
 
+// An in-memory database that can read no file and load no extension: for parsing, and
+// for answering from what Canopy puts into it.
+DatabaseOptions WithoutFileAccess();
+
 // An open DuckDB database. Destroy every Connection before it.
 class Database {
  public:

@@ -79,11 +79,7 @@ std::vector<GateViolation> EvaluateGates(const spec::Mesh& mesh,
                                          const std::vector<RuntimeGrant>& grants) {
   std::vector<GateViolation> violations;
   if (mesh.governance.rules.empty()) return violations;
-  engine::DatabaseOptions options;
-  options.config["enable_external_access"] = "false";
-  options.config["autoload_known_extensions"] = "false";
-  options.config["autoinstall_known_extensions"] = "false";
-  engine::Database database(options);
+  engine::Database database(engine::WithoutFileAccess());
   engine::Connection db(database);
   db.Execute(MetadataScript(mesh, grants) + "SET lock_configuration = true;");
   for (const auto& rule : mesh.governance.rules) {

@@ -170,13 +170,7 @@ bool Inside(const fs::path& path, const fs::path& folder) {
 // a DuckDB costs milliseconds; parsing in a warm one, microseconds).
 engine::Connection& Parser() {
   struct ParserEngine {
-    engine::Database database{[] {
-      engine::DatabaseOptions options;
-      options.config["enable_external_access"] = "false";
-      options.config["autoload_known_extensions"] = "false";
-      options.config["autoinstall_known_extensions"] = "false";
-      return options;
-    }()};
+    engine::Database database{engine::WithoutFileAccess()};
     engine::Connection connection{database};
   };
   thread_local ParserEngine parser;

@@ -88,13 +88,7 @@ std::string FirstWord(const std::string& sql) {
 }  // namespace
 
 struct CatalogView::State {
-  engine::Database database{[] {
-    engine::DatabaseOptions options;
-    options.config["enable_external_access"] = "false";
-    options.config["autoload_known_extensions"] = "false";
-    options.config["autoinstall_known_extensions"] = "false";
-    return options;
-  }()};
+  engine::Database database{engine::WithoutFileAccess()};
   engine::Connection connection{database};
   int64_t generation = 0;
 };

@@ -1,8 +1,12 @@
 #include "pgwire/catalog_view.h"
 
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <regex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -88,7 +92,12 @@ std::string FirstWord(const std::string& sql) {
 }  // namespace
 
 struct CatalogView::State {
-  engine::Database database{engine::WithoutFileAccess()};
+  engine::Database database{[] {
+    engine::DatabaseOptions options = engine::WithoutFileAccess();
+    options.config["threads"] = "1";
+    options.config["memory_limit"] = "256MB";
+    return options;
+  }()};
   engine::Connection connection{database};
   int64_t generation = 0;
 };
@@ -138,10 +147,40 @@ int64_t CatalogView::generation() const {
 
 bool CatalogView::AsksAboutCatalog(const spec::Mesh& mesh, const governance::Principal& principal,
                                    const std::string& sql) {
+  // A linear scan (a regular expression here recursed as deep as the statement was long).
   const std::string lower = ToLower(sql);
-  static const std::regex catalog_names(
-      R"((^|[^a-z0-9_])(pg_catalog|information_schema)\s*\.|(^|[^a-z0-9_."])pg_[a-z_]+\s*($|[^a-z0-9_(]))");
-  if (!std::regex_search(lower, catalog_names)) return false;
+  const size_t n = lower.size();
+  auto word_char = [&](size_t at) {
+    return at < n && (std::isalnum(static_cast<unsigned char>(lower[at])) != 0 || lower[at] == '_');
+  };
+  auto next_non_blank = [&](size_t at) {
+    while (at < n && std::isspace(static_cast<unsigned char>(lower[at])) != 0) ++at;
+    return at;
+  };
+  bool mentions = false;
+  const size_t schema = lower.find("information_schema");
+  for (size_t at = schema; at != std::string::npos && !mentions;
+       at = lower.find("information_schema", at + 1)) {
+    const size_t after = next_non_blank(at + 18);
+    mentions = (at == 0 || !word_char(at - 1)) && after < n && lower[after] == '.';
+  }
+  for (size_t at = lower.find("pg_"); at != std::string::npos && !mentions;
+       at = lower.find("pg_", at + 3)) {
+    if (at > 0 && (word_char(at - 1) || lower[at - 1] == '.' || lower[at - 1] == '"')) continue;
+    size_t end = at + 3;
+    while (end < n &&
+           (std::islower(static_cast<unsigned char>(lower[end])) != 0 || lower[end] == '_')) {
+      ++end;
+    }
+    if (end == at + 3 || word_char(end)) continue;  // "pg_" alone, or part of a longer name
+    const size_t after = next_non_blank(end);
+    if (lower.compare(at, end - at, "pg_catalog") == 0) {
+      mentions = after < n && lower[after] == '.';
+    } else {
+      mentions = after >= n || lower[after] != '(';  // a relation, not a function
+    }
+  }
+  if (!mentions) return false;
   for (const auto& domain : mesh.domains) {
     for (const auto& product : domain.products) {
       if (!governance::CanDiscover(principal, product)) continue;
@@ -187,7 +226,13 @@ std::string CatalogView::Rewrite(const std::string& sql) {
   return out;
 }
 
-int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink) {
+int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink, int timeout_ms,
+                         const std::shared_ptr<std::atomic<bool>>& cancel) {
+  if (sql.size() > kMaxQuestionBytes) {
+    throw Error(ErrorCode::kInvalidInput, "a question about the catalog may be " +
+                                              std::to_string(kMaxQuestionBytes / 1024) +
+                                              " KiB long at most");
+  }
   const std::string word = FirstWord(sql);
   if (word != "select" && word != "with" && word != "values" && word != "table") {
     throw Error(ErrorCode::kInvalidInput,
@@ -206,21 +251,60 @@ int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink) {
     projection.push_back(readable ? ref : "CAST(" + ref + " AS VARCHAR)");
     if (!readable) columns.back().type = "VARCHAR";
   }
-  engine::Result result =
-      plain ? prepared.Execute()
-            : db.Query("SELECT " + Join(projection, ", ") + " FROM (" + Rewrite(sql) + ")");
-  sink.Begin(columns);
-  int64_t rows = 0;
-  std::vector<governance::Value> values(columns.size());
-  while (result.NextChunk()) {
-    for (int64_t row = 0; row < result.ChunkRows(); ++row) {
-      for (int c = 0; c < result.ColumnCount(); ++c) {
-        values[static_cast<size_t>(c)] = governance::ReadValue(result, c, row);
+  // Within the mesh's time limit, and stopped by a cancel, as a governed query.
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  bool stopped = false;
+  std::thread watchdog([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!finished.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
+      if (std::chrono::steady_clock::now() >= deadline || (cancel && cancel->load())) {
+        stopped = true;
+        db.Interrupt();
+        return;
       }
-      sink.Row(values);
-      ++rows;
     }
+  });
+  auto stop_watching = [&] {
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+    }
+    finished.notify_all();
+    watchdog.join();
+  };
+  int64_t rows = 0;
+  try {
+    engine::Result result =
+        plain ? prepared.Execute()
+              : db.Query("SELECT " + Join(projection, ", ") + " FROM (" + Rewrite(sql) + ")");
+    sink.Begin(columns);
+    std::vector<governance::Value> values(columns.size());
+    while (result.NextChunk()) {
+      for (int64_t row = 0; row < result.ChunkRows(); ++row) {
+        if (rows == kMaxRows) {
+          throw Error(ErrorCode::kFailed, "a question about the catalog may answer " +
+                                              std::to_string(kMaxRows) + " rows at most");
+        }
+        for (int c = 0; c < result.ColumnCount(); ++c) {
+          values[static_cast<size_t>(c)] = governance::ReadValue(result, c, row);
+        }
+        sink.Row(values);
+        ++rows;
+      }
+    }
+  } catch (const Error&) {
+    stop_watching();
+    if (stopped) {
+      throw Error(ErrorCode::kFailed, cancel && cancel->load()
+                                          ? "the query was cancelled"
+                                          : "the query ran longer than the limit");
+    }
+    throw;
   }
+  stop_watching();
   return rows;
 }
 

@@ -11,6 +11,7 @@
 // COLLATE pg_catalog.default, ::regclass…) are rewritten to DuckDB's first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,9 +41,15 @@ class CatalogView {
   // The catalog generation this view was built at.
   int64_t generation() const;
 
-  // Runs a read-only catalog query; returns the rows sent. Throws Error(kInvalidInput)
-  // for anything but a query, Error(kFailed) when it fails.
-  int64_t Run(const std::string& sql, governance::ResultSink& sink);
+  // The longest question taken, and the most rows it may answer.
+  static constexpr size_t kMaxQuestionBytes = size_t{16} * 1024;
+  static constexpr int64_t kMaxRows = 100000;
+
+  // Runs a read-only catalog query within `timeout_ms`, stopped when `cancel` is set;
+  // returns the rows sent. Throws Error(kInvalidInput) for anything but a query or one
+  // too long, Error(kFailed) when it fails, runs too long or answers too many rows.
+  int64_t Run(const std::string& sql, governance::ResultSink& sink, int timeout_ms,
+              const std::shared_ptr<std::atomic<bool>>& cancel);
 
  private:
   struct State;

@@ -316,24 +316,49 @@ std::string AddressText(const sockaddr_storage& address) {
 // that session's client alone (BackendKeyData), so no one else can cancel its work.
 class CancelRegistry {
  public:
-  void Add(int32_t pid, int32_t key, std::shared_ptr<std::atomic<bool>> flag) {
+  void Add(int32_t pid, int32_t key) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    sessions_[pid] = {key, std::move(flag)};
+    sessions_[pid] = {key, nullptr};
   }
   void Remove(int32_t pid) {
     const std::lock_guard<std::mutex> lock(mutex_);
     sessions_.erase(pid);
   }
+  // The flag of the statement the session is running now (nullptr: none): a cancel
+  // stops that one, never a cursor waiting for its next FETCH.
+  void Watch(int32_t pid, std::shared_ptr<std::atomic<bool>> flag) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = sessions_.find(pid);
+    if (found != sessions_.end()) found->second.second = std::move(flag);
+  }
   // Stops the statement the session is running, if the key is its own.
   void Cancel(int32_t pid, int32_t key) {
     const std::lock_guard<std::mutex> lock(mutex_);
     const auto found = sessions_.find(pid);
-    if (found != sessions_.end() && found->second.first == key) found->second.second->store(true);
+    if (found != sessions_.end() && found->second.first == key && found->second.second) {
+      found->second.second->store(true);
+    }
   }
 
  private:
   std::mutex mutex_;
   std::map<int32_t, std::pair<int32_t, std::shared_ptr<std::atomic<bool>>>> sessions_;
+};
+
+// While in scope, a CancelRequest for the session sets `flag`.
+class Watching {
+ public:
+  Watching(CancelRegistry& cancels, int32_t pid, std::shared_ptr<std::atomic<bool>> flag)
+      : cancels_(cancels), pid_(pid) {
+    cancels_.Watch(pid_, std::move(flag));
+  }
+  ~Watching() { cancels_.Watch(pid_, nullptr); }
+  Watching(const Watching&) = delete;
+  Watching& operator=(const Watching&) = delete;
+
+ private:
+  CancelRegistry& cancels_;
+  int32_t pid_;
 };
 
 // An error with its SQLSTATE, for what the protocol itself refuses.
@@ -375,6 +400,7 @@ struct Portal {
   std::optional<LocalAnswer> local;                // a session statement's answer
   std::shared_ptr<catalog::CatalogStore> catalog;  // held while its query lives
   std::unique_ptr<governance::GovernedQuery> query;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   bool opened = false;
   bool done = false;
   bool hold = false;  // a cursor WITH HOLD outlives its transaction
@@ -534,7 +560,7 @@ class Session {
     for (const auto& [name, value] : parameters) out_.ParameterStatus(name, value);
     std::random_device random;
     const auto key = static_cast<int32_t>(random());
-    cancels_.Add(pid_, key, cancel_);
+    cancels_.Add(pid_, key);
     out_.BackendKeyData(pid_, key);
     out_.ReadyForQuery('I');
     return Send();
@@ -557,6 +583,19 @@ class Session {
 
   // One message after startup. False: the connection ends.
   bool Handle(char type, const std::string& body) {
+    const bool go_on = HandleMessage(type, body);
+    if (ending_) {
+      ending_ = false;
+      EndTransaction();
+    }
+    // Answers to a pipeline without a Sync are sent as they grow, not held.
+    if (go_on && out_.size() >= kSendAt) return Send();
+    return go_on;
+  }
+
+  static constexpr size_t kSendAt = size_t{64} * 1024;
+
+  bool HandleMessage(char type, const std::string& body) {
     switch (type) {
       case 'Q': {
         size_t at = 0;
@@ -655,8 +694,17 @@ class Session {
     if (!name.empty() && statements_.count(name) != 0) {
       throw WireError("42P05", "prepared statement \"" + name + "\" already exists");
     }
-    types.resize(std::max(types.size(), static_cast<size_t>(CountPlaceholders(sql))),
-                 oid::kUnspecified);
+    const int placeholders = CountPlaceholders(sql);
+    if (placeholders > INT16_MAX || types.size() > static_cast<size_t>(INT16_MAX)) {
+      throw WireError("54000", "a statement takes at most 32767 parameters");
+    }
+    if (!name.empty() && statements_.size() >= kMaxStatements) {
+      throw WireError("54000",
+                      "too many prepared statements (at most " + std::to_string(kMaxStatements) +
+                          " per connection)",
+                      "close the ones no longer used (Close, or DEALLOCATE)");
+    }
+    types.resize(std::max(types.size(), static_cast<size_t>(placeholders)), oid::kUnspecified);
     statements_[name] = {sql, std::move(types)};
     out_.ParseComplete();
   }
@@ -777,12 +825,31 @@ class Session {
     return portal.columns;
   }
 
+  // At most this many portals and cursors hold a query (and a catalog connection from
+  // the server's pool) at once.
+  static constexpr size_t kMaxOpenQueries = 4;
+  static constexpr size_t kMaxStatements = 1000;
+
   void PrepareQuery(Portal& portal) {
+    const auto open = std::count_if(portals_.begin(), portals_.end(), [](const auto& named) {
+      return named.second.query != nullptr;
+    });
+    if (static_cast<size_t>(open) >= kMaxOpenQueries) {
+      throw WireError("54000",
+                      "too many open portals and cursors (at most " +
+                          std::to_string(kMaxOpenQueries) + " hold a query at once)",
+                      "read them to their end, or close them");
+    }
     if (!portal.catalog) portal.catalog = lease_();
     governance::QueryOptions query_options;
-    query_options.cancel = cancel_;
-    portal.query = std::make_unique<governance::GovernedQuery>(mesh_, *portal.catalog, principal_,
-                                                               portal.sql, query_options);
+    query_options.cancel = portal.cancel;
+    try {
+      portal.query = std::make_unique<governance::GovernedQuery>(mesh_, *portal.catalog, principal_,
+                                                                 portal.sql, query_options);
+    } catch (...) {
+      portal.catalog.reset();  // a refused or denied statement holds no connection
+      throw;
+    }
     portal.columns = portal.query->columns();
   }
 
@@ -843,6 +910,10 @@ class Session {
   // a RowDescription first when `describe`. nullopt when the session must end (its
   // token was revoked); else whether rows remain.
   std::optional<bool> RunPortal(Portal& portal, int64_t limit, bool describe, int64_t& sent) {
+    if (portal.done) {  // read to its end already: nothing more, and no connection taken
+      if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
+      return false;
+    }
     if (!portal.catalog) portal.catalog = lease_();
     // The token is checked again for every statement: one revoked while the session
     // is open stops it at its next statement.
@@ -850,13 +921,12 @@ class Session {
       Fatal("28000", "the token of this session was revoked", "connect again with a valid one");
       return std::nullopt;
     }
-    cancel_->store(false);  // a cancel is for the statement running when it comes
-    if (!portal.query && !portal.done) PrepareQuery(portal);
+    if (!portal.query) PrepareQuery(portal);
+    // A cancel is for the statement running when it comes: this one, from now to the
+    // end of this fetch.
+    portal.cancel->store(false);
+    const Watching watching(cancels_, pid_, portal.cancel);
     WireSink sink(socket_, out_, portal.formats, describe && !portal.opened);
-    if (portal.done) {
-      if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
-      return false;
-    }
     if (!portal.opened) {
       portal.opened = true;
       portal.query->Open(sink);
@@ -983,7 +1053,7 @@ class Session {
       answer.tag = commit ? "COMMIT" : "ROLLBACK";
       answer.apply = [this] {
         transaction_ = false;
-        EndTransaction();
+        ending_ = true;  // its portals close once this message is answered, not under it
       };
       return answer;
     }
@@ -1032,12 +1102,19 @@ class Session {
       LocalAnswer& answer_;
     };
     const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
+    if (governance::Authenticate(*catalog, token_) != claimed_) {
+      throw WireError("28000", "the token of this session was revoked",
+                      "connect again with a valid one");
+    }
     if (!view_ || view_->generation() != catalog->Generation()) {
       view_ = std::make_unique<CatalogView>(mesh_, *catalog, principal_);
     }
     LocalAnswer answer;
     Collect sink(answer);
-    answer.tag = "SELECT " + std::to_string(view_->Run(sql, sink));
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    const Watching watching(cancels_, pid_, cancel);
+    answer.tag =
+        "SELECT " + std::to_string(view_->Run(sql, sink, mesh_.limits.query.timeout_ms, cancel));
     return answer;
   }
 
@@ -1266,7 +1343,6 @@ class Session {
   sockaddr_storage peer_;
   int32_t pid_;
   CancelRegistry& cancels_;
-  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   Writer out_;
   governance::Principal principal_;
   std::string claimed_;
@@ -1274,6 +1350,7 @@ class Session {
   std::string application_;
   bool transaction_ = false;  // in a BEGIN … COMMIT block
   bool failed_ = false;       // … in which a statement failed
+  bool ending_ = false;       // a COMMIT or ROLLBACK ran: close the transaction's portals
   bool skipping_ = false;     // after an error in an extended exchange, up to its Sync
   std::map<std::string, Prepared> statements_;
   std::map<std::string, Portal> portals_;  // and cursors

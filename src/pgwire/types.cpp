@@ -827,11 +827,9 @@ void ScanPlaceholders(std::string_view sql, Found&& placeholder) {
         i = j;
         continue;
       }
-      // A dollar-quoted string: $tag$ … $tag$.
-      while (j < n && IdentifierChar(sql[j]) &&
-             std::isdigit(static_cast<unsigned char>(sql[j])) == 0) {
-        ++j;
-      }
+      // A dollar-quoted string: $tag$ … $tag$ (the tag's first character is not a digit,
+      // the others may be).
+      while (j < n && IdentifierChar(sql[j])) ++j;
       if (j < n && sql[j] == '$') {
         const std::string_view tag = sql.substr(i, j - i + 1);
         const size_t close = sql.find(tag, j + 1);
@@ -865,7 +863,14 @@ std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::
     out.append(sql.substr(copied, begin - copied));
     // In parentheses, so a literal never joins what is around it ("-$1" with -5 is not
     // the start of a comment).
-    out += "(" + literals[static_cast<size_t>(n - 1)] + ")";
+    const std::string& literal = literals[static_cast<size_t>(n - 1)];
+    if (out.size() + literal.size() > kMaxBoundStatementBytes) {
+      throw Error(ErrorCode::kInvalidInput,
+                  "the statement with its parameters in place is longer than " +
+                      std::to_string(kMaxBoundStatementBytes / (1024 * 1024)) + " MiB",
+                  "bind smaller values, or name each one once");
+    }
+    out += "(" + literal + ")";
     copied = end;
   });
   out.append(sql.substr(copied));

@@ -68,8 +68,11 @@ std::string ParameterLiteral(uint32_t type_oid, int16_t format,
 // The highest $n placeholder in `sql`, outside strings, quoted names and comments.
 int CountPlaceholders(std::string_view sql);
 
+// The longest statement with its parameters in place.
+inline constexpr size_t kMaxBoundStatementBytes = size_t{16} << 20;
+
 // `sql` with each $n placeholder replaced by literals[n-1]. Throws Error(kInvalidInput)
-// when a placeholder has no literal.
+// when a placeholder has no literal, or the result is longer than kMaxBoundStatementBytes.
 std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::string>& literals);
 
 }  // namespace canopy::pgwire

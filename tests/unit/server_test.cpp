@@ -1530,6 +1530,54 @@ TEST_F(ServerPgWireTest, ExtendedProtocolPortalsStopAtTheirRowLimitAndGoOn) {
   EXPECT_TRUE(Healthy());
 }
 
+// What a hostile (or careless) client sends is refused with an error, and the server
+// and the session go on: a COMMIT through the extended protocol closing the portal it
+// runs in, a question about the catalog that is huge, endless or answers too much,
+// more parameters than Bind can carry, more open cursors than a session may hold.
+TEST_F(ServerPgWireTest, HostileStatementsAreRefusedAndHarmNothing) {
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
+  const std::string nul(1, '\0');
+  auto run = [&](const std::string& portal, const std::string& sql) {
+    return RawPg::Message('P', nul + sql + nul + RawPg::Be16(0)) +
+           RawPg::Message('B',
+                          portal + nul + nul + RawPg::Be16(0) + RawPg::Be16(0) + RawPg::Be16(0)) +
+           RawPg::Message('E', portal + nul + RawPg::Be32(0));
+  };
+  const std::string sync = RawPg::Message('S', "");
+  ASSERT_TRUE(pg.Send(run("", "BEGIN") + run("p", "select 1") + run("c", "COMMIT") + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "12C12DC12CZ");
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(run("", "select count(*) from crm.customers") + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "12DCZ");
+
+  const PsqlRun huge = Psql(
+      "dana",
+      {"select 1 as pg_" + std::string(100000, 'a'), "select * from range(200000) -- pg_class",
+       "select count(*) from pg_catalog.generate_series(0," + std::string(12000, ' ') + "5001) s",
+       "select $70000", "select count(*) from sales.orders"});
+  EXPECT_NE(huge.out.find("16 KiB long at most"), std::string::npos) << huge.out.substr(0, 2000);
+  EXPECT_NE(huge.out.find("100000 rows at most"), std::string::npos) << huge.out.substr(0, 2000);
+  EXPECT_NE(huge.out.find("  5002\n"), std::string::npos) << "a long catalog question";
+  EXPECT_NE(huge.out.find("(1 row)"), std::string::npos) << "the session went on";
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('P', nul + "select $70000" + nul + RawPg::Be16(0)) + sync));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_NE(pg.captured().find("54000"), std::string::npos);
+
+  std::vector<std::string> cursors = {"BEGIN"};
+  for (int i = 1; i <= 5; ++i) {
+    cursors.push_back("DECLARE c" + std::to_string(i) +
+                      " CURSOR FOR select order_id from sales.orders");
+  }
+  const PsqlRun many = Psql("dana", cursors);
+  EXPECT_NE(many.out.find("54000: too many open portals and cursors"), std::string::npos)
+      << many.out;
+  EXPECT_TRUE(Healthy());
+}
+
 // libpq itself (PQexecParams, PQprepare): parameters in text and binary, results in
 // binary, typed as PostgreSQL types them — and the same governance.
 TEST_F(ServerPgWireTest, LibpqBindsTextAndBinaryParametersAndReadsBinaryResults) {

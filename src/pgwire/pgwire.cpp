@@ -1,6 +1,7 @@
 #include "pgwire/pgwire.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -120,15 +121,34 @@ class Socket {
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
-  // The TLS handshake, as the server; false when it fails. From now on every byte is
-  // encrypted. A record read whole blocks at most kSendTimeoutS (a receive timeout).
+  // The TLS handshake, as the server, within the current deadline; false when it fails.
+  // From now on every byte is encrypted, and the socket does not block: every wait is a
+  // poll against a deadline, so a client trickling bytes cannot hold the session longer.
   bool StartTls(SSL_CTX* context) {
-    const timeval timeout{kSendTimeoutS, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const int flags = ::fcntl(fd_, F_GETFL, 0);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) != 0) return false;
     ssl_ = SSL_new(context);
-    return ssl_ != nullptr && SSL_set_fd(ssl_, fd_) == 1 && SSL_accept(ssl_) == 1;
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return false;
+    for (;;) {
+      const int done = SSL_accept(ssl_);
+      if (done == 1) return true;
+      if (!AwaitTls(done, deadline_)) return false;
+    }
   }
   bool tls() const { return ssl_ != nullptr; }
+
+  // After a TLS call returned `result`: waits (until `deadline`) for what it wants, the
+  // socket readable or writable. False when it failed otherwise, or time ran out.
+  bool AwaitTls(int result, std::chrono::steady_clock::time_point deadline) {
+    const int error = SSL_get_error(ssl_, result);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) return false;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) return false;
+    pollfd p{fd_, static_cast<int16_t>(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    return ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT32_MAX))) > 0;
+  }
 
   // Waits up to `timeout_ms` for bytes; false on timeout.
   bool Wait(int64_t timeout_ms) {
@@ -151,9 +171,8 @@ class Socket {
       if (ssl_ != nullptr) {
         const int got = SSL_read(ssl_, out.data() + done, static_cast<int>(n - done));
         if (got <= 0) {
-          const int error = SSL_get_error(ssl_, got);
-          if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) continue;
-          return false;
+          if (!AwaitTls(got, deadline_)) return false;
+          continue;
         }
         done += static_cast<size_t>(got);
         continue;
@@ -170,7 +189,14 @@ class Socket {
       if (ssl_ != nullptr) {
         const int sent =
             SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
-        if (sent <= 0) return false;
+        if (sent <= 0) {
+          // As the send timeout of a plain socket: a client that stops reading is left.
+          if (!AwaitTls(sent, std::chrono::steady_clock::now() +
+                                  std::chrono::seconds(kSendTimeoutS))) {
+            return false;
+          }
+          continue;
+        }
         done += static_cast<size_t>(sent);
         continue;
       }

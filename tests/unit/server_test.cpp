@@ -1751,12 +1751,14 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
                               " PGCONNECT_TIMEOUT=10 psql -X " +
                               Quote("host=127.0.0.1 port=" + std::to_string(tls_port) +
                                     " user=dana dbname=govtest sslmode=require") +
-                              " -c '\\conninfo' -c 'select count(*) from crm.customers' >" +
+                              " -c '\\conninfo' -c 'select count(*) from crm.customers' -c 'select "
+                              "* from range(200000)' >" +
                               (dir_ / "tls.out").string() + " 2>&1";
   const int status = canopy::test::Shell(command);
   const std::string out = canopy::test::Read(dir_ / "tls.out");
-  EXPECT_EQ(status, 0) << out;
-  EXPECT_NE(out.find("SSL connection (protocol: TLSv1."), std::string::npos) << out;
+  EXPECT_EQ(status, 0) << out.substr(0, 2000);
+  EXPECT_NE(out.find("SSL connection (protocol: TLSv1."), std::string::npos) << out.substr(0, 2000);
+  EXPECT_NE(out.find("(200000 rows)"), std::string::npos) << "a large result over TLS";
   EXPECT_NE(out.find("     6\n"), std::string::npos) << out;
   // From another address than loopback, a password goes only over TLS.
   canopy::test::Shell(

@@ -490,9 +490,12 @@ void GovernedQuery::Guarded(Step&& step) {
     try {
       step();
     } catch (const Error& e) {
-      if (st.watchdog && st.watchdog->fired())
+      if (st.watchdog && st.watchdog->fired()) {
         throw StoppedError(*st.watchdog, st.mesh.limits.query);
+      }
       throw;
+    } catch (const std::exception& e) {  // a file system error, memory: failed all the same
+      throw Error(ErrorCode::kFailed, std::string("the query failed: ") + e.what());
     }
   } catch (const Error& e) {
     st.stream.reset();

@@ -106,15 +106,24 @@ CatalogView::CatalogView(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
                          const governance::Principal& principal)
     : state_(std::make_unique<State>()) {
   state_->generation = catalog.Generation();
-  std::string ddl = kCompletions;
+  state_->connection.Execute(kCompletions);
+  // One statement at a time, each prepared alone: a port whose published names or types
+  // do not make a table (or try to make more) is left out, and nobody else's view fails.
+  auto run = [&](const std::string& statement) {
+    try {
+      state_->connection.Prepare(statement).Execute();
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
   std::set<std::string> schemas;
   for (const auto& domain : mesh.domains) {
     for (const auto& product : domain.products) {
       if (!governance::CanDiscover(principal, product)) continue;
       const auto live = catalog.Live(domain.name, product.name);
       if (!live) continue;  // never published: nothing to read yet
-      if (schemas.insert(domain.name).second)
-        ddl += "CREATE SCHEMA " + SqlIdentifier(domain.name) + ";\n";
+      if (schemas.insert(domain.name).second) run("CREATE SCHEMA " + SqlIdentifier(domain.name));
       for (const auto& port : live->ports) {
         const std::string table = SqlIdentifier(domain.name) + "." + SqlIdentifier(port.name);
         std::vector<std::string> columns;
@@ -122,20 +131,20 @@ CatalogView::CatalogView(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
           columns.push_back(SqlIdentifier(column.name) + " " + column.type +
                             (column.required ? " NOT NULL" : ""));
         }
-        if (columns.empty()) continue;
-        ddl += "CREATE TABLE " + table + " (" + Join(columns, ", ") + ");\n";
+        if (columns.empty() || !run("CREATE TABLE " + table + " (" + Join(columns, ", ") + ")")) {
+          continue;
+        }
         if (!port.description.empty()) {
-          ddl += "COMMENT ON TABLE " + table + " IS " + SqlString(port.description) + ";\n";
+          run("COMMENT ON TABLE " + table + " IS " + SqlString(port.description));
         }
         for (const auto& column : port.columns) {
           if (column.description.empty()) continue;
-          ddl += "COMMENT ON COLUMN " + table + "." + SqlIdentifier(column.name) + " IS " +
-                 SqlString(column.description) + ";\n";
+          run("COMMENT ON COLUMN " + table + "." + SqlIdentifier(column.name) + " IS " +
+              SqlString(column.description));
         }
       }
     }
   }
-  state_->connection.Execute(ddl);
   state_->connection.Execute("SET lock_configuration = true");
 }
 

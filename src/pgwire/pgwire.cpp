@@ -28,6 +28,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <variant>
 
@@ -191,8 +192,8 @@ class Socket {
             SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
         if (sent <= 0) {
           // As the send timeout of a plain socket: a client that stops reading is left.
-          if (!AwaitTls(sent, std::chrono::steady_clock::now() +
-                                  std::chrono::seconds(kSendTimeoutS))) {
+          if (!AwaitTls(sent,
+                        std::chrono::steady_clock::now() + std::chrono::seconds(kSendTimeoutS))) {
             return false;
           }
           continue;
@@ -421,6 +422,7 @@ struct Prepared {
 // place, and its result as it is read.
 struct Portal {
   std::string sql;
+  std::string parsed;            // as Parse gave it, without its parameters (empty: the same)
   std::vector<int16_t> formats;  // of the result, as Bind asked
   std::vector<governance::ResultColumn> columns;
   std::optional<LocalAnswer> local;                // a session statement's answer
@@ -797,6 +799,7 @@ class Session {
     }
     Portal portal;
     portal.sql = SubstitutePlaceholders(statement.sql, literals);
+    portal.parsed = statement.sql;
     portal.formats = std::move(result_formats);
     portals_.erase(portal_name);
     portals_.emplace(portal_name, std::move(portal));
@@ -841,7 +844,7 @@ class Session {
   // guard and the decisions run here, once, for the Describe and the Execute).
   const std::vector<governance::ResultColumn>& ColumnsOf(Portal& portal) {
     if (!portal.local && !portal.query && !portal.done) {
-      portal.local = LocalStatement(portal.sql);
+      portal.local = LocalStatement(portal.sql, portal.parsed);
       if (portal.local) {
         portal.columns = portal.local->columns;
       } else {
@@ -887,7 +890,10 @@ class Session {
     Portal& portal = FindPortal(name);
     ColumnsOf(portal);
     if (portal.local) {
-      if (RefusedInFailedTransaction(portal.sql)) return true;
+      if (RefusedInFailedTransaction(portal.sql)) {
+        skipping_ = true;
+        return true;
+      }
       if (Answer(*portal.local, portal.formats, false, max_rows > 0 ? max_rows : 0)) {
         out_.PortalSuspended();
         return true;
@@ -898,6 +904,7 @@ class Session {
     }
     if (failed_) {
       RefusedInFailedTransaction(portal.sql);
+      skipping_ = true;
       return true;
     }
     if (portal.done) {
@@ -1064,7 +1071,10 @@ class Session {
 
   // Statements the session answers itself (nullopt: a governed query). Nothing happens
   // until the answer's `apply` runs.
-  std::optional<LocalAnswer> LocalStatement(const std::string& text) {
+  // `parsed`: the statement as Parse gave it, before its parameters were put in place
+  // (where a statement is routed is decided on that, never on a bound value).
+  std::optional<LocalAnswer> LocalStatement(const std::string& text,
+                                            const std::string& parsed = "") {
     const std::string sql = Trimmed(text);
     const std::string lower = ToLower(sql);
     auto starts = [&](const char* word) { return StartsWithWord(lower, word); };
@@ -1106,7 +1116,9 @@ class Session {
     if (lower == "select version()") {
       return Single("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
     }
-    if (CatalogView::AsksAboutCatalog(mesh_, principal_, sql)) return AboutCatalog(sql);
+    if (CatalogView::AsksAboutCatalog(mesh_, principal_, parsed.empty() ? sql : parsed)) {
+      return AboutCatalog(sql);
+    }
     if (starts("declare") || starts("fetch") || starts("move") || starts("close")) {
       throw WireError("0A000", "cursors are declared and fetched with the simple query protocol");
     }
@@ -1190,6 +1202,14 @@ class Session {
       }
     }
     if (taken.count(name) == 0) return std::nullopt;
+    // What the server keeps whatever is asked: only its own value is taken.
+    if (name == "client_encoding" &&
+        !(value == "utf8" || value == "'utf8'" || value == "'utf-8'" || value == "unicode")) {
+      return std::nullopt;
+    }
+    if (name == "standard_conforming_strings" && !(value == "on" || value == "'on'")) {
+      return std::nullopt;
+    }
     // The value as written in the statement (its case kept), without quotes.
     const size_t at = sql.size() - value.size();
     value = Trimmed(sql.substr(at));
@@ -1285,14 +1305,17 @@ class Session {
     if (name.empty()) throw WireError("42601", "DECLARE needs a cursor name");
     bool binary = false;
     bool hold = false;
+    std::string previous;
     for (std::string word = ToLower(NameAt(sql, at)); word != "for";
-         word = ToLower(NameAt(sql, at))) {
+         previous = word, word = ToLower(NameAt(sql, at))) {
       if (word == "binary") {
         binary = true;
       } else if (word == "hold") {
-        hold = true;
+        hold = previous == "with";  // WITHOUT HOLD is the default
       } else if (word == "scroll") {
-        throw WireError("0A000", "scrollable cursors are not supported: cursors go forward");
+        if (previous != "no") {
+          throw WireError("0A000", "scrollable cursors are not supported: cursors go forward");
+        }
       } else if (word.empty()) {
         throw WireError("42601", "DECLARE needs FOR and a query");
       } else if (word != "asensitive" && word != "insensitive" && word != "no" &&
@@ -1300,8 +1323,6 @@ class Session {
         throw WireError("42601", "syntax error at or near \"" + word + "\" in DECLARE");
       }
     }
-    // "without hold" read "without" then "hold": undo.
-    if (hold && ToLower(sql).find("without hold") != std::string::npos) hold = false;
     if (!transaction_ && !hold) {
       throw WireError("25P01", "DECLARE CURSOR can only be used in transaction blocks");
     }
@@ -1452,20 +1473,26 @@ struct PgListener::State {
       }
       auto done = std::make_shared<std::atomic<bool>>(false);
       const int32_t pid = next_pid++;
-      connections.push_back({fd, std::thread([this, fd, peer, pid, done] {
-                               try {
-                                 Session(mesh, lease, options, fd, peer, pid, cancels, tls).Run();
-                               } catch (const std::exception& e) {
-                                 std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n",
-                                              NowIso8601().c_str(), pid, e.what());
-                               }
-                               // The client sees the end now; the descriptor is closed
-                               // when the thread is joined, so it is never reused under a
-                               // Stop that shuts it down.
-                               ::shutdown(fd, SHUT_RDWR);
-                               *done = true;
-                             }),
-                             done});
+      try {
+        connections.push_back({fd, std::thread([this, fd, peer, pid, done] {
+                                 try {
+                                   Session(mesh, lease, options, fd, peer, pid, cancels, tls).Run();
+                                 } catch (const std::exception& e) {
+                                   std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n",
+                                                NowIso8601().c_str(), pid, e.what());
+                                 }
+                                 // The client sees the end now; the descriptor is closed
+                                 // when the thread is joined, so it is never reused under a
+                                 // Stop that shuts it down.
+                                 ::shutdown(fd, SHUT_RDWR);
+                                 *done = true;
+                               }),
+                               done});
+      } catch (const std::system_error& e) {  // no thread to be had: this client is refused
+        std::fprintf(stderr, "%s pgwire: cannot start a connection: %s\n", NowIso8601().c_str(),
+                     e.what());
+        ::close(fd);
+      }
     }
   }
 };

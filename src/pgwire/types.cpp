@@ -867,7 +867,7 @@ std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::
     if (out.size() + literal.size() > kMaxBoundStatementBytes) {
       throw Error(ErrorCode::kInvalidInput,
                   "the statement with its parameters in place is longer than " +
-                      std::to_string(kMaxBoundStatementBytes / (1024 * 1024)) + " MiB",
+                      std::to_string((kMaxBoundStatementBytes >> 20)) + " MiB",
                   "bind smaller values, or name each one once");
     }
     out += "(" + literal + ")";

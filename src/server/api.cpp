@@ -789,8 +789,17 @@ CatalogPool::CatalogPool(const std::string& location, int size, const std::strin
 }
 
 std::shared_ptr<catalog::CatalogStore> CatalogPool::Lease() {
+  return Lease(std::chrono::milliseconds::max());
+}
+
+std::shared_ptr<catalog::CatalogStore> CatalogPool::Lease(std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mutex_);
-  returned_.wait(lock, [this] { return !free_.empty(); });
+  if (wait == std::chrono::milliseconds::max()) {
+    returned_.wait(lock, [this] { return !free_.empty(); });
+  } else if (!returned_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
+    throw Error(ErrorCode::kFailed, "the server's catalog connections are all in use",
+                "try again in a moment; close cursors and portals left open");
+  }
   catalog::CatalogStore* store = free_.back().release();
   free_.pop_back();
   return {store, [this](catalog::CatalogStore* back) {

@@ -5,6 +5,7 @@
 // its own catalog connection.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -48,6 +49,8 @@ class CatalogPool {
  public:
   CatalogPool(const std::string& location, int size, const std::string& seal_folder = "");
   std::shared_ptr<catalog::CatalogStore> Lease();
+  // The same, waiting at most `wait`: then Error(kFailed), the server being busy.
+  std::shared_ptr<catalog::CatalogStore> Lease(std::chrono::milliseconds wait);
 
  private:
   std::mutex mutex_;

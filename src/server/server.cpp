@@ -653,6 +653,52 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 }  // namespace
 
+// PostgreSQL sessions may hold catalog connections while a cursor or portal stays open:
+// together they take at most `limit` of the pool, so the HTTP API always has the rest.
+// Past it a statement waits up to 10 s, then fails with the server being busy.
+class PgShare {
+ public:
+  PgShare(CatalogPool& pool, int limit) : pool_(pool), limit_(limit) {}
+  std::shared_ptr<catalog::CatalogStore> Lease() {
+    constexpr auto kWait = std::chrono::seconds(10);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!freed_.wait_for(lock, kWait, [this] { return held_ < limit_; })) {
+        throw Error(ErrorCode::kFailed,
+                    "the catalog connections for PostgreSQL clients are all in use",
+                    "try again in a moment; close cursors and portals left open");
+      }
+      ++held_;
+    }
+    std::shared_ptr<catalog::CatalogStore> store;
+    try {
+      store = pool_.Lease(kWait);
+    } catch (...) {
+      Release();
+      throw;
+    }
+    catalog::CatalogStore* raw = store.get();
+    return {raw, [this, store](catalog::CatalogStore*) mutable {
+              store.reset();
+              Release();
+            }};
+  }
+
+ private:
+  void Release() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      --held_;
+    }
+    freed_.notify_one();
+  }
+  CatalogPool& pool_;
+  const int limit_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  int held_ = 0;
+};
+
 int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
           const ServeOptions& options) {
   const auto colon = options.listen.rfind(':');
@@ -721,6 +767,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   auto listener = std::make_shared<Listener>(server, ioc, std::move(acceptor));
 
   // PostgreSQL's protocol, beside HTTP, on the same catalog pool and the same guard.
+  PgShare pg_share(pool, std::max(1, std::max(8, 4 * cores) / 2));
   std::unique_ptr<pgwire::PgListener> pg;
   if (!options.pg_listen.empty()) {
     pgwire::PgOptions pg_options;
@@ -731,7 +778,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     pg_options.tls_key = options.pg_tls_key;
     pg_options.version = CANOPY_VERSION;
     pg = std::make_unique<pgwire::PgListener>(
-        mesh, [&pool] { return pool.Lease(); }, pg_options);
+        mesh, [&pg_share] { return pg_share.Lease(); }, pg_options);
   }
 
   // SIGTERM or SIGINT: stop accepting, close connections that wait for a request, let

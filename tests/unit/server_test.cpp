@@ -1578,6 +1578,33 @@ TEST_F(ServerPgWireTest, HostileStatementsAreRefusedAndHarmNothing) {
   EXPECT_TRUE(Healthy());
 }
 
+// Sessions holding open cursors take at most half the server's catalog connections: with
+// more of them than that, the REST API still answers at once.
+TEST_F(ServerPgWireTest, OpenCursorsLeaveTheRestApiItsConnections) {
+  std::vector<std::unique_ptr<RawPg>> sessions;
+  const std::string nul(1, '\0');
+  for (int i = 0; i < 8; ++i) {
+    sessions.push_back(std::make_unique<RawPg>(pg_port_));
+    ASSERT_TRUE(sessions.back()->Login("dana", tokens_["dana"]));
+  }
+  for (auto& pg : sessions) {
+    ASSERT_TRUE(pg->Send(RawPg::Message('Q', "BEGIN" + nul) +
+                         RawPg::Message('Q',
+                                        "DECLARE c CURSOR FOR select order_id from "
+                                        "sales.orders" +
+                                            nul)));
+  }
+  for (int i = 0; i < 2; ++i) {  // the first ones have their cursors (and connections)
+    ASSERT_TRUE(sessions[static_cast<size_t>(i)]->ReadUntilReady(2));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Query(a_, "dana", "sales.orders"), 200) << last_body_;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
+      << "a request waited for the cursors' connections";
+  sessions.clear();  // the cursors close with their sessions; those waiting get theirs
+  EXPECT_TRUE(Healthy());
+}
+
 // libpq itself (PQexecParams, PQprepare): parameters in text and binary, results in
 // binary, typed as PostgreSQL types them — and the same governance.
 TEST_F(ServerPgWireTest, LibpqBindsTextAndBinaryParametersAndReadsBinaryResults) {

@@ -248,7 +248,8 @@ int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink, i
                 "only queries are answered about the catalog, not '" + word + "'");
   }
   engine::Connection& db = state_->connection;
-  engine::Prepared prepared = db.Prepare(Rewrite(sql));
+  const std::string rewritten = Rewrite(sql);
+  engine::Prepared prepared = db.Prepare(rewritten);
   std::vector<governance::ResultColumn> columns;
   std::vector<std::string> projection;
   bool plain = true;
@@ -288,7 +289,7 @@ int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink, i
   try {
     engine::Result result =
         plain ? prepared.Execute()
-              : db.Query("SELECT " + Join(projection, ", ") + " FROM (" + Rewrite(sql) + ")");
+              : db.Query("SELECT " + Join(projection, ", ") + " FROM (" + rewritten + ")");
     sink.Begin(columns);
     std::vector<governance::Value> values(columns.size());
     while (result.NextChunk()) {

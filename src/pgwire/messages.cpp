@@ -185,20 +185,6 @@ void Writer::RowDescription(const std::vector<Field>& fields) {
   End();
 }
 
-void Writer::DataRow(const std::vector<std::optional<std::string>>& values) {
-  Begin('D');
-  Int16(static_cast<int16_t>(values.size()));
-  for (const auto& value : values) {
-    if (!value) {
-      Int32(-1);
-      continue;
-    }
-    Int32(static_cast<int32_t>(value->size()));
-    out_ += *value;
-  }
-  End();
-}
-
 void Writer::CommandComplete(const std::string& tag) {
   Begin('C');
   CString(tag);

@@ -84,9 +84,8 @@ class Writer {
     int16_t format = 0;  // 0 text, 1 binary
   };
   void RowDescription(const std::vector<Field>& fields);
-  // One row in text format: nullopt is NULL.
-  void DataRow(const std::vector<std::optional<std::string>>& values);
-  // The same, a value at a time, without copies: BeginRow, then Value or Null for each.
+  // A DataRow, a value at a time, without copies: BeginRow, then Value or Null for each
+  // (in the format its field was described with), then EndRow.
   void BeginRow(int16_t count) {
     Begin('D');
     Int16(count);

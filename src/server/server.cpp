@@ -720,7 +720,8 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   // Catalog connections are opened up front (a wrong location fails at start) and
   // lent to requests; a request holds one only while it runs.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  CatalogPool pool(catalog_location, std::max(8, 4 * cores), options.seal_folder);
+  const int pool_size = std::max(8, 4 * cores);
+  CatalogPool pool(catalog_location, pool_size, options.seal_folder);
   // On PostgreSQL the generation is followed by notification: a kept answer then costs
   // no round trip to the database (docs/BENCHMARKS.md, "Many servers on one catalog").
   std::shared_ptr<const catalog::GenerationWatch> watch = pool.Lease()->WatchGeneration();
@@ -767,7 +768,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   auto listener = std::make_shared<Listener>(server, ioc, std::move(acceptor));
 
   // PostgreSQL's protocol, beside HTTP, on the same catalog pool and the same guard.
-  PgShare pg_share(pool, std::max(1, std::max(8, 4 * cores) / 2));
+  PgShare pg_share(pool, pool_size / 2);
   std::unique_ptr<pgwire::PgListener> pg;
   if (!options.pg_listen.empty()) {
     pgwire::PgOptions pg_options;

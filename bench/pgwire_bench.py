@@ -96,7 +96,8 @@ def rss_kb(field):
     return 0
 
 
-def stream(conn, name, watch_server):
+def stream(conn, watch_server):
+    """Rows per second of one read of STREAM, and the server's RSS at most meanwhile."""
     conn.autocommit = True
     cur = conn.cursor()
     samples = []
@@ -108,7 +109,6 @@ def stream(conn, name, watch_server):
 
     sampler = threading.Thread(target=sample)
     if watch_server:
-        before = rss_kb("VmRSS")
         sampler.start()
     start = time.perf_counter()
     cur.execute(STREAM)
@@ -120,12 +120,27 @@ def stream(conn, name, watch_server):
         rows += len(batch)
     seconds = time.perf_counter() - start
     done.set()
-    line = "  %-34s %9d rows in %6.2f s = %9.0f rows/s" % (name, rows, seconds, rows / seconds)
     if watch_server:
         sampler.join()
-        line += "; server RSS %d MB before, at most %d MB during" % (
-            before // 1024, max(samples + [before]) // 1024)
-    print(line)
+    conn.close()
+    return rows, rows / seconds, max(samples + [0]) // 1024
+
+
+def streams(rounds):
+    """Canopy and PostgreSQL in turn, `rounds` times each (a fresh connection each time,
+    so neither side is favoured by what the machine was doing at one moment)."""
+    before = rss_kb("VmRSS") // 1024
+    canopy, postgres, peak = [], [], 0
+    for _ in range(rounds):
+        rows, rate, rss = stream(canopy_conn(), True)
+        canopy.append(rate)
+        peak = max(peak, rss)
+        postgres.append(stream(postgres_conn(), False)[1])
+    for name, rates in (("Canopy, PostgreSQL wire", canopy), ("PostgreSQL 15", postgres)):
+        print("  %-34s %9d rows: median %9.0f rows/s, best %9.0f (%d runs)"
+              % (name, rows, percentile(rates, 50), max(rates), rounds))
+    print("  Canopy / PostgreSQL (medians): %.2f; Canopy's server RSS %d MB before, at most %d MB during"
+          % (percentile(canopy, 50) / percentile(postgres, 50), before, peak))
 
 
 def timed(conn, sql, reps):
@@ -208,8 +223,7 @@ report("Canopy, PostgreSQL wire", wire_latency(canopy_conn()))
 report("PostgreSQL 15, its own wire", wire_latency(postgres_conn()))
 report("Canopy, REST (POST /api/v1/query)", rest_latency())
 print("2. streaming 10 columns of every order line to psycopg2 (a client-side cursor)")
-stream(canopy_conn(), "Canopy, PostgreSQL wire", True)
-stream(postgres_conn(), "PostgreSQL 15", False)
+streams(5)
 print("3. a group-by over every order line: " + GROUP_BY)
 for name, conn in (("Canopy, PostgreSQL wire", canopy_conn()), ("PostgreSQL 15", postgres_conn())):
     times, rows = timed(conn, GROUP_BY, 5)

@@ -5,7 +5,9 @@
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <regex>
 
@@ -207,26 +209,39 @@ double Result::Double(int column, int64_t row) const {
   }
 }
 
-std::string Result::Text(int column, int64_t row) const {
+std::string_view Result::View(int column, int64_t row) const {
+  if (Type(column) != ColumnType::kVarchar) {
+    throw Error(ErrorCode::kInternal, "column " + ColumnName(column) + " is not VARCHAR");
+  }
+  auto* strings = static_cast<duckdb_string_t*>(impl_->data[static_cast<size_t>(column)]);
+  duckdb_string_t& value = strings[row];
+  return {duckdb_string_t_data(&value), duckdb_string_t_length(value)};
+}
+
+void Result::AppendText(int column, int64_t row, std::string& out) const {
   const auto index = static_cast<size_t>(column);
   switch (Type(column)) {
-    case ColumnType::kVarchar: {
-      auto* strings = static_cast<duckdb_string_t*>(impl_->data.at(index));
-      duckdb_string_t& value = strings[row];
-      return {duckdb_string_t_data(&value), duckdb_string_t_length(value)};
-    }
+    case ColumnType::kVarchar:
+      out.append(View(column, row));
+      return;
     case ColumnType::kBoolean:
-      return Int(column, row) != 0 ? "true" : "false";
-    case ColumnType::kInteger:
-      return std::to_string(Int(column, row));
+      out.append(Int(column, row) != 0 ? "true" : "false");
+      return;
+    case ColumnType::kInteger: {
+      char digits[24];
+      const auto done = std::to_chars(digits, digits + sizeof digits, Int(column, row));
+      out.append(digits, done.ptr);
+      return;
+    }
     case ColumnType::kDouble: {
       char buffer[64];
-      std::snprintf(buffer, sizeof buffer, "%.15g", Double(column, row));
-      return buffer;
+      const int n = std::snprintf(buffer, sizeof buffer, "%.15g", Double(column, row));
+      out.append(buffer, static_cast<size_t>(n));
+      return;
     }
     case ColumnType::kDecimal: {
       // Exact, from the unscaled integer: a double would lose digits past the 15th.
-      const Int128 unscaled = Unscaled(impl_->data.at(index), impl_->decimal_storage[index], row);
+      const Int128 unscaled = Unscaled(impl_->data[index], impl_->decimal_storage[index], row);
       const bool negative = unscaled < 0;
       Uint128 magnitude =
           negative ? -static_cast<Uint128>(unscaled) : static_cast<Uint128>(unscaled);
@@ -237,20 +252,27 @@ std::string Result::Text(int column, int64_t row) const {
         digits[n++] = static_cast<char>('0' + static_cast<int>(magnitude % 10));
         magnitude /= 10;
       } while (magnitude != 0 || n <= scale);
-      std::string text;
-      text.reserve(n + 2);
-      if (negative) text += '-';
+      char text[52];
+      size_t length = 0;
+      if (negative) text[length++] = '-';
       for (size_t i = n; i-- > 0;) {
-        text += digits[i];
-        if (i == scale && scale > 0) text += '.';
+        text[length++] = digits[i];
+        if (i == scale && scale > 0) text[length++] = '.';
       }
-      return text;
+      out.append(text, length);
+      return;
     }
     case ColumnType::kOther:
       break;
   }
   throw Error(ErrorCode::kInternal,
               "column " + ColumnName(column) + " must be cast to VARCHAR to be read as text");
+}
+
+std::string Result::Text(int column, int64_t row) const {
+  std::string text;
+  AppendText(column, row, text);
+  return text;
 }
 
 struct Prepared::Impl {
@@ -435,6 +457,10 @@ std::string Prepared::TypeName(int column) const {
 
 ColumnType Result::Type(int column) const {
   return ReadAs(impl_->types.at(static_cast<size_t>(column)));
+}
+
+bool Prepared::IsQuery() const {
+  return duckdb_prepared_statement_type(impl_->statement) == DUCKDB_STATEMENT_TYPE_SELECT;
 }
 
 Result Prepared::Execute() {

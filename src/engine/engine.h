@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct _duckdb_database;
@@ -73,6 +74,10 @@ class Result {
   // VARCHAR columns, and integers/booleans/doubles formatted; other types must be
   // cast to VARCHAR in the SQL (throws Error(kInternal) otherwise).
   std::string Text(int column, int64_t row) const;
+  // Text's characters appended to `out`, without a string of their own.
+  void AppendText(int column, int64_t row, std::string& out) const;
+  // A VARCHAR value where the chunk holds it: valid until the next NextChunk.
+  std::string_view View(int column, int64_t row) const;
 
  private:
   friend class Connection;
@@ -97,6 +102,10 @@ class Prepared {
   // DuckDB's name of the column's type, as DESCRIBE spells it ("DECIMAL(12,2)",
   // "VARCHAR[]", "STRUCT(a INTEGER)"); "" for the few it does not spell (ENUM, UNION).
   std::string TypeName(int column) const;
+
+  // Whether the statement is a query (SELECT, WITH, VALUES, TABLE) as DuckDB parsed it:
+  // one that writes, configures or attaches nothing.
+  bool IsQuery() const;
 
   // Runs the statement and streams its result. Throws Error(kFailed).
   Result Execute();

@@ -166,15 +166,55 @@ bool Inside(const fs::path& path, const fs::path& folder) {
   return true;
 }
 
-// The guard's parser: an engine that can read nothing, made once per thread (opening
-// a DuckDB costs milliseconds; parsing in a warm one, microseconds).
-engine::Connection& Parser() {
-  struct ParserEngine {
+// The guard's parsers: engines that can read nothing, kept for any thread to borrow
+// (opening a DuckDB costs milliseconds; parsing in a warm one, microseconds). Kept
+// across threads, not per thread: a PostgreSQL session is a thread of its own, and its
+// first statement would otherwise pay for a new engine.
+class ParserPool {
+ public:
+  struct Engine {
     engine::Database database{engine::WithoutFileAccess()};
     engine::Connection connection{database};
   };
-  thread_local ParserEngine parser;
-  return parser.connection;
+  // One parser, this thread's until it goes out of scope.
+  class Lease {
+   public:
+    explicit Lease(ParserPool& pool) : pool_(pool), engine_(pool.Take()) {}
+    ~Lease() { pool_.Give(std::move(engine_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    engine::Connection& connection() { return engine_->connection; }
+
+   private:
+    ParserPool& pool_;
+    std::unique_ptr<Engine> engine_;
+  };
+
+ private:
+  static constexpr size_t kKept = 4;  // idle parsers kept; more are made when asked for
+  std::unique_ptr<Engine> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        auto engine = std::move(idle_.back());
+        idle_.pop_back();
+        return engine;
+      }
+    }
+    return std::make_unique<Engine>();
+  }
+  void Give(std::unique_ptr<Engine> engine) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (idle_.size() < kKept) idle_.push_back(std::move(engine));
+  }
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Engine>> idle_;
+};
+
+ParserPool& Parsers() {
+  static ParserPool pool;
+  return pool;
 }
 
 Error TimeoutError(const spec::QueryLimits& limits) {
@@ -212,6 +252,16 @@ Value ReadValue(const engine::Result& result, int column, int64_t row) {
   return std::monostate{};
 }
 
+void ResultSink::Rows(const engine::Result& chunk, int64_t first, int64_t count) {
+  values_.resize(static_cast<size_t>(chunk.ColumnCount()));
+  for (int64_t row = first; row < first + count; ++row) {
+    for (size_t c = 0; c < values_.size(); ++c) {
+      values_[c] = ReadValue(chunk, static_cast<int>(c), row);
+    }
+    Row(values_);
+  }
+}
+
 std::vector<RuntimeGrant> LoadGrantsFrom(const std::vector<catalog::GrantRecord>& records) {
   std::vector<RuntimeGrant> grants;
   grants.reserve(records.size());
@@ -247,7 +297,6 @@ struct GovernedQuery::State {
   std::unique_ptr<engine::Result> stream;  // the result being read
   int64_t chunk_row = 0;                   // the next row of the current chunk
   int64_t chunk_rows = 0;
-  std::vector<Value> values;
 
   State(const spec::Mesh& m, catalog::CatalogStore& c, Principal p, std::string q, QueryOptions o)
       : mesh(m), catalog(c), principal(std::move(p)), sql(std::move(q)), options(std::move(o)) {
@@ -298,7 +347,10 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
-  st.verdict = Guard(Parser(), sql, known);
+  {
+    ParserPool::Lease parser(Parsers());
+    st.verdict = Guard(parser.connection(), sql, known);
+  }
   if (!st.verdict.allowed) {
     st.Audit("denied", st.verdict.reason);
     throw Error(ErrorCode::kInvalidInput, "query refused: " + st.verdict.reason);
@@ -559,20 +611,20 @@ bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
       }
       return true;
     };
-    std::vector<Value>& values = st.values;
-    values.resize(st.columns.size());
+    // A chunk's rows go to the sink together: as many as the chunk, the fetch's limit and
+    // the query's row limit allow.
     for (int64_t sent = 0; limit <= 0 || sent < limit;) {
       if (!row_ahead()) {
         more = false;
         return;
       }
-      for (size_t c = 0; c < values.size(); ++c) {
-        values[c] = ReadValue(*st.stream, static_cast<int>(c), st.chunk_row);
-      }
-      ++st.chunk_row;
-      sink.Row(values);
-      ++outcome.rows;
-      ++sent;
+      int64_t count = st.chunk_rows - st.chunk_row;
+      if (limit > 0) count = std::min(count, limit - sent);
+      count = std::min(count, st.max_rows - outcome.rows);
+      sink.Rows(*st.stream, st.chunk_row, count);
+      st.chunk_row += count;
+      outcome.rows += count;
+      sent += count;
     }
     // The rows asked for are sent: do more remain? Said now, so that a portal ending
     // exactly at its row limit is complete rather than suspended.
@@ -594,8 +646,10 @@ void GovernedQuery::Finish(const std::string& result) {
 
 void GovernedQuery::Close() {
   State& st = *state_;
-  if (!st.ran || st.finished) return;
-  st.details["closed_early"] = true;  // a cursor closed before its end: what was read
+  if (st.finished) return;
+  // A cursor closed before its end says what was read; a statement described (its
+  // columns told) but never run says so.
+  st.details[st.ran ? "closed_early" : "never_run"] = true;
   Finish("ok");
 }
 

@@ -40,6 +40,12 @@ class ResultSink {
   virtual ~ResultSink() = default;
   virtual void Begin(const std::vector<ResultColumn>& columns) = 0;
   virtual void Row(const std::vector<Value>& row) = 0;
+  // Rows [first, first + count) of the result's current chunk. By default each through
+  // ReadValue and Row; a sink that writes values straight from the chunk overrides it.
+  virtual void Rows(const engine::Result& chunk, int64_t first, int64_t count);
+
+ private:
+  std::vector<Value> values_;  // the default Rows' row, reused
 };
 
 struct QueryOptions {
@@ -83,7 +89,8 @@ class GovernedQuery {
   // The result in steps, for a cursor or a portal: Open once (the sink's Begin), then
   // Fetch until it returns false. Fetch sends up to `limit` more rows (0: all that are
   // left) and returns true when rows remain. The query is audited when its result ends,
-  // when it fails, or when it is closed (or destroyed) before its end. Throws as Run.
+  // when it fails, or when it is closed (or destroyed) before its end, also one never
+  // opened (its columns were told: "never_run" in the entry). Throws as Run.
   void Open(ResultSink& sink);
   bool Fetch(ResultSink& sink, int64_t limit);
   void Close();

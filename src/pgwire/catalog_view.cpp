@@ -250,6 +250,11 @@ int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink, i
   engine::Connection& db = state_->connection;
   const std::string rewritten = Rewrite(sql);
   engine::Prepared prepared = db.Prepare(rewritten);
+  // The first word can hide behind what DuckDB reads as a comment (they nest); what it
+  // parsed cannot.
+  if (!prepared.IsQuery()) {
+    throw Error(ErrorCode::kInvalidInput, "only queries are answered about the catalog");
+  }
   std::vector<governance::ResultColumn> columns;
   std::vector<std::string> projection;
   bool plain = true;

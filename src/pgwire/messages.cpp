@@ -113,19 +113,6 @@ void Writer::End() {
   }
 }
 
-void Writer::Int16(int16_t value) {
-  const auto v = static_cast<uint16_t>(value);
-  const char bytes[2] = {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
-  out_.append(bytes, sizeof bytes);
-}
-
-void Writer::Int32(int32_t value) {
-  const auto v = static_cast<uint32_t>(value);
-  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
-                         static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
-  out_.append(bytes, sizeof bytes);
-}
-
 void Writer::CString(const std::string& text) {
   // A NUL inside would end the string early on the client's side: cut it there.
   out_.append(text, 0, text.find('\0'));

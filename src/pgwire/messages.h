@@ -94,6 +94,15 @@ class Writer {
     Int32(static_cast<int32_t>(bytes.size()));
     out_.append(bytes);
   }
+  // A value whose bytes `write(std::string& out)` appends to `out`.
+  template <typename Write>
+  void ValueBy(Write&& write) {
+    const size_t at = out_.size();
+    out_.append(4, '\0');
+    write(out_);
+    const auto length = static_cast<uint32_t>(out_.size() - at - 4);
+    for (size_t i = 0; i < 4; ++i) out_[at + i] = static_cast<char>(length >> (24 - 8 * i));
+  }
   void Null() { Int32(-1); }
   void EndRow() { End(); }
   void CommandComplete(const std::string& tag);
@@ -117,8 +126,17 @@ class Writer {
  private:
   void Begin(char type);
   void End();
-  void Int16(int16_t value);
-  void Int32(int32_t value);
+  void Int16(int16_t value) {
+    const auto v = static_cast<uint16_t>(value);
+    const char bytes[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+    out_.append(bytes, sizeof bytes);
+  }
+  void Int32(int32_t value) {
+    const auto v = static_cast<uint32_t>(value);
+    const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                           static_cast<char>(v >> 8), static_cast<char>(v)};
+    out_.append(bytes, sizeof bytes);
+  }
   void CString(const std::string& text);
   void Int32Message(char type, int32_t value);
   void Empty(char type);

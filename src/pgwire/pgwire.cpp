@@ -35,6 +35,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/text.h"
+#include "engine/engine.h"
 #include "governance/audit.h"
 #include "governance/policy.h"
 #include "governance/query.h"
@@ -250,6 +251,7 @@ class WireSink : public governance::ResultSink {
       : socket_(socket), out_(out), formats_(std::move(formats)), describe_(describe) {}
   void Begin(const std::vector<governance::ResultColumn>& columns) override {
     fields_ = FieldsOf(columns, formats_);
+    ways_.resize(fields_.size());
     if (describe_) out_.RowDescription(fields_);
   }
   void Row(const std::vector<governance::Value>& row) override {
@@ -282,6 +284,48 @@ class WireSink : public governance::ResultSink {
     ++rows_;
     if (out_.size() >= kBatchBytes) Flush();
   }
+  // Straight from the chunk, without a Value between, for the values most results are
+  // made of (text, integers, decimals, booleans in text; integers in binary); the rest
+  // through Row's formats.
+  void Rows(const engine::Result& chunk, int64_t first, int64_t count) override {
+    const auto columns = static_cast<int16_t>(fields_.size());
+    for (int16_t c = 0; c < columns; ++c) ways_[static_cast<size_t>(c)] = WayOf(chunk, c);
+    for (int64_t row = first; row < first + count; ++row) {
+      out_.BeginRow(columns);
+      for (int c = 0; c < columns; ++c) {
+        const Way way = ways_[static_cast<size_t>(c)];
+        if (chunk.IsNull(c, row)) {
+          out_.Null();
+        } else if (way == Way::kView) {
+          out_.Value(chunk.View(c, row));
+        } else if (way == Way::kText) {
+          out_.ValueBy([&](std::string& out) { chunk.AppendText(c, row, out); });
+        } else if (way == Way::kBool) {
+          out_.Value(chunk.Int(c, row) != 0 ? "t" : "f");
+        } else if (way == Way::kBinaryInteger) {
+          const uint32_t type = fields_[static_cast<size_t>(c)].type_oid;
+          const auto value = static_cast<uint64_t>(chunk.Int(c, row));
+          const int bytes = type == oid::kInt2 ? 2 : type == oid::kInt4 ? 4 : 8;
+          out_.ValueBy([&](std::string& out) {
+            for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>(value >> (8 * i));
+          });
+        } else {
+          const Writer::Field& field = fields_[static_cast<size_t>(c)];
+          const governance::Value value = governance::ReadValue(chunk, c, row);
+          const auto formatted = field.format == 1 ? BinaryFormat(field.type_oid, value)
+                                                   : TextFormat(field.type_oid, value);
+          if (formatted) {
+            out_.Value(*formatted);
+          } else {
+            out_.Null();
+          }
+        }
+      }
+      out_.EndRow();
+      ++rows_;
+      if (out_.size() >= kBatchBytes) Flush();
+    }
+  }
   void Flush() {
     if (!socket_.Write(out_.bytes())) {
       throw Error(ErrorCode::kFailed, "the client went away");
@@ -291,16 +335,41 @@ class WireSink : public governance::ResultSink {
   // For a result opened earlier: its fields, without a RowDescription.
   void Resume(const std::vector<governance::ResultColumn>& columns) {
     fields_ = FieldsOf(columns, formats_);
+    ways_.resize(fields_.size());
   }
   int64_t rows() const { return rows_; }
 
  private:
+  enum class Way { kView, kText, kBool, kBinaryInteger, kFormat };
+  Way WayOf(const engine::Result& chunk, int column) const {
+    const Writer::Field& field = fields_[static_cast<size_t>(column)];
+    const engine::ColumnType type = chunk.Type(column);
+    if (field.format == 1) {
+      const bool integer = field.type_oid == oid::kInt2 || field.type_oid == oid::kInt4 ||
+                           field.type_oid == oid::kInt8;
+      return integer && type == engine::ColumnType::kInteger ? Way::kBinaryInteger : Way::kFormat;
+    }
+    if (field.type_oid == oid::kBytea || field.type_oid == oid::kInterval) return Way::kFormat;
+    switch (type) {
+      case engine::ColumnType::kVarchar:
+        return Way::kView;
+      case engine::ColumnType::kInteger:
+      case engine::ColumnType::kDecimal:
+        return Way::kText;
+      case engine::ColumnType::kBoolean:
+        return Way::kBool;
+      default:
+        return Way::kFormat;
+    }
+  }
+
   static constexpr size_t kBatchBytes = size_t{64} * 1024;
   Socket& socket_;
   Writer& out_;
   std::vector<int16_t> formats_;
   bool describe_;
   std::vector<Writer::Field> fields_;
+  std::vector<Way> ways_;  // per column, for the chunk being written
   int64_t rows_ = 0;
 };
 
@@ -400,6 +469,12 @@ class WireError : public std::runtime_error {
 class ProtocolViolation : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// The session's token was revoked while it was open: the connection ends.
+class TokenRevoked : public std::runtime_error {
+ public:
+  TokenRevoked() : std::runtime_error("the token of this session was revoked") {}
 };
 
 // A statement the session answers itself (SET, SHOW, BEGIN…): its columns and rows, and
@@ -612,13 +687,31 @@ class Session {
   // One message after startup. False: the connection ends.
   bool Handle(char type, const std::string& body) {
     const bool go_on = HandleMessage(type, body);
+    Settle();
+    // Answers to a pipeline without a Sync are sent as they grow, not held.
+    if (go_on && out_.size() >= kSendAt) return Send();
+    return go_on;
+  }
+
+  // What a statement left to do once it was answered: close the portals of a transaction
+  // that ended; forget what DISCARD ALL or DEALLOCATE ALL said to.
+  void Settle() {
     if (ending_) {
       ending_ = false;
       EndTransaction();
     }
-    // Answers to a pipeline without a Sync are sent as they grow, not held.
-    if (go_on && out_.size() >= kSendAt) return Send();
-    return go_on;
+    if (discarding_) {  // DISCARD ALL
+      discarding_ = false;
+      deallocating_ = true;
+      portals_.clear();
+      settings_.clear();
+    }
+    if (deallocating_) {  // DEALLOCATE ALL (PostgreSQL keeps the unnamed statement)
+      deallocating_ = false;
+      for (auto it = statements_.begin(); it != statements_.end();) {
+        it = it->first.empty() ? std::next(it) : statements_.erase(it);
+      }
+    }
   }
 
   static constexpr size_t kSendAt = size_t{64} * 1024;
@@ -676,6 +769,9 @@ class Session {
       }
     } catch (const ProtocolViolation& e) {
       Fatal("08P01", e.what());
+      return false;
+    } catch (const TokenRevoked& e) {
+      Fatal("28000", e.what(), "connect again with a valid token");
       return false;
     } catch (const Error& e) {
       Report(ToSqlError(e));
@@ -869,7 +965,7 @@ class Session {
                           std::to_string(kMaxOpenQueries) + " hold a query at once)",
                       "read them to their end, or close them");
     }
-    if (!portal.catalog) portal.catalog = lease_();
+    CheckToken(portal);
     governance::QueryOptions query_options;
     query_options.cancel = portal.cancel;
     try {
@@ -880,6 +976,13 @@ class Session {
       throw;
     }
     portal.columns = portal.query->columns();
+  }
+
+  // The token is checked again before every governed statement (its Describe, each
+  // Execute, each FETCH): one revoked while the session is open ends the session there.
+  void CheckToken(Portal& portal) {
+    if (!portal.catalog) portal.catalog = lease_();
+    if (governance::Authenticate(*portal.catalog, token_) != claimed_) throw TokenRevoked();
   }
 
   bool Execute(const std::string& body) {
@@ -947,14 +1050,11 @@ class Session {
       if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
       return false;
     }
-    if (!portal.catalog) portal.catalog = lease_();
-    // The token is checked again for every statement: one revoked while the session
-    // is open stops it at its next statement.
-    if (governance::Authenticate(*portal.catalog, token_) != claimed_) {
-      Fatal("28000", "the token of this session was revoked", "connect again with a valid one");
-      return std::nullopt;
+    if (portal.query) {
+      CheckToken(portal);
+    } else {
+      PrepareQuery(portal);
     }
-    if (!portal.query) PrepareQuery(portal);
     // A cancel is for the statement running when it comes: this one, from now to the
     // end of this fetch.
     portal.cancel->store(false);
@@ -994,18 +1094,36 @@ class Session {
   }
 
   // Answers one simple query message. False when the connection must end.
+  // A Query message: its statements in turn (psql -c "a; b", a tool's "SET …; SELECT …"),
+  // each answered as it runs; an error skips the rest, as in PostgreSQL.
   bool SimpleQuery(const std::string& text) {
     if (!ValidUtf8(text)) {
       Report({"22021", "invalid byte sequence for encoding \"UTF8\"", ""});
       return true;
     }
-    const std::string sql = Trimmed(text);
-    if (sql.empty()) {
+    const std::vector<std::string_view> statements = SplitStatements(text);
+    if (statements.empty()) {
       out_.EmptyQueryResponse();
       return true;
     }
+    for (const std::string_view statement : statements) {
+      bool failed = false;
+      if (!SimpleStatement(std::string(statement), failed)) return false;
+      Settle();
+      if (failed) break;
+    }
+    return true;
+  }
+
+  // One statement of a Query message. False: the session ends; `failed`: an error was
+  // reported.
+  bool SimpleStatement(const std::string& text, bool& failed) {
+    const std::string sql = Trimmed(text);
     try {
-      if (RefusedInFailedTransaction(sql)) return true;
+      if (RefusedInFailedTransaction(sql)) {
+        failed = true;
+        return true;
+      }
       if (auto cursor = CursorStatement(sql)) return *cursor;
       if (auto local = LocalStatement(sql)) {
         Answer(*local, {}, true);
@@ -1016,10 +1134,15 @@ class Session {
       int64_t sent = 0;
       if (!RunPortal(portal, 0, true, sent)) return false;
       out_.CommandComplete("SELECT " + std::to_string(sent));
+    } catch (const TokenRevoked& e) {
+      Fatal("28000", e.what(), "connect again with a valid token");
+      return false;
     } catch (const Error& e) {
       Report(ToSqlError(e));
+      failed = true;
     } catch (const WireError& e) {
       Report(e.error);
+      failed = true;
     }
     return true;
   }
@@ -1105,6 +1228,55 @@ class Session {
       };
       return answer;
     }
+    if (starts("reset")) {  // RESET name | RESET ALL: back to the server's value
+      const std::string name = Trimmed(lower.substr(5));
+      answer.tag = "RESET";
+      answer.apply = [this, name] {
+        if (name == "all") {
+          settings_.clear();
+        } else {
+          settings_.erase(name);
+        }
+      };
+      return answer;
+    }
+    if (starts("discard")) {  // what connection pools send before a session is reused
+      const std::string what = Trimmed(lower.substr(7));
+      if (what != "all" && what != "plans" && what != "sequences" && what != "temp" &&
+          what != "temporary") {
+        throw WireError("42601", "syntax error at or near \"" + what + "\" in DISCARD");
+      }
+      if (what == "all" && transaction_) {
+        throw WireError("25001", "DISCARD ALL cannot run inside a transaction block");
+      }
+      answer.tag = what == "all"         ? "DISCARD ALL"
+                   : what == "plans"     ? "DISCARD PLANS"
+                   : what == "sequences" ? "DISCARD SEQUENCES"
+                                         : "DISCARD TEMP";
+      // Statements, portals, cursors and settings go once this message is answered.
+      if (what == "all") answer.apply = [this] { discarding_ = true; };
+      return answer;
+    }
+    if (starts("deallocate")) {  // DEALLOCATE [PREPARE] name | ALL
+      std::string name = Trimmed(sql.substr(10));
+      if (StartsWithWord(ToLower(name), "prepare")) name = Trimmed(name.substr(7));
+      if (ToLower(name) == "all") {
+        answer.tag = "DEALLOCATE ALL";
+        answer.apply = [this] { deallocating_ = true; };
+        return answer;
+      }
+      if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
+        name = name.substr(1, name.size() - 2);
+      } else {
+        name = ToLower(name);
+      }
+      if (statements_.count(name) == 0) {
+        throw WireError("26000", "prepared statement \"" + name + "\" does not exist");
+      }
+      answer.tag = "DEALLOCATE";
+      answer.apply = [this, name] { statements_.erase(name); };
+      return answer;
+    }
     if (starts("show")) {
       const std::string name = Trimmed(lower.substr(4));
       const auto set = settings_.find(name);
@@ -1140,10 +1312,7 @@ class Session {
       LocalAnswer& answer_;
     };
     const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
-    if (governance::Authenticate(*catalog, token_) != claimed_) {
-      throw WireError("28000", "the token of this session was revoked",
-                      "connect again with a valid one");
-    }
+    if (governance::Authenticate(*catalog, token_) != claimed_) throw TokenRevoked();
     if (!view_ || view_->generation() != catalog->Generation()) {
       view_ = std::make_unique<CatalogView>(mesh_, *catalog, principal_);
     }
@@ -1395,10 +1564,12 @@ class Session {
   std::string claimed_;
   std::string token_;  // to check again before each statement; never logged
   std::string application_;
-  bool transaction_ = false;  // in a BEGIN … COMMIT block
-  bool failed_ = false;       // … in which a statement failed
-  bool ending_ = false;       // a COMMIT or ROLLBACK ran: close the transaction's portals
-  bool skipping_ = false;     // after an error in an extended exchange, up to its Sync
+  bool transaction_ = false;   // in a BEGIN … COMMIT block
+  bool failed_ = false;        // … in which a statement failed
+  bool ending_ = false;        // a COMMIT or ROLLBACK ran: close the transaction's portals
+  bool skipping_ = false;      // after an error in an extended exchange, up to its Sync
+  bool discarding_ = false;    // a DISCARD ALL ran: statements, portals and settings go
+  bool deallocating_ = false;  // a DEALLOCATE ALL ran: named statements go
   std::map<std::string, Prepared> statements_;
   std::map<std::string, Portal> portals_;  // and cursors
   std::unique_ptr<CatalogView> view_;

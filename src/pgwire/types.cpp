@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -766,10 +767,10 @@ bool IdentifierChar(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 
-// Calls `placeholder(begin, end, n)` for each $n outside strings, quoted names and
-// comments.
-template <typename Found>
-void ScanPlaceholders(std::string_view sql, Found&& placeholder) {
+// Calls `placeholder(begin, end, n)` for each $n and `semicolon(at)` for each ';'
+// outside strings, quoted names, comments and dollar quotes.
+template <typename Found, typename Semicolon>
+void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon) {
   size_t i = 0;
   const size_t n = sql.size();
   while (i < n) {
@@ -838,9 +839,15 @@ void ScanPlaceholders(std::string_view sql, Found&& placeholder) {
         i = j;
       }
     } else {
+      if (c == ';') semicolon(i);
       ++i;
     }
   }
+}
+
+template <typename Found>
+void ScanPlaceholders(std::string_view sql, Found&& placeholder) {
+  ScanCode(sql, std::forward<Found>(placeholder), [](size_t) {});
 }
 
 }  // namespace
@@ -875,6 +882,21 @@ std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::
   });
   out.append(sql.substr(copied));
   return out;
+}
+
+std::vector<std::string_view> SplitStatements(std::string_view sql) {
+  std::vector<std::string_view> statements;
+  size_t begin = 0;
+  auto add = [&](size_t end) {
+    std::string_view statement = sql.substr(begin, end - begin);
+    const size_t first = statement.find_first_not_of(" \t\r\n\f\v");
+    if (first != std::string_view::npos) statements.push_back(statement.substr(first));
+    begin = end + 1;
+  };
+  ScanCode(
+      sql, [](size_t, size_t, int64_t) {}, add);
+  add(sql.size());
+  return statements;
 }
 
 }  // namespace canopy::pgwire

@@ -75,4 +75,8 @@ inline constexpr size_t kMaxBoundStatementBytes = size_t{16} << 20;
 // when a placeholder has no literal, or the result is longer than kMaxBoundStatementBytes.
 std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::string>& literals);
 
+// The statements of a simple query message, split at each ';' outside strings, quoted
+// names, comments and dollar quotes; blank ones left out. Views into `sql`.
+std::vector<std::string_view> SplitStatements(std::string_view sql);
+
 }  // namespace canopy::pgwire

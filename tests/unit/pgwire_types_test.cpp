@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -12,6 +13,7 @@ namespace {
 using canopy::pgwire::BinaryFormat;
 using canopy::pgwire::CountPlaceholders;
 using canopy::pgwire::ParameterLiteral;
+using canopy::pgwire::SplitStatements;
 using canopy::pgwire::SubstitutePlaceholders;
 using canopy::pgwire::TextFormat;
 namespace oid = canopy::pgwire::oid;
@@ -83,6 +85,17 @@ TEST(PgWireTypes, PlaceholdersAreFoundOnlyOutsideStringsNamesAndComments) {
   EXPECT_EQ(CountPlaceholders("select '$4', \"$5\", $$ $6 $$, $q$ $7 $q$ -- $8\n /* $9 */ $1"), 1);
   EXPECT_EQ(CountPlaceholders("select E'\\' $2', a$1 from t"), 0);  // a$1 is a name
   EXPECT_EQ(CountPlaceholders("select 1"), 0);
+}
+
+TEST(PgWireTypes, StatementsSplitOnlyAtSemicolonsOutsideStringsNamesAndComments) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(SplitStatements("select 1; select 2;"), (V{"select 1", "select 2"}));
+  EXPECT_EQ(SplitStatements("select ';', \";\", $$;$$, $t$;$t$ -- ;\n /* ; /* ; */ ; */ ;x"),
+            (V{"select ';', \";\", $$;$$, $t$;$t$ -- ;\n /* ; /* ; */ ; */ ", "x"}));
+  EXPECT_EQ(SplitStatements("select E'\\';', 1"), (V{"select E'\\';', 1"}));
+  EXPECT_EQ(SplitStatements("  ;\n ; "), V{});
+  EXPECT_EQ(SplitStatements("select 'unterminated; select 2"),
+            (V{"select 'unterminated; select 2"}));
 }
 
 TEST(PgWireTypes, ALiteralNeverLeavesItsPlace) {

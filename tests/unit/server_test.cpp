@@ -1425,6 +1425,31 @@ class RawPg {
   std::string captured_;
 };
 
+// A Query message with several statements (psql -c "a; b", a tool's "SET …; SELECT …")
+// runs them in turn, each under the guard; an error skips the rest, as in PostgreSQL.
+TEST_F(ServerPgWireTest, AQueryMessageRunsItsStatementsInTurnAndStopsAtAnError) {
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("zoe", tokens_["zoe"]));
+  const std::string nul(1, '\0');
+  ASSERT_TRUE(pg.Send(RawPg::Message(
+      'Q',
+      "set application_name = 'a;b'; select 1 as \"x;y\" -- ;\n; show application_name;" + nul)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "CTDCTDCZ");
+  EXPECT_NE(pg.captured().find("a;b"), std::string::npos);
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message(
+      'Q', "select 2 as two; select email from crm.customers; select 3 as three" + nul)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "TDCEZ");  // the third never ran
+  EXPECT_NE(pg.captured().find("42501"), std::string::npos);
+  EXPECT_EQ(pg.captured().find("three"), std::string::npos);
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('Q', " ; ;" + nul)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "IZ");  // EmptyQueryResponse
+}
+
 TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {
   RawPg pg(pg_port_);
   ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
@@ -1576,6 +1601,50 @@ TEST_F(ServerPgWireTest, HostileStatementsAreRefusedAndHarmNothing) {
   EXPECT_NE(many.out.find("54000: too many open portals and cursors"), std::string::npos)
       << many.out;
   EXPECT_TRUE(Healthy());
+}
+
+// What connection pools and drivers send to reset a session before reusing it: RESET,
+// DISCARD ALL and DEALLOCATE are taken, and do what PostgreSQL does to the session.
+TEST_F(ServerPgWireTest, PoolsResetASessionWithDiscardResetAndDeallocate) {
+  const PsqlRun reset =
+      Psql("dana", {"set application_name = 'report'", "show application_name", "reset all",
+                    "show application_name", "set application_name = 'again'", "discard all",
+                    "show application_name", "deallocate all"});
+  ASSERT_EQ(reset.exit_code, 0) << reset.out;
+  EXPECT_NE(reset.out.find(" report\n"), std::string::npos) << reset.out;
+  EXPECT_EQ(reset.out.find(" again\n"), std::string::npos) << reset.out;
+  EXPECT_NE(reset.out.find("DISCARD ALL"), std::string::npos) << reset.out;
+  const PsqlRun refused = Psql("dana", {"begin", "discard all"});
+  EXPECT_NE(refused.out.find("25001"), std::string::npos) << refused.out;
+  const PsqlRun missing = Psql("dana", {"deallocate nothing_here"});
+  EXPECT_NE(missing.out.find("26000"), std::string::npos) << missing.out;
+
+  // A named statement is gone after DEALLOCATE; a cursor after DISCARD ALL.
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
+  const std::string nul(1, '\0');
+  const std::string sync = RawPg::Message('S', "");
+  auto bind = [&](const std::string& statement) {
+    return RawPg::Message(
+               'B', nul + statement + nul + RawPg::Be16(0) + RawPg::Be16(0) + RawPg::Be16(0)) +
+           RawPg::Message('E', nul + RawPg::Be32(0)) + sync;
+  };
+  ASSERT_TRUE(pg.Send(RawPg::Message('P', "s1" + nul + "select 1 as one" + nul + RawPg::Be16(0)) +
+                      sync + bind("s1")));
+  ASSERT_TRUE(pg.ReadUntilReady(2));
+  EXPECT_EQ(pg.Types(), "1Z2DCZ");
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('Q', "deallocate s1" + nul) + bind("s1")));
+  ASSERT_TRUE(pg.ReadUntilReady(2));
+  EXPECT_EQ(pg.Types(), "CZEZ");
+  EXPECT_NE(pg.captured().find("26000"), std::string::npos);
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('Q',
+                                     "begin; declare c cursor with hold for select 1 as one; "
+                                     "commit; discard all; fetch c" +
+                                         nul)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_NE(pg.captured().find("cursor \"c\" does not exist"), std::string::npos) << pg.Types();
 }
 
 // Sessions holding open cursors take at most half the server's catalog connections: with
@@ -1756,6 +1825,14 @@ TEST_F(ServerPgWireTest, PsqlDescribesTheMeshAsThisUserMaySeeIt) {
   EXPECT_NE(zoe.out.find("customers"), std::string::npos) << zoe.out;  // zoe may see it exists
   const PsqlRun write = Psql("dana", {"create table pg_catalog.x (a int)"});
   EXPECT_NE(write.exit_code, 0) << write.out;
+  // A statement that only looks like a query to a reader who does not nest comments
+  // (PostgreSQL and DuckDB do): refused, and nothing was made.
+  const PsqlRun hidden = Psql("dana", {"/* /* */ select */ create table pg_made as select 1 as a",
+                                       "select count(*) from pg_made"});
+  EXPECT_NE(hidden.exit_code, 0) << hidden.out;
+  EXPECT_NE(hidden.out.find("only queries are answered about the catalog"), std::string::npos)
+      << hidden.out;
+  EXPECT_EQ(hidden.out.find("(1 row)"), std::string::npos) << hidden.out;
 }
 
 // With a certificate, SSLRequest is answered "yes": psql encrypts (sslmode=require),
@@ -1866,6 +1943,22 @@ TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {
   EXPECT_NE(run.out.find("(1 row)"), std::string::npos) << run.out;  // before the revoke
   EXPECT_NE(run.out.find("28000: the token of this session was revoked"), std::string::npos)
       << run.out;
+
+  // Describing a statement tells its columns: it is refused too, and ends the session.
+  RawPg pg(pg_port_);
+  ASSERT_TRUE(pg.Login("zoe", tokens_["zoe"]));
+  const std::string zoe = tokens_["zoe"].substr(4, tokens_["zoe"].find('_', 4) - 4);
+  ASSERT_EQ(canopy::test::Shell("cd " + canopy::test::Quote(mesh_) + " && " + CANOPY_BINARY +
+                                " token revoke " + zoe + " >/dev/null 2>&1"),
+            0);
+  const std::string nul(1, '\0');
+  ASSERT_TRUE(
+      pg.Send(RawPg::Message('P', nul + "select id from crm.customers" + nul + RawPg::Be16(0)) +
+              RawPg::Message('D', "S" + nul) + RawPg::Message('S', "")));
+  EXPECT_FALSE(pg.ReadUntilReady()) << pg.Types();  // the connection ended before a Sync's answer
+  EXPECT_EQ(pg.Types().find('T'), std::string::npos) << "no RowDescription: " << pg.Types();
+  EXPECT_NE(pg.captured().find("the token of this session was revoked"), std::string::npos)
+      << pg.captured();
 }
 
 }  // namespace

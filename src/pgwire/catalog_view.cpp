@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "engine/engine.h"
+#include "pgwire/types.h"
 
 namespace canopy::pgwire {
 
@@ -45,8 +46,66 @@ CREATE TABLE pg_canopy.pg_inherits (inhrelid INTEGER, inhparent INTEGER, inhseqn
   inhdetachpending BOOLEAN);
 CREATE TABLE pg_canopy.pg_collation (oid INTEGER, collname VARCHAR, collnamespace INTEGER);
 CREATE TABLE pg_canopy.pg_roles (oid INTEGER, rolname VARCHAR);
+CREATE TABLE pg_canopy.pg_type (oid INTEGER, typname VARCHAR, typnamespace INTEGER,
+  typowner INTEGER, typlen SMALLINT, typbyval BOOLEAN, typtype VARCHAR, typcategory VARCHAR,
+  typispreferred BOOLEAN, typisdefined BOOLEAN, typdelim VARCHAR, typrelid INTEGER,
+  typelem INTEGER, typarray INTEGER, typinput VARCHAR, typoutput VARCHAR, typreceive VARCHAR,
+  typsend VARCHAR, typalign VARCHAR, typstorage VARCHAR, typnotnull BOOLEAN,
+  typbasetype INTEGER, typtypmod INTEGER, typndims INTEGER, typcollation INTEGER,
+  typdefault VARCHAR);
+INSERT INTO pg_canopy.pg_type
+  SELECT oid, name, 11, 10, len, len > 0 AND len <= 8, 'b', category, false, true, ',', 0, 0, 0,
+         name || 'in', name || 'out', name || 'recv', name || 'send',
+         CASE WHEN len = 2 THEN 's' WHEN len = 4 THEN 'i' WHEN len = 8 THEN 'd' ELSE 'i' END,
+         CASE WHEN len > 0 THEN 'p' ELSE 'x' END, false, 0, -1, 0, 0, NULL
+  FROM (VALUES (16, 'bool', 1, 'B'), (17, 'bytea', -1, 'U'), (19, 'name', 64, 'S'),
+               (20, 'int8', 8, 'N'), (21, 'int2', 2, 'N'), (23, 'int4', 4, 'N'),
+               (25, 'text', -1, 'S'), (26, 'oid', 4, 'N'), (114, 'json', -1, 'U'),
+               (700, 'float4', 4, 'N'), (701, 'float8', 8, 'N'), (705, 'unknown', -2, 'X'),
+               (1042, 'bpchar', -1, 'S'), (1043, 'varchar', -1, 'S'), (1082, 'date', 4, 'D'),
+               (1083, 'time', 8, 'D'), (1114, 'timestamp', 8, 'D'),
+               (1184, 'timestamptz', 8, 'D'), (1186, 'interval', 16, 'T'),
+               (1700, 'numeric', -1, 'N'), (2950, 'uuid', 16, 'U'), (3802, 'jsonb', -1, 'U'))
+       AS t(oid, name, len, category);
+-- Each column's type as the wire sends it (PostgreSQL's OIDs and typmods, where DuckDB's
+-- pg_attribute has its own type ids), filled once the tables are made.
+CREATE TABLE pg_canopy.attribute_types (relid BIGINT, num BIGINT, typid INTEGER,
+  typmod INTEGER);
+CREATE VIEW pg_canopy.pg_attribute AS
+  SELECT a.* REPLACE (coalesce(t.typid, 25) AS atttypid, coalesce(t.typmod, -1) AS atttypmod)
+  FROM pg_catalog.pg_attribute a
+  LEFT JOIN pg_canopy.attribute_types t ON a.attrelid = t.relid AND a.attnum = t.num;
+CREATE MACRO pg_canopy.format_type(type_oid, typemod) AS
+  CASE type_oid
+    WHEN 16 THEN 'boolean' WHEN 17 THEN 'bytea' WHEN 20 THEN 'bigint'
+    WHEN 21 THEN 'smallint' WHEN 23 THEN 'integer' WHEN 25 THEN 'text' WHEN 114 THEN 'json'
+    WHEN 700 THEN 'real' WHEN 701 THEN 'double precision'
+    WHEN 1043 THEN 'character varying' WHEN 1082 THEN 'date'
+    WHEN 1083 THEN 'time without time zone' WHEN 1114 THEN 'timestamp without time zone'
+    WHEN 1184 THEN 'timestamp with time zone' WHEN 1186 THEN 'interval'
+    WHEN 1700 THEN 'numeric' || CASE WHEN typemod >= 4 THEN
+      '(' || ((typemod - 4) >> 16) || ',' || ((typemod - 4) & 65535) || ')' ELSE '' END
+    WHEN 2950 THEN 'uuid' WHEN 3802 THEN 'jsonb'
+    ELSE (SELECT first(typname) FROM pg_canopy.pg_type t WHERE t.oid = type_oid)
+  END;
+CREATE MACRO pg_canopy.pg_get_function_result(function_oid) AS NULL;
+CREATE MACRO pg_canopy.pg_get_function_arguments(function_oid) AS NULL;
+-- PostgreSQL's set-returning array expansion, as JDBC's key and index queries use it
+-- (there are no keys or indexes: never called on a row).
+CREATE MACRO pg_canopy._pg_expandarray(list) AS
+  {'x': NULL::INTEGER, 'n': NULL::INTEGER};
+CREATE VIEW pg_canopy.pg_settings AS
+  SELECT * FROM pg_catalog.pg_settings
+  UNION ALL
+  SELECT name, setting, name, vartype
+  FROM (VALUES ('max_index_keys', '32', 'integer'), ('max_identifier_length', '63', 'integer'),
+               ('server_version_num', '150000', 'integer'),
+               ('standard_conforming_strings', 'on', 'bool'))
+       AS t(name, setting, vartype);
 CREATE VIEW pg_canopy.pg_namespace AS
-  SELECT * FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('main', 'pg_canopy');
+  SELECT * FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('main', 'pg_canopy')
+  UNION ALL
+  SELECT 11, 'pg_catalog', 10, NULL;  -- where PostgreSQL's types live
 CREATE VIEW pg_canopy.pg_class AS
   SELECT c.*, false AS relrowsecurity, false AS relforcerowsecurity, 0 AS reltoastrelid,
          0 AS reloftype, 'd' AS relreplident, false AS relispartition,
@@ -145,6 +204,26 @@ CatalogView::CatalogView(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
       }
     }
   }
+  // PostgreSQL's type of every column made, as RowDescription says it.
+  std::vector<std::string> types;
+  for (engine::Result r = state_->connection.Query(
+           "SELECT table_oid, column_index, data_type, numeric_precision, numeric_scale "
+           "FROM duckdb_columns() WHERE schema_name NOT IN ('main', 'pg_canopy')");
+       r.NextChunk();) {
+    for (int64_t row = 0; row < r.ChunkRows(); ++row) {
+      const std::string name = r.Text(2, row);
+      const PgType type = PgTypeOf(name);
+      int64_t typmod = -1;
+      if (name.rfind("DECIMAL", 0) == 0 && !r.IsNull(3, row) && !r.IsNull(4, row)) {
+        typmod = ((r.Int(3, row) << 16) | r.Int(4, row)) + 4;  // as PostgreSQL packs it
+      }
+      types.push_back("(" + std::to_string(r.Int(0, row)) + ", " + std::to_string(r.Int(1, row)) +
+                      ", " + std::to_string(type.oid) + ", " + std::to_string(typmod) + ")");
+    }
+  }
+  if (!types.empty()) {
+    state_->connection.Execute("INSERT INTO pg_canopy.attribute_types VALUES " + Join(types, ", "));
+  }
   state_->connection.Execute("SET lock_configuration = true");
 }
 
@@ -220,6 +299,8 @@ std::string CatalogView::Rewrite(const std::string& sql) {
          "::VARCHAR"});
     list.push_back({std::regex(R"(::\s*int2\s*\[\])", icase), "::SMALLINT[]"});
     list.push_back({std::regex(R"(\bpg_catalog\s*\.\s*)", icase), ""});
+    list.push_back(
+        {std::regex(R"(\binformation_schema\s*\.\s*_pg_expandarray\b)", icase), "_pg_expandarray"});
     list.push_back({std::regex(R"(\binformation_schema\s*\.\s*(schemata|tables|columns)\b)", icase),
                     "pg_canopy.is_$1"});
     // PostgreSQL names a function's column after its alias; DuckDB wants it said.

@@ -1230,6 +1230,8 @@ class Session {
     }
     if (starts("reset")) {  // RESET name | RESET ALL: back to the server's value
       const std::string name = Trimmed(lower.substr(5));
+      // Only what SET takes: any other name goes to the guard, which refuses it.
+      if (name != "all" && TakenSettings().count(name) == 0) return std::nullopt;
       answer.tag = "RESET";
       answer.apply = [this, name] {
         if (name == "all") {
@@ -1327,7 +1329,9 @@ class Session {
 
   // A SET of a setting tools send: its name (lower case; "" for one not kept) and
   // value. nullopt for any other SET.
-  static std::optional<std::pair<std::string, std::string>> SessionSetting(const std::string& sql) {
+  // The settings a session may SET (and RESET): drivers and tools send them, and none
+  // changes anything a governed read depends on.
+  static const std::set<std::string>& TakenSettings() {
     static const std::set<std::string> taken = {"application_name",
                                                 "datestyle",
                                                 "extra_float_digits",
@@ -1341,6 +1345,11 @@ class Session {
                                                 "client_min_messages",
                                                 "standard_conforming_strings",
                                                 "idle_in_transaction_session_timeout"};
+    return taken;
+  }
+
+  static std::optional<std::pair<std::string, std::string>> SessionSetting(const std::string& sql) {
+    const std::set<std::string>& taken = TakenSettings();
     std::string rest = ToLower(Trimmed(sql.substr(3)));
     for (const char* scope : {"session ", "local "}) {
       if (rest.rfind(scope, 0) == 0) rest = Trimmed(rest.substr(std::strlen(scope)));

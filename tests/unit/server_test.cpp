@@ -1927,6 +1927,25 @@ TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance)
   EXPECT_NE(printed.find("ok a parameterised query"), std::string::npos) << printed;
 }
 
+// PostgreSQL's JDBC driver, as DBeaver, Metabase and other JDBC tools use it: browsing
+// (DatabaseMetaData), prepared statements with binary results, fetching in steps.
+TEST_F(ServerPgWireTest, JdbcBrowsesTheMeshAndReadsUnderTheSameGovernance) {
+  const std::string jar = "/usr/share/java/postgresql.jar";
+  if (canopy::test::Shell("command -v java >/dev/null 2>&1") != 0 || !fs::exists(jar)) {
+    GTEST_SKIP() << "a JDK and Debian's libpostgresql-jdbc-java are needed (scripts/setup --test)";
+  }
+  using canopy::test::Quote;
+  const fs::path out = dir_ / "jdbc.out";
+  const int status = canopy::test::Shell(
+      "java -cp " + jar + " " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/JdbcClient.java") +
+      " " + std::to_string(pg_port_) + " dana " + Quote(tokens_["dana"]) + " zoe " +
+      Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
+  const std::string printed = canopy::test::Read(out);
+  EXPECT_EQ(status, 0) << printed;
+  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("ok a denied read is refused with 42501"), std::string::npos) << printed;
+}
+
 // A token revoked while its session is open stops the session at its next statement;
 // a statement that is not UTF-8 is refused, and the session goes on.
 TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {

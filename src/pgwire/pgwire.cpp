@@ -272,17 +272,9 @@ class WireSink : public governance::ResultSink {
           continue;
         }
       }
-      const auto formatted = field.format == 1 ? BinaryFormat(field.type_oid, value)
-                                               : TextFormat(field.type_oid, value);
-      if (formatted) {
-        out_.Value(*formatted);
-      } else {
-        out_.Null();
-      }
+      Formatted(field, value);
     }
-    out_.EndRow();
-    ++rows_;
-    if (out_.size() >= kBatchBytes) Flush();
+    EndRow();
   }
   // Straight from the chunk, without a Value between, for the values most results are
   // made of (text, integers, decimals, booleans in text; integers in binary); the rest
@@ -310,20 +302,10 @@ class WireSink : public governance::ResultSink {
             for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>(value >> (8 * i));
           });
         } else {
-          const Writer::Field& field = fields_[static_cast<size_t>(c)];
-          const governance::Value value = governance::ReadValue(chunk, c, row);
-          const auto formatted = field.format == 1 ? BinaryFormat(field.type_oid, value)
-                                                   : TextFormat(field.type_oid, value);
-          if (formatted) {
-            out_.Value(*formatted);
-          } else {
-            out_.Null();
-          }
+          Formatted(fields_[static_cast<size_t>(c)], governance::ReadValue(chunk, c, row));
         }
       }
-      out_.EndRow();
-      ++rows_;
-      if (out_.size() >= kBatchBytes) Flush();
+      EndRow();
     }
   }
   void Flush() {
@@ -340,6 +322,22 @@ class WireSink : public governance::ResultSink {
   int64_t rows() const { return rows_; }
 
  private:
+  // A value through its field's format (text or binary).
+  void Formatted(const Writer::Field& field, const governance::Value& value) {
+    const auto formatted =
+        field.format == 1 ? BinaryFormat(field.type_oid, value) : TextFormat(field.type_oid, value);
+    if (formatted) {
+      out_.Value(*formatted);
+    } else {
+      out_.Null();
+    }
+  }
+  void EndRow() {
+    out_.EndRow();
+    ++rows_;
+    if (out_.size() >= kBatchBytes) Flush();
+  }
+
   enum class Way { kView, kText, kBool, kBinaryInteger, kFormat };
   Way WayOf(const engine::Result& chunk, int column) const {
     const Writer::Field& field = fields_[static_cast<size_t>(column)];

@@ -1946,6 +1946,24 @@ TEST_F(ServerPgWireTest, JdbcBrowsesTheMeshAndReadsUnderTheSameGovernance) {
   EXPECT_NE(printed.find("ok a denied read is refused with 42501"), std::string::npos) << printed;
 }
 
+// node-postgres (npm's pg): the extended protocol as JavaScript tools speak it.
+TEST_F(ServerPgWireTest, NodePostgresQueriesUnderTheSameGovernance) {
+  const std::string dir = std::string(CANOPY_TEST_DIR) + "/pgwire/node";
+  if (canopy::test::Shell("command -v node >/dev/null 2>&1") != 0 ||
+      !fs::exists(dir + "/node_modules/pg")) {
+    GTEST_SKIP() << "node and the npm package pg are needed (scripts/setup --test)";
+  }
+  using canopy::test::Quote;
+  const fs::path out = dir_ / "node.out";
+  const int status = canopy::test::Shell(
+      "node " + Quote(dir + "/client.mjs") + " " + std::to_string(pg_port_) + " dana " +
+      Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
+  const std::string printed = canopy::test::Read(out);
+  EXPECT_EQ(status, 0) << printed;
+  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("ok a named prepared statement, run 3"), std::string::npos) << printed;
+}
+
 // A token revoked while its session is open stops the session at its next statement;
 // a statement that is not UTF-8 is refused, and the session goes on.
 TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {

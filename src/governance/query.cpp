@@ -252,13 +252,14 @@ Value ReadValue(const engine::Result& result, int column, int64_t row) {
   return std::monostate{};
 }
 
-void ResultSink::Rows(const engine::Result& chunk, int64_t first, int64_t count) {
+void ResultSink::Rows(const engine::Result& chunk, int64_t first, int64_t count, int64_t& sent) {
   values_.resize(static_cast<size_t>(chunk.ColumnCount()));
   for (int64_t row = first; row < first + count; ++row) {
     for (size_t c = 0; c < values_.size(); ++c) {
       values_[c] = ReadValue(chunk, static_cast<int>(c), row);
     }
     Row(values_);
+    ++sent;
   }
 }
 
@@ -621,7 +622,13 @@ bool GovernedQuery::Fetch(ResultSink& sink, int64_t limit) {
       int64_t count = st.chunk_rows - st.chunk_row;
       if (limit > 0) count = std::min(count, limit - sent);
       count = std::min(count, st.max_rows - outcome.rows);
-      sink.Rows(*st.stream, st.chunk_row, count);
+      int64_t done = 0;
+      try {
+        sink.Rows(*st.stream, st.chunk_row, count, done);
+      } catch (...) {
+        outcome.rows += done;  // what went out before the sink failed is audited
+        throw;
+      }
       st.chunk_row += count;
       outcome.rows += count;
       sent += count;

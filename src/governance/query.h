@@ -40,9 +40,11 @@ class ResultSink {
   virtual ~ResultSink() = default;
   virtual void Begin(const std::vector<ResultColumn>& columns) = 0;
   virtual void Row(const std::vector<Value>& row) = 0;
-  // Rows [first, first + count) of the result's current chunk. By default each through
-  // ReadValue and Row; a sink that writes values straight from the chunk overrides it.
-  virtual void Rows(const engine::Result& chunk, int64_t first, int64_t count);
+  // Rows [first, first + count) of the result's current chunk, counting each one sent in
+  // `sent` (so that a sink that fails half-way still tells how many went out). By
+  // default each through ReadValue and Row; a sink that writes values straight from the
+  // chunk overrides it.
+  virtual void Rows(const engine::Result& chunk, int64_t first, int64_t count, int64_t& sent);
 
  private:
   std::vector<Value> values_;  // the default Rows' row, reused

@@ -6,6 +6,7 @@
 // Int32 length that counts itself and the body, then the body.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -122,6 +123,8 @@ class Writer {
   const std::string& bytes() const { return out_; }
   size_t size() const { return out_.size(); }
   void Clear() { out_.clear(); }
+  // Back to `size` bytes (a message begun and abandoned).
+  void Truncate(size_t size) { out_.resize(std::min(size, out_.size())); }
 
  private:
   void Begin(char type);

@@ -255,7 +255,7 @@ class WireSink : public governance::ResultSink {
     if (describe_) out_.RowDescription(fields_);
   }
   void Row(const std::vector<governance::Value>& row) override {
-    out_.BeginRow(static_cast<int16_t>(row.size()));
+    BeginRow(static_cast<int16_t>(row.size()));
     for (size_t c = 0; c < row.size(); ++c) {
       const Writer::Field& field = fields_[c];
       const governance::Value& value = row[c];
@@ -279,11 +279,11 @@ class WireSink : public governance::ResultSink {
   // Straight from the chunk, without a Value between, for the values most results are
   // made of (text, integers, decimals, booleans in text; integers in binary); the rest
   // through Row's formats.
-  void Rows(const engine::Result& chunk, int64_t first, int64_t count) override {
+  void Rows(const engine::Result& chunk, int64_t first, int64_t count, int64_t& sent) override {
     const auto columns = static_cast<int16_t>(fields_.size());
     for (int16_t c = 0; c < columns; ++c) ways_[static_cast<size_t>(c)] = WayOf(chunk, c);
     for (int64_t row = first; row < first + count; ++row) {
-      out_.BeginRow(columns);
+      BeginRow(columns);
       for (int c = 0; c < columns; ++c) {
         const Way way = ways_[static_cast<size_t>(c)];
         if (chunk.IsNull(c, row)) {
@@ -306,6 +306,7 @@ class WireSink : public governance::ResultSink {
         }
       }
       EndRow();
+      ++sent;
     }
   }
   void Flush() {
@@ -323,14 +324,26 @@ class WireSink : public governance::ResultSink {
 
  private:
   // A value through its field's format (text or binary).
+  // A value that cannot be written takes its half-written row back out of the buffer
+  // before the error goes to the client, so the stream stays whole messages.
   void Formatted(const Writer::Field& field, const governance::Value& value) {
-    const auto formatted =
-        field.format == 1 ? BinaryFormat(field.type_oid, value) : TextFormat(field.type_oid, value);
+    std::optional<std::string> formatted;
+    try {
+      formatted = field.format == 1 ? BinaryFormat(field.type_oid, value)
+                                    : TextFormat(field.type_oid, value);
+    } catch (...) {
+      out_.Truncate(row_start_);
+      throw;
+    }
     if (formatted) {
       out_.Value(*formatted);
     } else {
       out_.Null();
     }
+  }
+  void BeginRow(int16_t columns) {
+    row_start_ = out_.size();
+    out_.BeginRow(columns);
   }
   void EndRow() {
     out_.EndRow();
@@ -368,6 +381,7 @@ class WireSink : public governance::ResultSink {
   bool describe_;
   std::vector<Writer::Field> fields_;
   std::vector<Way> ways_;  // per column, for the chunk being written
+  size_t row_start_ = 0;   // where the row being written begins in the buffer
   int64_t rows_ = 0;
 };
 
@@ -1259,7 +1273,10 @@ class Session {
     }
     if (starts("deallocate")) {  // DEALLOCATE [PREPARE] name | ALL
       std::string name = Trimmed(sql.substr(10));
-      if (StartsWithWord(ToLower(name), "prepare")) name = Trimmed(name.substr(7));
+      // PREPARE is a keyword only when a name follows it (a statement may be called so).
+      if (StartsWithWord(ToLower(name), "prepare") && !Trimmed(name.substr(7)).empty()) {
+        name = Trimmed(name.substr(7));
+      }
       if (ToLower(name) == "all") {
         answer.tag = "DEALLOCATE ALL";
         answer.apply = [this] { deallocating_ = true; };

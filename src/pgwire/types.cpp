@@ -884,13 +884,46 @@ std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::
   return out;
 }
 
+namespace {
+
+// Whether `piece` holds anything but blanks and comments.
+bool HasCode(std::string_view piece) {
+  size_t i = 0;
+  const size_t n = piece.size();
+  while (i < n) {
+    if (std::isspace(static_cast<unsigned char>(piece[i])) != 0) {
+      ++i;
+    } else if (piece.compare(i, 2, "--") == 0) {
+      while (i < n && piece[i] != '\n') ++i;
+    } else if (piece.compare(i, 2, "/*") == 0) {
+      int depth = 0;
+      while (i < n) {
+        if (piece.compare(i, 2, "/*") == 0) {
+          ++depth;
+          i += 2;
+        } else if (piece.compare(i, 2, "*/") == 0) {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<std::string_view> SplitStatements(std::string_view sql) {
   std::vector<std::string_view> statements;
   size_t begin = 0;
   auto add = [&](size_t end) {
     std::string_view statement = sql.substr(begin, end - begin);
     const size_t first = statement.find_first_not_of(" \t\r\n\f\v");
-    if (first != std::string_view::npos) statements.push_back(statement.substr(first));
+    if (HasCode(statement)) statements.push_back(statement.substr(first));
     begin = end + 1;
   };
   ScanCode(

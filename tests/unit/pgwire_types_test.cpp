@@ -94,6 +94,8 @@ TEST(PgWireTypes, StatementsSplitOnlyAtSemicolonsOutsideStringsNamesAndComments)
             (V{"select ';', \";\", $$;$$, $t$;$t$ -- ;\n /* ; /* ; */ ; */ ", "x"}));
   EXPECT_EQ(SplitStatements("select E'\\';', 1"), (V{"select E'\\';', 1"}));
   EXPECT_EQ(SplitStatements("  ;\n ; "), V{});
+  EXPECT_EQ(SplitStatements("select 1; -- done"), (V{"select 1"}));  // a comment is no statement
+  EXPECT_EQ(SplitStatements("/* a /* nested */ one */ ; select 2"), (V{"select 2"}));
   EXPECT_EQ(SplitStatements("select 'unterminated; select 2"),
             (V{"select 'unterminated; select 2"}));
 }

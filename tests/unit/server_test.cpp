@@ -1448,6 +1448,10 @@ TEST_F(ServerPgWireTest, AQueryMessageRunsItsStatementsInTurnAndStopsAtAnError) 
   ASSERT_TRUE(pg.Send(RawPg::Message('Q', " ; ;" + nul)));
   ASSERT_TRUE(pg.ReadUntilReady());
   EXPECT_EQ(pg.Types(), "IZ");  // EmptyQueryResponse
+  pg.Clear();
+  ASSERT_TRUE(pg.Send(RawPg::Message('Q', "select 4 as four; -- done" + nul)));
+  ASSERT_TRUE(pg.ReadUntilReady());
+  EXPECT_EQ(pg.Types(), "TDCZ");  // a trailing comment is no statement
 }
 
 TEST_F(ServerPgWireTest, AMaskedValueIsInNoByteTheServerSends) {

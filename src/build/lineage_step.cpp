@@ -1,5 +1,6 @@
 #include "build/lineage_step.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -113,6 +114,69 @@ ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product
     out.by_port[port.name] = rel;
   }
   return out;
+}
+
+ClassificationCheck CheckClassifications(const spec::Mesh& mesh, const spec::Product& product,
+                                         const std::vector<catalog::ColumnLineageEdge>& edges) {
+  const std::vector<std::string>& order = mesh.governance.classifications;
+  auto rank = [&](const std::string& classification) {
+    const auto at = std::find(order.begin(), order.end(), classification);
+    return at == order.end() ? -1 : static_cast<int>(at - order.begin());
+  };
+  auto property_of = [](const spec::Contract& contract,
+                        const std::string& column) -> const spec::Property* {
+    for (const auto& property : contract.properties) {
+      if (ToLower(property.name) == ToLower(column)) return &property;
+    }
+    return nullptr;
+  };
+  // The strictest classification the DIRECT sources of each port column give.
+  struct Required {
+    int rank = -1;
+    std::vector<std::string> sources;
+  };
+  std::map<std::pair<std::string, std::string>, Required> required;  // (port SQL name, column)
+  for (const auto& edge : edges) {
+    if (edge.type != "DIRECT") continue;
+    const size_t dot = edge.source.find('.');
+    if (edge.source.rfind("file:", 0) == 0 || dot == std::string::npos) continue;
+    const auto [upstream, port] =
+        mesh.FindPort(edge.source.substr(0, dot), edge.source.substr(dot + 1));
+    if (port == nullptr) continue;
+    const spec::Property* source = property_of(port->contract, edge.source_column);
+    const std::string classification =
+        source != nullptr ? source->classification : mesh.governance.default_classification;
+    const int r = rank(classification);
+    Required& need = required[{edge.target, edge.column}];
+    const std::string name = edge.source + "." + edge.source_column;
+    if (r > need.rank) {
+      need.rank = r;
+      need.sources = {name};
+    } else if (r == need.rank && r >= 0 &&
+               std::find(need.sources.begin(), need.sources.end(), name) == need.sources.end()) {
+      need.sources.push_back(name);
+    }
+  }
+  ClassificationCheck check;
+  for (const auto& port : product.outputs) {
+    const std::string target = product.domain + "." + port.name;
+    for (const auto& [key, need] : required) {
+      if (key.first != target || need.rank < 0) continue;
+      const spec::Property* property = property_of(port.contract, key.second);
+      const std::string declared =
+          property != nullptr ? property->classification : mesh.governance.default_classification;
+      if (rank(declared) >= need.rank) continue;
+      ClassificationFinding finding{port.name,
+                                    key.second,
+                                    declared,
+                                    order[static_cast<size_t>(need.rank)],
+                                    need.sources,
+                                    property != nullptr ? property->declassified : "",
+                                    property != nullptr ? property->location : port.location};
+      (finding.reason.empty() ? check.weaker : check.declassified).push_back(std::move(finding));
+    }
+  }
+  return check;
 }
 
 std::vector<std::string> AffectedConsumers(const spec::Mesh& mesh,

@@ -48,6 +48,29 @@ std::string FileDataset(const std::string& domain, const std::string& path);
 ProductLineage AnalyzeProductLineage(engine::Connection& db, const spec::Product& product,
                                      const std::vector<InputDataset>& inputs);
 
+// Classification follows the data: a column whose value is computed from classified
+// columns (DIRECT lineage: carried, transformed or aggregated) must be classified at
+// least as strictly as the strictest of them — strictness is the order of the mesh's
+// governance.classifications, the last the strictest. A port column declared weaker is
+// a finding, unless its property says why (customProperties: declassified, a reason),
+// which is a declassification the build audits. Files carry no classification; columns
+// of ports not analysed are not judged.
+struct ClassificationFinding {
+  std::string port;  // the port's name
+  std::string column;
+  std::string declared;
+  std::string lineage;               // the strictest classification of its sources
+  std::vector<std::string> sources;  // "crm.customers.email", those that give it
+  std::string reason;                // the written reason, when declassified
+  SourceLocation location;           // the property (or the port when not listed)
+};
+struct ClassificationCheck {
+  std::vector<ClassificationFinding> weaker;        // build errors
+  std::vector<ClassificationFinding> declassified;  // allowed, audited
+};
+ClassificationCheck CheckClassifications(const spec::Mesh& mesh, const spec::Product& product,
+                                         const std::vector<catalog::ColumnLineageEdge>& edges);
+
 // The downstream ports a breaking change to `product`'s contract affects, one line each
 // with its product and owner: for a changed column, the ports whose (analysed) column
 // lineage reads it; for a change to a whole port (removed, a table-level rule), and for

@@ -450,6 +450,7 @@ class ProductBuild {
       version.input_versions[sql_name] = upstream.build_id;
     }
     AnalyzeLineage(db, upstreams, decisions, version);
+    CheckClassificationsFollowTheData(version);
     const std::string relative_dir =
         (fs::path("products") / product_.domain / product_.name / c_.build_id).string();
 
@@ -567,6 +568,27 @@ class ProductBuild {
     version.port_lineage = lineage_run_.lineage->ports;
   }
 
+  // A column computed from classified columns is classified at least as strictly as
+  // they are, or says why not (build/lineage_step.h): a build error names each one.
+  void CheckClassificationsFollowTheData(const catalog::PublishedVersion& version) {
+    ClassificationCheck check = CheckClassifications(*c_.mesh, product_, version.column_lineage);
+    if (!check.weaker.empty()) {
+      std::vector<std::string> lines;
+      for (const auto& f : check.weaker) {
+        lines.push_back(f.location.ToString() + ": " + product_.domain + "." + f.port + "." +
+                        f.column + " is declared " + f.declared + " but is computed from " +
+                        Join(f.sources, ", ") + " (" + f.lineage + ")");
+      }
+      throw Error(ErrorCode::kFailed,
+                  "classification does not follow the data:\n    " + Join(lines, "\n    "),
+                  "declare each column at least as strictly as its sources (classification: " +
+                      check.weaker.front().lineage +
+                      "), or, as its owner, say why it is less sensitive: customProperties: "
+                      "[{property: declassified, value: \"<reason>\"}] (audited)");
+    }
+    declassified_ = std::move(check.declassified);
+  }
+
   // "domains/sales/sql/orders.sql:12": where line `line` (1-based; 0 when unknown) of
   // the model's SQL is in its file.
   static std::string ModelPlace(const spec::Model& model, int line) {
@@ -649,6 +671,13 @@ class ProductBuild {
                                 {"manifest", version.manifest_path}};
       governance::RecordAudit(*c_.catalog, "domain:" + product_.domain, "publish", address, "ok",
                               details.dump());
+      for (const auto& f : declassified_) {  // the owner's reasons, with what they outweigh
+        const nlohmann::json why = {{"build_id", version.build_id}, {"version", version.version},
+                                    {"declared", f.declared},       {"lineage", f.lineage},
+                                    {"sources", f.sources},         {"reason", f.reason}};
+        governance::RecordAudit(*c_.catalog, "domain:" + product_.domain, "declassify",
+                                product_.domain + "." + f.port + "." + f.column, "ok", why.dump());
+      }
     });
     outcome_.run.status = "published";
     outcome_.run.message = "version " + version.version + " is live";
@@ -710,9 +739,10 @@ class ProductBuild {
   const spec::Product& product_;
   ProductOutcome outcome_;
   std::string staging_;
-  std::map<std::string, std::string> snapshots_;  // port → contract snapshot
-  LineageRun lineage_run_;                        // what the OpenLineage events say
-  bool started_ = false;                          // START emitted
+  std::map<std::string, std::string> snapshots_;     // port → contract snapshot
+  std::vector<ClassificationFinding> declassified_;  // audited when the version publishes
+  LineageRun lineage_run_;                           // what the OpenLineage events say
+  bool started_ = false;                             // START emitted
 };
 
 // OpenLineage for a product not built because an upstream failed: START, then FAIL.

@@ -222,6 +222,9 @@ struct Property {
   std::string classification;  // resolved: the mesh default when the spec gives none
   bool classification_given = false;
   SourceLocation classification_location;
+  // The owner's written reason for a classification weaker than the column's lineage
+  // gives (ODCS customProperties: {property: declassified, value: <reason>}); empty: none.
+  std::string declassified;
   std::string description;
   std::vector<std::string> tags;
   std::vector<QualityRule> quality;

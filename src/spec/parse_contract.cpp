@@ -293,6 +293,24 @@ Property ParseProperty(const YAML::Node& node, const ReadContext& context) {
     property.quality = ParseQualityList(*quality, context, /*column_level=*/true);
   }
   property.extra = reader.Finish();
+  for (const auto& extra : property.extra) {
+    if (extra.key != "customProperties") continue;
+    const YAML::Node list = YAML::Load(extra.yaml);
+    if (!list.IsSequence()) continue;
+    for (const auto& item : list) {
+      if (!item.IsMap() || !item["property"] ||
+          item["property"].as<std::string>("") != "declassified") {
+        continue;
+      }
+      property.declassified =
+          item["value"] && item["value"].IsScalar() ? item["value"].as<std::string>() : "";
+      if (Trim(property.declassified).empty()) {
+        context.diagnostics->Error(extra.location, "declassified needs a written reason",
+                                   "say why the column is less sensitive than its sources, "
+                                   "e.g. value: \"a count of customers, no one's address\"");
+      }
+    }
+  }
   return property;
 }
 

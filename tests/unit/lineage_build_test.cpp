@@ -355,6 +355,60 @@ TEST_F(MeshLineage, AColumnReadThroughAMaskIsMarkedMaskedInTheFacet) {
   EXPECT_TRUE(checked);
 }
 
+// Classification follows the data: a column computed from a pii column is pii (upper()
+// of a name too), unless its owner declassifies it with a written reason, which is
+// audited with what it outweighs.
+TEST_F(MeshLineage, AColumnComputedFromAClassifiedOneInheritsItsClassification) {
+  const std::string file = "domains/finance/products/exposure.yaml";
+  Edit(file, "select c.id, c.email,", "select c.id, c.email, upper(c.name) as shout,");
+  Edit(file, "{ name: email, physicalType: VARCHAR, classification: pii }",
+       "{ name: email, physicalType: VARCHAR, classification: confidential }\n"
+       "        - { name: shout, physicalType: VARCHAR }");
+  const CliRun refused = Canopy(Mesh(), "build");
+  EXPECT_NE(refused.exit_code, 0);
+  const std::string said = refused.out + refused.err;
+  EXPECT_NE(said.find("classification does not follow the data"), std::string::npos) << said;
+  EXPECT_NE(said.find("finance.exposure.email is declared confidential but is computed from "
+                      "crm.customers.email (pii)"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("finance.exposure.shout is declared internal but is computed from "
+                      "crm.customers.name (pii)"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("exposure.yaml:"), std::string::npos) << "names the file and line\n" << said;
+  EXPECT_NE(said.find("declassified"), std::string::npos) << "says how to declassify\n" << said;
+
+  // pii for the derived column; a written reason for the other.
+  Edit(file, "{ name: shout, physicalType: VARCHAR }",
+       "{ name: shout, physicalType: VARCHAR, classification: pii }");
+  Edit(file, "{ name: email, physicalType: VARCHAR, classification: confidential }",
+       "{ name: email, physicalType: VARCHAR, classification: confidential, customProperties: "
+       "[{ property: declassified, value: \"finance reads it hashed: no one's address\" }] }");
+  const CliRun built = Canopy(Mesh(), "build");
+  ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
+  const auto audit = nlohmann::json::parse(Canopy(Mesh(), "audit --format json").out);
+  int declassified = 0;
+  for (const auto& entry : audit) {
+    if (entry["action"] != "declassify") continue;
+    ++declassified;
+    EXPECT_EQ(entry["target"], "finance.exposure.email") << entry.dump();
+    EXPECT_EQ(entry["principal"], "domain:finance") << entry.dump();
+    const auto& details = entry["details"];
+    EXPECT_EQ(details["reason"], "finance reads it hashed: no one's address") << entry.dump();
+    EXPECT_EQ(details["lineage"], "pii") << entry.dump();
+    EXPECT_EQ(details["declared"], "confidential") << entry.dump();
+  }
+  EXPECT_EQ(declassified, 1) << audit.dump(1);
+
+  // A declassification without a reason is an error where it is written.
+  Edit(file, "value: \"finance reads it hashed: no one's address\"", "value: \"  \"");
+  const CliRun empty = Canopy(Mesh(), "validate");
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE((empty.out + empty.err).find("declassified needs a written reason"), std::string::npos)
+      << empty.out << empty.err;
+}
+
 TEST_F(MeshLineage, ARefusedPublishNamesThePortsThatReadTheChangedColumns) {
   ASSERT_EQ(Canopy(Mesh(), "build").exit_code, 0);
   // finance.exposure reads crm.customers.credit_limit; nothing reads score.
@@ -460,7 +514,7 @@ outputs:
     contract:
       properties:
         - { name: employees, logicalType: integer }
-        - { name: total_pay, logicalType: number }
+        - { name: total_pay, logicalType: number, classification: confidential }
 )yaml");
   ASSERT_EQ(Canopy(Mesh(), "build").exit_code, 0);
   Diagnostics diagnostics;

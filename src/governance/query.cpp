@@ -217,6 +217,53 @@ ParserPool& Parsers() {
   return pool;
 }
 
+// The guard's verdicts on recent statements. The guard is a function of the statement
+// and the ports its reader may know, nothing else, and tools repeat their statements (a
+// dashboard's tiles, a BI tool's refresh, a driver's prepared statement): a verdict is
+// kept, by a hash of both, for the next time. Statements longer than 16 KiB are judged
+// afresh each time. Least recently used out; thread-safe.
+class VerdictCache {
+ public:
+  static constexpr size_t kCapacity = 256;
+  static constexpr size_t kLongest = size_t{16} * 1024;
+
+  std::optional<GuardVerdict> Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      entries_.splice(entries_.begin(), entries_, it);
+      return it->second;
+    }
+    return std::nullopt;
+  }
+  void Put(const std::string& key, const GuardVerdict& verdict) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.emplace_front(key, verdict);
+    if (entries_.size() > kCapacity) entries_.pop_back();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::list<std::pair<std::string, GuardVerdict>> entries_;
+};
+
+GuardVerdict CachedGuard(const std::string& sql, const std::set<std::string>& known) {
+  static VerdictCache cache;
+  std::string key;
+  if (sql.size() <= VerdictCache::kLongest) {
+    // The statement's length first, so that no statement can end in what reads as
+    // another reader's ports (port names hold no newline).
+    std::string text = std::to_string(sql.size()) + ":" + sql;
+    for (const auto& port : known) text += '\n' + port;
+    key = Sha256Hex(text);
+    if (auto verdict = cache.Get(key)) return *verdict;
+  }
+  ParserPool::Lease parser(Parsers());
+  GuardVerdict verdict = Guard(parser.connection(), sql, known);
+  if (!key.empty()) cache.Put(key, verdict);
+  return verdict;
+}
+
 Error TimeoutError(const spec::QueryLimits& limits) {
   const int ms = limits.timeout_ms;
   return Error(ErrorCode::kFailed,
@@ -348,10 +395,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
-  {
-    ParserPool::Lease parser(Parsers());
-    st.verdict = Guard(parser.connection(), sql, known);
-  }
+  st.verdict = CachedGuard(sql, known);
   if (!st.verdict.allowed) {
     st.Audit("denied", st.verdict.reason);
     throw Error(ErrorCode::kInvalidInput, "query refused: " + st.verdict.reason);

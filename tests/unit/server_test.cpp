@@ -249,6 +249,12 @@ TEST_F(ApiTest, QueriesAreGovernedAsOnTheCommandLine) {
   std::string unknown_message = Json(unknown)["error"]["message"].get<std::string>();
   unknown_message.replace(unknown_message.find("salariez"), 8, "salaries");
   EXPECT_EQ(Json(hidden)["error"]["message"].get<std::string>(), unknown_message);
+  // The guard's verdicts are kept for statements tools repeat, per what the reader may
+  // know: erin (an admin) reads the statement zoe was refused, and zoe is refused again.
+  const std::string salaries = R"j({"sql":"select * from hr.salaries"})j";
+  EXPECT_EQ(Call("POST", "/api/v1/query", "erin", salaries).status, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/query", "erin", salaries).status, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/query", "zoe", salaries).status, 400);
   auto limited = Json(
       Call("POST", "/api/v1/query", "zoe", R"j({"sql":"select * from range(50)","limit":5})j"));
   EXPECT_EQ(limited["rows"].size(), 5u);

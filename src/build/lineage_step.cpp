@@ -179,6 +179,39 @@ ClassificationCheck CheckClassifications(const spec::Mesh& mesh, const spec::Pro
   return check;
 }
 
+std::string Describe(const ClassificationFinding& finding, const spec::Product& product) {
+  return product.domain + "." + finding.port + "." + finding.column + " is declared " +
+         finding.declared + " but is computed from " + Join(finding.sources, ", ") + " (" +
+         finding.lineage + ")";
+}
+
+std::string DeclassifyHint(const std::string& lineage) {
+  return "declare each column at least as strictly as its sources (classification: " + lineage +
+         "), or, as its owner, say why it is less sensitive: customProperties: "
+         "[{property: declassified, value: \"<reason>\"}] (audited)";
+}
+
+ClassificationCheck CheckClassificationsFromSpecs(engine::Connection& parser,
+                                                  const spec::Mesh& mesh,
+                                                  const spec::Product& product) {
+  std::vector<InputDataset> inputs;
+  for (const auto& input : product.inputs) {
+    if (!input.product) return {};  // a file's columns are known when it is read
+    const auto [upstream, port] = mesh.FindPort(input.product->domain, input.product->port);
+    if (port == nullptr || port->contract.properties.empty()) return {};
+    InputDataset dataset;
+    dataset.input = input.name;
+    dataset.dataset = input.product->ToString();
+    dataset.is_port = true;
+    for (const auto& property : port->contract.properties) {
+      dataset.columns.emplace_back(property.name, property.physical_type);
+    }
+    inputs.push_back(std::move(dataset));
+  }
+  const ProductLineage lineage = AnalyzeProductLineage(parser, product, inputs);
+  return CheckClassifications(mesh, product, lineage.edges);
+}
+
 std::vector<std::string> AffectedConsumers(const spec::Mesh& mesh,
                                            const catalog::LiveLineage& lineage,
                                            const spec::Product& product,

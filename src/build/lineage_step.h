@@ -70,6 +70,18 @@ struct ClassificationCheck {
 };
 ClassificationCheck CheckClassifications(const spec::Mesh& mesh, const spec::Product& product,
                                          const std::vector<catalog::ColumnLineageEdge>& edges);
+// "sales.orders.email is declared internal but is computed from crm.customers.email (pii)".
+std::string Describe(const ClassificationFinding& finding, const spec::Product& product);
+// How to settle a finding: declare it, or declassify it with a reason.
+std::string DeclassifyHint(const std::string& lineage);
+
+// The same judgement before any build (`canopy validate`): for each product whose inputs
+// are all output ports, its lineage from the upstream contracts' columns, in `parser`
+// (an engine that only parses). Products reading files, and ports whose lineage cannot
+// be analysed from the contracts alone, are left to the build.
+ClassificationCheck CheckClassificationsFromSpecs(engine::Connection& parser,
+                                                  const spec::Mesh& mesh,
+                                                  const spec::Product& product);
 
 // The downstream ports a breaking change to `product`'s contract affects, one line each
 // with its product and owner: for a changed column, the ports whose (analysed) column

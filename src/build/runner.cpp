@@ -575,16 +575,11 @@ class ProductBuild {
     if (!check.weaker.empty()) {
       std::vector<std::string> lines;
       for (const auto& f : check.weaker) {
-        lines.push_back(f.location.ToString() + ": " + product_.domain + "." + f.port + "." +
-                        f.column + " is declared " + f.declared + " but is computed from " +
-                        Join(f.sources, ", ") + " (" + f.lineage + ")");
+        lines.push_back(f.location.ToString() + ": " + Describe(f, product_));
       }
       throw Error(ErrorCode::kFailed,
                   "classification does not follow the data:\n    " + Join(lines, "\n    "),
-                  "declare each column at least as strictly as its sources (classification: " +
-                      check.weaker.front().lineage +
-                      "), or, as its owner, say why it is less sensitive: customProperties: "
-                      "[{property: declassified, value: \"<reason>\"}] (audited)");
+                  DeclassifyHint(check.weaker.front().lineage));
     }
     declassified_ = std::move(check.declassified);
   }

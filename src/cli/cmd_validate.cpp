@@ -2,8 +2,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "build/lineage_step.h"
 #include "cli/commands.h"
 #include "core/diagnostics.h"
+#include "engine/engine.h"
 #include "governance/gates.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
@@ -37,6 +39,19 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
         diagnostics.Error(rule.location, message, hint);
       } else {
         diagnostics.Warning(rule.location, message, hint);
+      }
+    }
+  }
+  // Classification follows the data, where the lineage is known from the specs alone.
+  if (!diagnostics.HasErrors()) {
+    engine::Database database(engine::WithoutFileAccess());
+    engine::Connection parser(database);
+    for (const auto& domain : mesh.domains) {
+      for (const auto& product : domain.products) {
+        for (const auto& f : build::CheckClassificationsFromSpecs(parser, mesh, product).weaker) {
+          diagnostics.Error(f.location, build::Describe(f, product),
+                            build::DeclassifyHint(f.lineage));
+        }
       }
     }
   }

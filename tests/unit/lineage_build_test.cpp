@@ -364,6 +364,14 @@ TEST_F(MeshLineage, AColumnComputedFromAClassifiedOneInheritsItsClassification) 
   Edit(file, "{ name: email, physicalType: VARCHAR, classification: pii }",
        "{ name: email, physicalType: VARCHAR, classification: confidential }\n"
        "        - { name: shout, physicalType: VARCHAR }");
+  // Known before any build: the inputs are ports, whose contracts give their columns.
+  const CliRun invalid = Canopy(Mesh(), "validate");
+  EXPECT_NE(invalid.exit_code, 0);
+  EXPECT_NE((invalid.out + invalid.err)
+                .find("finance.exposure.shout is declared internal but is computed from "
+                      "crm.customers.name (pii)"),
+            std::string::npos)
+      << invalid.out << invalid.err;
   const CliRun refused = Canopy(Mesh(), "build");
   EXPECT_NE(refused.exit_code, 0);
   const std::string said = refused.out + refused.err;

@@ -46,16 +46,20 @@ CREATE TABLE pg_canopy.pg_inherits (inhrelid INTEGER, inhparent INTEGER, inhseqn
   inhdetachpending BOOLEAN);
 CREATE TABLE pg_canopy.pg_collation (oid INTEGER, collname VARCHAR, collnamespace INTEGER);
 CREATE TABLE pg_canopy.pg_roles (oid INTEGER, rolname VARCHAR);
+CREATE TABLE pg_canopy.pg_range (rngtypid INTEGER, rngsubtype INTEGER, rngmultitypid INTEGER,
+  rngcollation INTEGER, rngsubopc INTEGER, rngcanonical INTEGER, rngsubdiff INTEGER);
+CREATE TABLE pg_canopy.pg_enum (enumtypid INTEGER, enumsortorder FLOAT,
+  enumlabel VARCHAR);
 CREATE TABLE pg_canopy.pg_type (oid INTEGER, typname VARCHAR, typnamespace INTEGER,
   typowner INTEGER, typlen SMALLINT, typbyval BOOLEAN, typtype VARCHAR, typcategory VARCHAR,
   typispreferred BOOLEAN, typisdefined BOOLEAN, typdelim VARCHAR, typrelid INTEGER,
-  typelem INTEGER, typarray INTEGER, typinput VARCHAR, typoutput VARCHAR, typreceive VARCHAR,
-  typsend VARCHAR, typalign VARCHAR, typstorage VARCHAR, typnotnull BOOLEAN,
+  typelem INTEGER, typarray INTEGER, typinput VARCHAR, typoutput INTEGER, typreceive INTEGER,
+  typsend INTEGER, typalign VARCHAR, typstorage VARCHAR, typnotnull BOOLEAN,
   typbasetype INTEGER, typtypmod INTEGER, typndims INTEGER, typcollation INTEGER,
   typdefault VARCHAR);
 INSERT INTO pg_canopy.pg_type
   SELECT oid, name, 11, 10, len, len > 0 AND len <= 8, 'b', category, false, true, ',', 0, 0, 0,
-         name || 'in', name || 'out', name || 'recv', name || 'send',
+         name || 'in', 0, 0, 0,
          CASE WHEN len = 2 THEN 's' WHEN len = 4 THEN 'i' WHEN len = 8 THEN 'd' ELSE 'i' END,
          CASE WHEN len > 0 THEN 'p' ELSE 'x' END, false, 0, -1, 0, 0, NULL
   FROM (VALUES (16, 'bool', 1, 'B'), (17, 'bytea', -1, 'U'), (19, 'name', 64, 'S'),

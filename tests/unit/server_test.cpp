@@ -1833,6 +1833,22 @@ TEST_F(ServerPgWireTest, PsqlDescribesTheMeshAsThisUserMaySeeIt) {
   const PsqlRun zoe = Psql("zoe", {"select count(*) from pg_catalog.pg_class", "\\dt crm.*"});
   ASSERT_EQ(zoe.exit_code, 0) << zoe.out;
   EXPECT_NE(zoe.out.find("customers"), std::string::npos) << zoe.out;  // zoe may see it exists
+  // What .NET's driver (Tableau, Power BI) loads on connect, in one Query message: the
+  // version, the types with their namespaces, receive functions and ranges, the enums.
+  const PsqlRun types = Psql(
+      "dana", {"select version(); "
+               "select n.nspname, t.oid, t.typname, t.typtype from pg_type t "
+               "join pg_namespace n on n.oid = t.typnamespace "
+               "left join pg_proc p on p.oid = t.typreceive "
+               "left join pg_range r on r.rngtypid = t.oid "
+               "where t.typtype in ('b', 'r', 'e', 'd') order by t.oid; "
+               "select t.oid, e.enumlabel from pg_enum e join pg_type t on t.oid = e.enumtypid "
+               "order by oid, e.enumsortorder"});
+  ASSERT_EQ(types.exit_code, 0) << types.out;
+  EXPECT_NE(types.out.find("PostgreSQL 15.0 (Canopy"), std::string::npos) << types.out;
+  EXPECT_NE(types.out.find(" pg_catalog |   20 | int8"), std::string::npos) << types.out;
+  EXPECT_NE(types.out.find(" pg_catalog | 1700 | numeric"), std::string::npos) << types.out;
+  EXPECT_NE(types.out.find("(0 rows)"), std::string::npos) << types.out;  // no enums
   const PsqlRun write = Psql("dana", {"create table pg_catalog.x (a int)"});
   EXPECT_NE(write.exit_code, 0) << write.out;
   // A statement that only looks like a query to a reader who does not nest comments

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -1656,6 +1657,11 @@ struct PgListener::State {
         }
         continue;
       }
+      // As PostgreSQL does: a response's end goes out at once. Without it, Nagle's algorithm
+      // held the last rows and CommandComplete back until the client acknowledged the
+      // batch before them: a 40 ms stall at the end of a streamed result.
+      const int on = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       std::lock_guard<std::mutex> lock(mutex);
       Reap();
       if (static_cast<int>(connections.size()) >= options.max_connections) {

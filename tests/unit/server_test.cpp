@@ -1199,6 +1199,19 @@ class ServerPgWireTest : public ServerClusterTest {
     run.out = canopy::test::Read(out);
     return run;
   }
+  // Runs a real driver's client program: `command`, the port, then `args` (users and
+  // tokens). It prints "ok <check>" or "FAIL <check>: <why>" per check: each must pass,
+  // and `expected` be among them.
+  void ExpectClientPasses(const std::string& command, const std::string& args,
+                          const std::string& expected) {
+    const fs::path out = dir_ / "client.out";
+    const int status = canopy::test::Shell(command + " " + std::to_string(pg_port_) + " " + args +
+                                           " >" + out.string() + " 2>&1");
+    const std::string printed = canopy::test::Read(out);
+    EXPECT_EQ(status, 0) << printed;
+    EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
+    EXPECT_NE(printed.find("ok " + expected), std::string::npos) << printed;
+  }
   bool Healthy() {
     Wire wire(a_.port);
     if (!wire.connected() || !wire.Send(Request("GET", "/api/v1/health"))) return false;
@@ -1942,15 +1955,9 @@ TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance)
     GTEST_SKIP() << "Debian's python3-psycopg2 is not installed (scripts/setup --test does)";
   }
   using canopy::test::Quote;
-  const fs::path out = dir_ / "psycopg2.out";
-  const int status = canopy::test::Shell(
-      "/usr/bin/python3 " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/psycopg2_client.py") +
-      " " + std::to_string(pg_port_) + " dana " + Quote(tokens_["dana"]) + " " +
-      Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
-  const std::string printed = canopy::test::Read(out);
-  EXPECT_EQ(status, 0) << printed;
-  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
-  EXPECT_NE(printed.find("ok a parameterised query"), std::string::npos) << printed;
+  ExpectClientPasses(
+      "/usr/bin/python3 " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/psycopg2_client.py"),
+      "dana " + Quote(tokens_["dana"]) + " " + Quote(tokens_["zoe"]), "a parameterised query");
 }
 
 // PostgreSQL's JDBC driver, as DBeaver, Metabase and other JDBC tools use it: browsing
@@ -1961,15 +1968,10 @@ TEST_F(ServerPgWireTest, JdbcBrowsesTheMeshAndReadsUnderTheSameGovernance) {
     GTEST_SKIP() << "a JDK and Debian's libpostgresql-jdbc-java are needed (scripts/setup --test)";
   }
   using canopy::test::Quote;
-  const fs::path out = dir_ / "jdbc.out";
-  const int status = canopy::test::Shell(
-      "java -cp " + jar + " " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/JdbcClient.java") +
-      " " + std::to_string(pg_port_) + " dana " + Quote(tokens_["dana"]) + " zoe " +
-      Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
-  const std::string printed = canopy::test::Read(out);
-  EXPECT_EQ(status, 0) << printed;
-  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
-  EXPECT_NE(printed.find("ok a denied read is refused with 42501"), std::string::npos) << printed;
+  ExpectClientPasses(
+      "java -cp " + jar + " " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/JdbcClient.java"),
+      "dana " + Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]),
+      "a denied read is refused with 42501");
 }
 
 // node-postgres (npm's pg): the extended protocol as JavaScript tools speak it.
@@ -1980,14 +1982,9 @@ TEST_F(ServerPgWireTest, NodePostgresQueriesUnderTheSameGovernance) {
     GTEST_SKIP() << "node and the npm package pg are needed (scripts/setup --test)";
   }
   using canopy::test::Quote;
-  const fs::path out = dir_ / "node.out";
-  const int status = canopy::test::Shell(
-      "node " + Quote(dir + "/client.mjs") + " " + std::to_string(pg_port_) + " dana " +
-      Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]) + " >" + out.string() + " 2>&1");
-  const std::string printed = canopy::test::Read(out);
-  EXPECT_EQ(status, 0) << printed;
-  EXPECT_EQ(printed.find("FAIL"), std::string::npos) << printed;
-  EXPECT_NE(printed.find("ok a named prepared statement, run 3"), std::string::npos) << printed;
+  ExpectClientPasses("node " + Quote(dir + "/client.mjs"),
+                     "dana " + Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]),
+                     "a named prepared statement, run 3");
 }
 
 // A token revoked while its session is open stops the session at its next statement;

@@ -116,40 +116,40 @@ std::shared_ptr<Sandbox> MakeSandbox(
   return sandbox;
 }
 
+// The values kept for the keys used most recently, `capacity` of them; thread-safe.
+template <typename Value>
+class RecentlyUsed {
+ public:
+  explicit RecentlyUsed(size_t capacity) : capacity_(capacity) {}
+  std::optional<Value> Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      entries_.splice(entries_.begin(), entries_, it);
+      return it->second;
+    }
+    return std::nullopt;
+  }
+  void Put(const std::string& key, Value value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.emplace_front(key, std::move(value));
+    if (entries_.size() > capacity_) entries_.pop_back();
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mutex_;
+  std::list<std::pair<std::string, Value>> entries_;
+};
+
 // Sandboxes made for earlier queries, by their setup. Two queries with the same
 // setup — the same reader, ports, live files, masks and filters — need the same
 // sandbox, and a sandbox is never changed by the queries it runs (they are single
 // SELECTs, and its configuration is locked), so it is reused: opening a DuckDB and
 // binding its views costs more than most queries. Each query gets its own
-// connection. Least recently used first out; thread-safe.
-class SandboxCache {
- public:
-  static constexpr size_t kCapacity = 8;
-
-  std::shared_ptr<Sandbox> Get(const std::string& key,
-                               const std::function<std::shared_ptr<Sandbox>()>& make) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (it->first != key) continue;
-        entries_.splice(entries_.begin(), entries_, it);
-        return it->second;
-      }
-    }
-    auto sandbox = make();
-    std::lock_guard<std::mutex> lock(mutex_);
-    entries_.emplace_front(key, sandbox);
-    if (entries_.size() > kCapacity) entries_.pop_back();
-    return sandbox;
-  }
-
- private:
-  std::mutex mutex_;
-  std::list<std::pair<std::string, std::shared_ptr<Sandbox>>> entries_;
-};
-
-SandboxCache& Sandboxes() {
-  static SandboxCache cache;
+// connection.
+RecentlyUsed<std::shared_ptr<Sandbox>>& Sandboxes() {
+  static RecentlyUsed<std::shared_ptr<Sandbox>> cache(8);
   return cache;
 }
 
@@ -221,36 +221,12 @@ ParserPool& Parsers() {
 // and the ports its reader may know, nothing else, and tools repeat their statements (a
 // dashboard's tiles, a BI tool's refresh, a driver's prepared statement): a verdict is
 // kept, by a hash of both, for the next time. Statements longer than 16 KiB are judged
-// afresh each time. Least recently used out; thread-safe.
-class VerdictCache {
- public:
-  static constexpr size_t kCapacity = 256;
-  static constexpr size_t kLongest = size_t{16} * 1024;
-
-  std::optional<GuardVerdict> Get(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if (it->first != key) continue;
-      entries_.splice(entries_.begin(), entries_, it);
-      return it->second;
-    }
-    return std::nullopt;
-  }
-  void Put(const std::string& key, const GuardVerdict& verdict) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    entries_.emplace_front(key, verdict);
-    if (entries_.size() > kCapacity) entries_.pop_back();
-  }
-
- private:
-  std::mutex mutex_;
-  std::list<std::pair<std::string, GuardVerdict>> entries_;
-};
-
+// afresh each time.
 GuardVerdict CachedGuard(const std::string& sql, const std::set<std::string>& known) {
-  static VerdictCache cache;
+  static RecentlyUsed<GuardVerdict> cache(256);
+  constexpr size_t kLongest = size_t{16} * 1024;
   std::string key;
-  if (sql.size() <= VerdictCache::kLongest) {
+  if (sql.size() <= kLongest) {
     // The statement's length first, so that no statement can end in what reads as
     // another reader's ports (port names hold no newline).
     std::string text = std::to_string(sql.size()) + ":" + sql;
@@ -497,7 +473,9 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       const std::string key =
           Sha256Hex(setup(files) + "|" + salt + "|" + sandbox_options.config.at("memory_limit") +
                     "|" + sandbox_options.config.at("threads"));
-      st.sandbox = Sandboxes().Get(key, make);
+      auto kept = Sandboxes().Get(key);
+      st.sandbox = kept ? *kept : make();
+      if (!kept) Sandboxes().Put(key, st.sandbox);
     } else {
       st.sandbox = make();  // allowed to write one file: for this query alone
     }

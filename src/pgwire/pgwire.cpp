@@ -255,26 +255,10 @@ class WireSink : public governance::ResultSink {
     ways_.resize(fields_.size());
     if (describe_) out_.RowDescription(fields_);
   }
+  // Rows that are Values already (a session statement's, a question about the catalog).
   void Row(const std::vector<governance::Value>& row) override {
     BeginRow(static_cast<int16_t>(row.size()));
-    for (size_t c = 0; c < row.size(); ++c) {
-      const Writer::Field& field = fields_[c];
-      const governance::Value& value = row[c];
-      // The common values go straight into the buffer; the rest through their format.
-      if (field.format == 0 && field.type_oid != oid::kBytea && field.type_oid != oid::kInterval) {
-        if (const auto* text = std::get_if<std::string>(&value)) {
-          out_.Value(*text);
-          continue;
-        }
-        if (const auto* integer = std::get_if<int64_t>(&value)) {
-          char digits[24];
-          const auto done = std::to_chars(digits, digits + sizeof digits, *integer);
-          out_.Value(std::string_view(digits, static_cast<size_t>(done.ptr - digits)));
-          continue;
-        }
-      }
-      Formatted(field, value);
-    }
+    for (size_t c = 0; c < row.size(); ++c) Formatted(fields_[c], row[c]);
     EndRow();
   }
   // Straight from the chunk, without a Value between, for the values most results are
@@ -324,9 +308,9 @@ class WireSink : public governance::ResultSink {
   int64_t rows() const { return rows_; }
 
  private:
-  // A value through its field's format (text or binary).
-  // A value that cannot be written takes its half-written row back out of the buffer
-  // before the error goes to the client, so the stream stays whole messages.
+  // A value through its field's format (text or binary). A value that cannot be written takes its
+  // half-written row back out of the buffer before the error goes to the client, so the stream
+  // stays whole messages.
   void Formatted(const Writer::Field& field, const governance::Value& value) {
     std::optional<std::string> formatted;
     try {
@@ -1028,9 +1012,7 @@ class Session {
       return true;
     }
     int64_t sent = 0;
-    const auto more = RunPortal(portal, max_rows > 0 ? max_rows : 0, false, sent);
-    if (!more) return false;
-    if (*more) {
+    if (RunPortal(portal, max_rows > 0 ? max_rows : 0, false, sent)) {
       out_.PortalSuspended();
     } else {
       out_.CommandComplete("SELECT " + std::to_string(sent));
@@ -1056,9 +1038,9 @@ class Session {
   // --- running ---
 
   // Runs (or resumes) a portal's governed query: up to `limit` more rows (0: all), with
-  // a RowDescription first when `describe`. nullopt when the session must end (its
-  // token was revoked); else whether rows remain.
-  std::optional<bool> RunPortal(Portal& portal, int64_t limit, bool describe, int64_t& sent) {
+  // a RowDescription first when `describe`. Whether rows remain; throws TokenRevoked
+  // when the session's token was revoked.
+  bool RunPortal(Portal& portal, int64_t limit, bool describe, int64_t& sent) {
     if (portal.done) {  // read to its end already: nothing more, and no connection taken
       if (describe) out_.RowDescription(FieldsOf(portal.columns, portal.formats));
       return false;
@@ -1106,7 +1088,6 @@ class Session {
     return more;
   }
 
-  // Answers one simple query message. False when the connection must end.
   // A Query message: its statements in turn (psql -c "a; b", a tool's "SET …; SELECT …"),
   // each answered as it runs; an error skips the rest, as in PostgreSQL.
   bool SimpleQuery(const std::string& text) {
@@ -1145,7 +1126,7 @@ class Session {
       Portal portal;
       portal.sql = sql;
       int64_t sent = 0;
-      if (!RunPortal(portal, 0, true, sent)) return false;
+      RunPortal(portal, 0, true, sent);
       out_.CommandComplete("SELECT " + std::to_string(sent));
     } catch (const TokenRevoked& e) {
       Fatal("28000", e.what(), "connect again with a valid token");
@@ -1180,7 +1161,6 @@ class Session {
             lower[n] == ';');
   }
 
-  // Sends a session statement's answer.
   // Sends a session statement's answer: up to `limit` more rows (0: all). True when
   // rows remain (the portal is suspended); else the command is complete.
   bool Answer(LocalAnswer& answer, const std::vector<int16_t>& formats, bool describe,
@@ -1343,8 +1323,6 @@ class Session {
     return answer;
   }
 
-  // A SET of a setting tools send: its name (lower case; "" for one not kept) and
-  // value. nullopt for any other SET.
   // The settings a session may SET (and RESET): drivers and tools send them, and none
   // changes anything a governed read depends on.
   static const std::set<std::string>& TakenSettings() {
@@ -1364,6 +1342,8 @@ class Session {
     return taken;
   }
 
+  // A SET of a setting tools send: its name (lower case; "" for one not kept) and
+  // value. nullopt for any other SET.
   static std::optional<std::pair<std::string, std::string>> SessionSetting(const std::string& sql) {
     const std::set<std::string>& taken = TakenSettings();
     std::string rest = ToLower(Trimmed(sql.substr(3)));
@@ -1558,8 +1538,7 @@ class Session {
     const auto found = portals_.find(word);
     if (found == portals_.end()) throw WireError("34000", "cursor \"" + word + "\" does not exist");
     int64_t sent = 0;
-    const auto more = RunPortal(found->second, count, true, sent);
-    if (!more) return false;
+    RunPortal(found->second, count, true, sent);
     out_.CommandComplete("FETCH " + std::to_string(sent));
     return true;
   }
@@ -1596,10 +1575,9 @@ class Session {
   bool discarding_ = false;    // a DISCARD ALL ran: statements, portals and settings go
   bool deallocating_ = false;  // a DEALLOCATE ALL ran: named statements go
   std::map<std::string, Prepared> statements_;
-  std::map<std::string, Portal> portals_;  // and cursors
-  std::unique_ptr<CatalogView> view_;
-  std::map<std::string, std::string> settings_;  // SET by the client, said back by SHOW      //
-                                                 // built at the first question about the catalog
+  std::map<std::string, Portal> portals_;        // and cursors
+  std::unique_ptr<CatalogView> view_;            // built at the first question about the catalog
+  std::map<std::string, std::string> settings_;  // SET by the client, said back by SHOW
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "pgwire/types.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -768,13 +769,17 @@ bool IdentifierChar(char c) {
 }
 
 // Calls `placeholder(begin, end, n)` for each $n and `semicolon(at)` for each ';'
-// outside strings, quoted names, comments and dollar quotes.
-template <typename Found, typename Semicolon>
-void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon) {
+// outside strings, quoted names, comments and dollar quotes, and `code(at)` where a
+// token begins (anything but blanks, comments and ';').
+template <typename Found, typename Semicolon, typename Code>
+void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon, Code&& code) {
   size_t i = 0;
   const size_t n = sql.size();
   while (i < n) {
     const char c = sql[i];
+    const bool comment =
+        i + 1 < n && ((c == '-' && sql[i + 1] == '-') || (c == '/' && sql[i + 1] == '*'));
+    if (!comment && c != ';' && std::isspace(static_cast<unsigned char>(c)) == 0) code(i);
     if (c == '\'') {
       // An E'' string takes backslash escapes.
       const bool escapes = i > 0 && (sql[i - 1] == 'e' || sql[i - 1] == 'E') &&
@@ -847,7 +852,8 @@ void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon) 
 
 template <typename Found>
 void ScanPlaceholders(std::string_view sql, Found&& placeholder) {
-  ScanCode(sql, std::forward<Found>(placeholder), [](size_t) {});
+  ScanCode(
+      sql, std::forward<Found>(placeholder), [](size_t) {}, [](size_t) {});
 }
 
 }  // namespace
@@ -884,50 +890,15 @@ std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::
   return out;
 }
 
-namespace {
-
-// Whether `piece` holds anything but blanks and comments.
-bool HasCode(std::string_view piece) {
-  size_t i = 0;
-  const size_t n = piece.size();
-  while (i < n) {
-    if (std::isspace(static_cast<unsigned char>(piece[i])) != 0) {
-      ++i;
-    } else if (piece.compare(i, 2, "--") == 0) {
-      while (i < n && piece[i] != '\n') ++i;
-    } else if (piece.compare(i, 2, "/*") == 0) {
-      int depth = 0;
-      while (i < n) {
-        if (piece.compare(i, 2, "/*") == 0) {
-          ++depth;
-          i += 2;
-        } else if (piece.compare(i, 2, "*/") == 0) {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-    } else {
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
-
 std::vector<std::string_view> SplitStatements(std::string_view sql) {
   std::vector<std::string_view> statements;
-  size_t begin = 0;
+  size_t first = std::string_view::npos;  // where the piece's first token begins
   auto add = [&](size_t end) {
-    std::string_view statement = sql.substr(begin, end - begin);
-    const size_t first = statement.find_first_not_of(" \t\r\n\f\v");
-    if (HasCode(statement)) statements.push_back(statement.substr(first));
-    begin = end + 1;
+    if (first != std::string_view::npos) statements.push_back(sql.substr(first, end - first));
+    first = std::string_view::npos;
   };
   ScanCode(
-      sql, [](size_t, size_t, int64_t) {}, add);
+      sql, [](size_t, size_t, int64_t) {}, add, [&](size_t at) { first = std::min(first, at); });
   add(sql.size());
   return statements;
 }

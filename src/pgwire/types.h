@@ -76,7 +76,8 @@ inline constexpr size_t kMaxBoundStatementBytes = size_t{16} << 20;
 std::string SubstitutePlaceholders(std::string_view sql, const std::vector<std::string>& literals);
 
 // The statements of a simple query message, split at each ';' outside strings, quoted
-// names, comments and dollar quotes; blank ones left out. Views into `sql`.
+// names, comments and dollar quotes, each from its first token; pieces of blanks and
+// comments alone left out. Views into `sql`.
 std::vector<std::string_view> SplitStatements(std::string_view sql);
 
 }  // namespace canopy::pgwire

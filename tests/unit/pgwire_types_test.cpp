@@ -96,6 +96,7 @@ TEST(PgWireTypes, StatementsSplitOnlyAtSemicolonsOutsideStringsNamesAndComments)
   EXPECT_EQ(SplitStatements("  ;\n ; "), V{});
   EXPECT_EQ(SplitStatements("select 1; -- done"), (V{"select 1"}));  // a comment is no statement
   EXPECT_EQ(SplitStatements("/* a /* nested */ one */ ; select 2"), (V{"select 2"}));
+  EXPECT_EQ(SplitStatements("-- why\n/* lead */ select 3 ;"), (V{"select 3 "}));
   EXPECT_EQ(SplitStatements("select 'unterminated; select 2"),
             (V{"select 'unterminated; select 2"}));
 }

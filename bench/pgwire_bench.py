@@ -88,16 +88,18 @@ def rest_latency():
     return times
 
 
-def rss_kb(field):
-    with open("/proc/%s/status" % server_pid) as status:
+def rss_kb(field, pid=None):
+    with open("/proc/%s/status" % (pid or server_pid)) as status:
         for line in status:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
 
-def stream(conn, watch_server):
-    """Rows per second of one read of STREAM, and the server's RSS at most meanwhile."""
+def stream(conn, pid):
+    """Rows per second of one read of STREAM, and the RSS at most meanwhile of the process
+    `pid` that answers it. Both servers are sampled the same way, so the sampling thread
+    costs the client the same on each side."""
     conn.autocommit = True
     cur = conn.cursor()
     samples = []
@@ -105,11 +107,10 @@ def stream(conn, watch_server):
 
     def sample():
         while not done.wait(0.2):
-            samples.append(rss_kb("VmRSS"))
+            samples.append(rss_kb("VmRSS", pid))
 
     sampler = threading.Thread(target=sample)
-    if watch_server:
-        sampler.start()
+    sampler.start()
     start = time.perf_counter()
     cur.execute(STREAM)
     rows = 0
@@ -120,8 +121,7 @@ def stream(conn, watch_server):
         rows += len(batch)
     seconds = time.perf_counter() - start
     done.set()
-    if watch_server:
-        sampler.join()
+    sampler.join()
     conn.close()
     return rows, rows / seconds, max(samples + [0]) // 1024
 
@@ -130,17 +130,24 @@ def streams(rounds):
     """Canopy and PostgreSQL in turn, `rounds` times each (a fresh connection each time,
     so neither side is favoured by what the machine was doing at one moment)."""
     before = rss_kb("VmRSS") // 1024
-    canopy, postgres, peak = [], [], 0
+    canopy, postgres, peak, postgres_peak = [], [], 0, 0
     for _ in range(rounds):
-        rows, rate, rss = stream(canopy_conn(), True)
+        rows, rate, rss = stream(canopy_conn(), server_pid)
         canopy.append(rate)
         peak = max(peak, rss)
-        postgres.append(stream(postgres_conn(), False)[1])
+        conn = postgres_conn()
+        conn.autocommit = True
+        backend = conn.cursor()
+        backend.execute("select pg_backend_pid()")
+        _, rate, rss = stream(conn, backend.fetchone()[0])
+        postgres.append(rate)
+        postgres_peak = max(postgres_peak, rss)
     for name, rates in (("Canopy, PostgreSQL wire", canopy), ("PostgreSQL 15", postgres)):
         print("  %-34s %9d rows: median %9.0f rows/s, best %9.0f (%d runs)"
               % (name, rows, percentile(rates, 50), max(rates), rounds))
-    print("  Canopy / PostgreSQL (medians): %.2f; Canopy's server RSS %d MB before, at most %d MB during"
-          % (percentile(canopy, 50) / percentile(postgres, 50), before, peak))
+    print("  Canopy / PostgreSQL (medians): %.2f; Canopy's server RSS %d MB before, at most %d MB "
+          "during; PostgreSQL's backend at most %d MB"
+          % (percentile(canopy, 50) / percentile(postgres, 50), before, peak, postgres_peak))
 
 
 def timed(conn, sql, reps):

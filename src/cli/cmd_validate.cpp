@@ -2,13 +2,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "build/lineage_step.h"
+#include "build/check_mesh.h"
 #include "cli/commands.h"
 #include "core/diagnostics.h"
-#include "engine/engine.h"
-#include "governance/gates.h"
 #include "spec/loader.h"
-#include "spec/validate.h"
 
 namespace fs = std::filesystem;
 
@@ -28,34 +25,7 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
   const std::string root = spec::FindMeshRoot(global.mesh);
   Diagnostics diagnostics;
   spec::Mesh mesh = spec::LoadMesh(root, diagnostics);
-  spec::ValidateMesh(mesh, diagnostics);
-  // The global rules (publish gates), over the specs' metadata and standing grants.
-  if (!diagnostics.HasErrors()) {
-    for (const auto& violation : governance::EvaluateGates(mesh, {})) {
-      const auto& rule = *violation.rule;
-      const std::string message = "publish gate '" + rule.name + "': " + violation.row;
-      const std::string hint = rule.description.empty() ? "" : rule.description;
-      if (rule.severity == spec::RuleSeverity::kError) {
-        diagnostics.Error(rule.location, message, hint);
-      } else {
-        diagnostics.Warning(rule.location, message, hint);
-      }
-    }
-  }
-  // Classification follows the data, where the lineage is known from the specs alone.
-  if (!diagnostics.HasErrors()) {
-    engine::Database database(engine::WithoutFileAccess());
-    engine::Connection parser(database);
-    for (const auto& domain : mesh.domains) {
-      for (const auto& product : domain.products) {
-        for (const auto& f : build::CheckClassificationsFromSpecs(parser, mesh, product).weaker) {
-          diagnostics.Error(f.location, build::Describe(f, product),
-                            build::DeclassifyHint(f.lineage));
-        }
-      }
-    }
-  }
-  diagnostics.Sort();
+  build::CheckMesh(mesh, diagnostics);
 
   int products = 0;
   int ports = 0;

@@ -19,6 +19,7 @@
 #include "governance/policy.h"
 #include "governance/query.h"
 #include "governance/tokens.h"
+#include "server/builder_api.h"
 #include "server/product_json.h"
 
 namespace canopy::server {
@@ -115,8 +116,9 @@ std::optional<std::pair<int64_t, std::string>> Frequency(const spec::Product& pr
 
 class Handler {
  public:
-  Handler(const spec::Mesh& mesh, catalog::CatalogStore& catalog, const HttpRequest& request)
-      : mesh_(mesh), catalog_(catalog), request_(request) {}
+  Handler(MeshSource& meshes, const spec::Mesh& mesh, catalog::CatalogStore& catalog,
+          const HttpRequest& request)
+      : meshes_(meshes), mesh_(mesh), catalog_(catalog), request_(request) {}
 
   HttpResponse Route(const std::string& version) {
     const std::string& path = request_.path;
@@ -141,6 +143,21 @@ class Handler {
     if (resource == "domains" && method == "GET") {
       if (n == 3) return Domains();
       if (n == 4) return Domain(parts[3]);
+      if (n == 7 && parts[4] == "products" && parts[6] == "flow") {
+        return Raw(200, OpenFlow(Builder(), parts[3], parts[5]));
+      }
+    }
+    if (resource == "domains" && n == 5 && parts[4] == "products" && method == "POST") {
+      auto [status, body] = SaveProduct(Builder(), meshes_, parts[3], "", request_.body);
+      return Raw(status, std::move(body));
+    }
+    if (resource == "domains" && n == 6 && parts[4] == "products" && method == "PUT") {
+      auto [status, body] = SaveProduct(Builder(), meshes_, parts[3], parts[5], request_.body);
+      return Raw(status, std::move(body));
+    }
+    if (resource == "builder" && n == 4 && parts[3] == "preview" && method == "POST") {
+      SlotGuard slot;
+      return Raw(200, BuilderPreview(Builder(), request_.body));
     }
     if (resource == "products" && method == "GET") {
       if (n == 3) return Products();
@@ -171,6 +188,15 @@ class Handler {
   const std::string& principal_name() const { return principal_name_; }
 
  private:
+  BuilderRequest Builder() const { return {mesh_, catalog_, principal_}; }
+
+  static HttpResponse Raw(int status, std::string body) {
+    HttpResponse response;
+    response.status = status;
+    response.body = std::move(body);
+    return response;
+  }
+
   static std::vector<std::string> Split(const std::string& path) {
     std::vector<std::string> parts;
     size_t start = 1;
@@ -773,6 +799,7 @@ class Handler {
     return JsonResponse(200, out);
   }
 
+  MeshSource& meshes_;
   const spec::Mesh& mesh_;
   catalog::CatalogStore& catalog_;
   const HttpRequest& request_;
@@ -882,8 +909,10 @@ bool Cacheable(const HttpRequest& request) {
          path == "/api/v1/openapi.json";
 }
 
-std::string CacheKey(const std::string& user, const HttpRequest& request) {
-  std::string key = user;
+std::string CacheKey(int64_t revision, const std::string& user, const HttpRequest& request) {
+  std::string key = std::to_string(revision);
+  key += '\0';
+  key += user;
   key += '\0';
   key += request.path;
   for (const auto& [name, value] : request.query) {
@@ -899,7 +928,12 @@ std::string CacheKey(const std::string& user, const HttpRequest& request) {
 
 Api::Api(const spec::Mesh& mesh, CatalogLease lease, std::string version,
          std::shared_ptr<const catalog::GenerationWatch> watch)
-    : mesh_(mesh),
+    : Api(std::make_shared<MeshSource>(mesh), std::move(lease), std::move(version),
+          std::move(watch)) {}
+
+Api::Api(std::shared_ptr<MeshSource> meshes, CatalogLease lease, std::string version,
+         std::shared_ptr<const catalog::GenerationWatch> watch)
+    : meshes_(std::move(meshes)),
       lease_(std::move(lease)),
       version_(std::move(version)),
       cache_(std::make_shared<ResponseCache>()),
@@ -914,6 +948,9 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
     // reads the catalog itself, so what another process decided holds at once. With a
     // watch, a kept answer needs no catalog connection at all.
     const bool cacheable = Cacheable(request);
+    // The mesh as it is now, kept by this request to its end (a save may replace it).
+    const int64_t revision = meshes_->revision();
+    const std::shared_ptr<const spec::Mesh> mesh = meshes_->Current();
     const std::optional<int64_t> watched =
         cacheable && watch_ ? watch_->Current() : std::optional<int64_t>();
     std::shared_ptr<catalog::CatalogStore> catalog = watched ? nullptr : lease_();
@@ -923,7 +960,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
       generation = watched ? *watched : catalog->Generation();
       token_key = std::string("token") + '\0' + Sha256Hex(request.authorization);
       if (auto user = cache_->Get(token_key, generation)) {
-        if (auto body = cache_->Get(CacheKey(*user, request), generation)) {
+        if (auto body = cache_->Get(CacheKey(revision, *user, request), generation)) {
           HttpResponse response;
           response.body = std::move(*body);
           response.principal = *user;
@@ -932,15 +969,20 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
       }
     }
     if (catalog == nullptr) catalog = lease_();
-    Handler handler(mesh_, *catalog, request);
+    Handler handler(*meshes_, *mesh, *catalog, request);
     try {
       HttpResponse response = handler.Route(version_);
       response.principal = handler.principal_name();
-      if (response.stream) response.hold = catalog;  // the rows are audited at the end
+      if (response.stream) {  // the rows are audited at the end, by the mesh they began with
+        response.hold = std::make_shared<
+            std::pair<std::shared_ptr<catalog::CatalogStore>, std::shared_ptr<const spec::Mesh>>>(
+            catalog, mesh);
+      }
       if (cacheable && response.status == 200 && !response.stream &&
           response.content_type == "application/json") {
         cache_->Put(token_key, generation, handler.principal_name());
-        cache_->Put(CacheKey(handler.principal_name(), request), generation, response.body);
+        cache_->Put(CacheKey(revision, handler.principal_name(), request), generation,
+                    response.body);
       }
       return response;
     } catch (...) {

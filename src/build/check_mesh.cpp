@@ -1,0 +1,40 @@
+#include "build/check_mesh.h"
+
+#include "build/lineage_step.h"
+#include "engine/engine.h"
+#include "governance/gates.h"
+#include "spec/validate.h"
+
+namespace canopy::build {
+
+void CheckMesh(spec::Mesh& mesh, Diagnostics& diagnostics) {
+  spec::ValidateMesh(mesh, diagnostics);
+  // The global rules (publish gates), over the specs' metadata and standing grants.
+  if (!diagnostics.HasErrors()) {
+    for (const auto& violation : governance::EvaluateGates(mesh, {})) {
+      const auto& rule = *violation.rule;
+      const std::string message = "publish gate '" + rule.name + "': " + violation.row;
+      const std::string hint = rule.description.empty() ? "" : rule.description;
+      if (rule.severity == spec::RuleSeverity::kError) {
+        diagnostics.Error(rule.location, message, hint);
+      } else {
+        diagnostics.Warning(rule.location, message, hint);
+      }
+    }
+  }
+  // Classification follows the data, where the lineage is known from the specs alone.
+  if (!diagnostics.HasErrors()) {
+    engine::Database database(engine::WithoutFileAccess());
+    engine::Connection parser(database);
+    for (const auto& domain : mesh.domains) {
+      for (const auto& product : domain.products) {
+        for (const auto& f : CheckClassificationsFromSpecs(parser, mesh, product).weaker) {
+          diagnostics.Error(f.location, Describe(f, product), DeclassifyHint(f.lineage));
+        }
+      }
+    }
+  }
+  diagnostics.Sort();
+}
+
+}  // namespace canopy::build

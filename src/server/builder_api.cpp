@@ -1,0 +1,553 @@
+#include "server/builder_api.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "build/check_mesh.h"
+#include "build/lineage_step.h"
+#include "build/runner.h"
+#include "builder/flow.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/text.h"
+#include "engine/engine.h"
+#include "governance/audit.h"
+#include "governance/query.h"
+#include "spec/loader.h"
+#include "spec/validate.h"
+
+namespace fs = std::filesystem;
+
+namespace canopy::server {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr int64_t kPreviewRows = 50;
+constexpr int64_t kMaxPreviewRows = 500;
+constexpr size_t kProfiledColumns = 40;
+constexpr size_t kHistogramColumns = 12;
+constexpr int kBins = 10;
+
+json ValueJson(const governance::Value& value) {
+  return std::visit(
+      [](const auto& v) -> json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else {
+          return v;
+        }
+      },
+      value);
+}
+
+// Every row of a result, kept (a preview's rows are few: the query's max_rows bounds them).
+class Collect : public governance::ResultSink {
+ public:
+  void Begin(const std::vector<governance::ResultColumn>& columns) override { columns_ = columns; }
+  void Row(const std::vector<governance::Value>& row) override {
+    json values = json::array();
+    for (const auto& value : row) values.push_back(ValueJson(value));
+    rows_.push_back(std::move(values));
+  }
+  const std::vector<governance::ResultColumn>& columns() const { return columns_; }
+  const json& rows() const { return rows_; }
+
+ private:
+  std::vector<governance::ResultColumn> columns_;
+  json rows_ = json::array();
+};
+
+json Parse(const std::string& body) {
+  json parsed = json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    throw Error(ErrorCode::kUsage, "the request body must be a JSON object");
+  }
+  return parsed;
+}
+
+builder::Flow FlowOf(const json& body) {
+  auto it = body.find("flow");
+  if (it == body.end() || !it->is_object()) {
+    throw Error(ErrorCode::kUsage, "'flow' is missing: the body is {\"flow\": {…}}");
+  }
+  return builder::ParseFlow(it->dump());
+}
+
+bool Numeric(const std::string& type) {
+  const std::string t = ToLower(type);
+  return t == "tinyint" || t == "smallint" || t == "integer" || t == "bigint" || t == "hugeint" ||
+         t == "utinyint" || t == "usmallint" || t == "uinteger" || t == "ubigint" || t == "float" ||
+         t == "double" || t.rfind("decimal", 0) == 0;
+}
+
+std::string NumberLiteral(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+// Runs `sql` for the requester, all its rows kept (at most `max_rows`).
+Collect RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
+                   governance::QueryOutcome* outcome = nullptr) {
+  governance::QueryOptions options;
+  options.max_rows = max_rows;
+  Collect sink;
+  auto result = governance::RunGovernedQuery(r.mesh, r.catalog, r.principal, sql, options, sink);
+  if (outcome != nullptr) *outcome = result;
+  return sink;
+}
+
+// Nulls, distinct values, min and max of each column, over every row of `sql`; and for
+// numbers, how many fall in each tenth of [min, max].
+json Profile(const BuilderRequest& r, const std::string& sql,
+             const std::vector<governance::ResultColumn>& columns, int64_t& row_count) {
+  const size_t n = std::min(columns.size(), kProfiledColumns);
+  std::vector<std::string> parts = {"count(*)"};
+  for (size_t i = 0; i < n; ++i) {
+    const std::string c = SqlIdentifier(columns[i].name);
+    parts.push_back("count(*) - count(" + c + ")");
+    parts.push_back("approx_count_distinct(" + c + ")");
+    parts.push_back("cast(min(" + c + ") as varchar)");
+    parts.push_back("cast(max(" + c + ") as varchar)");
+  }
+  const std::string from = "\nfrom (\n" + sql + "\n) as profiled";
+  Collect stats = RunCollect(r, "select " + Join(parts, ", ") + from, 1);
+  const json& row = stats.rows().at(0);
+  row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
+  json profile = json::array();
+  std::vector<std::pair<size_t, std::pair<double, double>>> ranges;
+  for (size_t i = 0; i < n; ++i) {
+    const json& min = row.at(1 + i * 4 + 2);
+    const json& max = row.at(1 + i * 4 + 3);
+    profile.push_back({{"column", columns[i].name},
+                       {"type", columns[i].type},
+                       {"masked", columns[i].masked},
+                       {"nulls", row.at(1 + i * 4)},
+                       {"distinct", row.at(1 + i * 4 + 1)},
+                       {"min", min},
+                       {"max", max},
+                       {"histogram", nullptr}});
+    if (Numeric(columns[i].type) && min.is_string() && max.is_string() &&
+        ranges.size() < kHistogramColumns) {
+      try {
+        const double lo = std::stod(min.get<std::string>());
+        const double hi = std::stod(max.get<std::string>());
+        if (std::isfinite(lo) && std::isfinite(hi)) ranges.push_back({i, {lo, hi}});
+      } catch (const std::exception&) {  // not a number as text: no histogram
+      }
+    }
+  }
+  if (ranges.empty() || row_count == 0) return profile;
+  std::vector<std::string> bins;
+  for (const auto& [i, range] : ranges) {
+    const std::string c = "cast(" + SqlIdentifier(columns[i].name) + " as double)";
+    const double width = (range.second - range.first) / kBins;
+    for (int b = 0; b < kBins; ++b) {
+      if (width <= 0) {
+        bins.push_back(b == 0 ? "count(" + c + ")" : "0");
+        continue;
+      }
+      std::string where;
+      if (b > 0) where = c + " >= " + NumberLiteral(range.first + width * b);
+      if (b < kBins - 1) {
+        where += (where.empty() ? "" : " and ") + c + " < " +
+                 NumberLiteral(range.first + width * (b + 1));
+      }
+      bins.push_back("count(" + c + ") filter (where " + where + ")");
+    }
+  }
+  Collect histograms = RunCollect(r, "select " + Join(bins, ", ") + from, 1);
+  const json& counts = histograms.rows().at(0);
+  size_t k = 0;
+  for (const auto& [i, range] : ranges) {
+    json histogram = json::array();
+    const double width = (range.second - range.first) / kBins;
+    for (int b = 0; b < kBins; ++b, ++k) {
+      histogram.push_back({{"from", range.first + width * b},
+                           {"to", range.first + width * (b + 1)},
+                           {"count", counts.at(k)}});
+    }
+    profile[i]["histogram"] = histogram;
+  }
+  return profile;
+}
+
+// The strictest classification each output column's lineage gives, from the upstream
+// ports' contracts (what the build will judge): the flow as a product whose columns are
+// all declared at the weakest classification, then the findings the check makes of it.
+std::map<std::string, std::map<std::string, build::ClassificationFinding>> LineageClassifications(
+    const spec::Mesh& mesh, const std::string& domain, const builder::Flow& flow,
+    const builder::Plan& plan,
+    const std::map<std::string, std::vector<builder::BoundColumn>>& bound) {
+  std::map<std::string, std::map<std::string, build::ClassificationFinding>> out;
+  if (mesh.governance.classifications.empty()) return out;
+  spec::Product product;
+  product.domain = domain;
+  product.name = flow.name;
+  for (const auto& [name, port] : plan.inputs) {
+    spec::ProductInput input;
+    input.name = name;
+    const auto dot = port.find('.');
+    input.product = spec::PortRef{port.substr(0, dot), port.substr(dot + 1), {}};
+    product.inputs.push_back(input);
+  }
+  for (const auto& model : plan.models) {
+    spec::Model m;
+    m.name = model.name;
+    m.sql = model.sql;
+    product.transform.push_back(m);
+  }
+  for (const auto& planned : plan.ports) {
+    spec::OutputPort port;
+    port.name = planned.block->port_name;
+    port.from = planned.from;
+    auto it = bound.find(port.name);
+    if (it != bound.end()) {
+      for (const auto& column : it->second) {
+        spec::Property property;
+        property.name = column.name;
+        property.classification = mesh.governance.classifications.front();
+        port.contract.properties.push_back(property);
+      }
+    }
+    product.outputs.push_back(port);
+  }
+  engine::Database database(engine::WithoutFileAccess());
+  engine::Connection parser(database);
+  for (auto& finding : build::CheckClassificationsFromSpecs(parser, mesh, product).weaker) {
+    out[finding.port][finding.column] = finding;
+  }
+  return out;
+}
+
+// Each output port's columns as this requester's engine binds them, with the
+// classification their lineage gives.
+std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const BuilderRequest& r,
+                                                                     const std::string& domain,
+                                                                     const builder::Flow& flow,
+                                                                     const builder::Plan& plan) {
+  std::map<std::string, std::vector<builder::BoundColumn>> bound;
+  for (const auto* output : builder::Outputs(flow)) {
+    governance::QueryOptions options;
+    options.max_rows = 1;
+    governance::GovernedQuery query(r.mesh, r.catalog, r.principal,
+                                    builder::PreviewSql(flow, output->id), options);
+    auto& columns = bound[output->port_name];
+    for (const auto& column : query.columns()) {
+      columns.push_back({column.name, column.type, "", {}});
+    }
+    query.Close();
+  }
+  const auto lineage = LineageClassifications(r.mesh, domain, flow, plan, bound);
+  for (auto& [port, columns] : bound) {
+    auto found = lineage.find(port);
+    if (found == lineage.end()) continue;
+    for (auto& column : columns) {
+      auto f = found->second.find(column.name);
+      if (f == found->second.end()) continue;
+      column.classification = f->second.lineage;
+      column.sources = f->second.sources;
+    }
+  }
+  return bound;
+}
+
+std::optional<std::string> ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteText(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  const fs::path staging = path.parent_path() / (".canopy-save-" + RandomHex(8));
+  {
+    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(staging, ec);
+      throw Error(ErrorCode::kFailed, "could not write " + path.string());
+    }
+  }
+  fs::rename(staging, path);
+}
+
+json DiagnosticsJson(const Diagnostics& diagnostics) {
+  json out = json::array();
+  for (const auto& d : diagnostics.items()) {
+    out.push_back({{"severity", d.severity == Severity::kError ? "error" : "warning"},
+                   {"file", d.location.file},
+                   {"line", d.location.line},
+                   {"column", d.location.column},
+                   {"message", d.message},
+                   {"hint", d.hint}});
+  }
+  return out;
+}
+
+}  // namespace
+
+MeshSource::MeshSource(spec::Mesh mesh)
+    : current_(std::make_shared<const spec::Mesh>(std::move(mesh))) {}
+
+std::shared_ptr<const spec::Mesh> MeshSource::Current() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return current_;
+}
+
+int64_t MeshSource::revision() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return revision_;
+}
+
+void MeshSource::Replace(spec::Mesh mesh) {
+  auto next = std::make_shared<const spec::Mesh>(std::move(mesh));
+  std::lock_guard<std::mutex> lock(mutex_);
+  current_ = std::move(next);
+  ++revision_;
+}
+
+std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text) {
+  const json body = Parse(body_text);
+  const builder::Flow flow = FlowOf(body);
+  std::string block = flow.blocks.empty() ? "" : flow.blocks.back().id;
+  if (auto it = body.find("block"); it != body.end() && it->is_string())
+    block = it->get<std::string>();
+  int64_t limit = kPreviewRows;
+  if (auto it = body.find("limit"); it != body.end() && it->is_number_integer()) {
+    limit = std::clamp<int64_t>(it->get<int64_t>(), 1, kMaxPreviewRows);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string sql = builder::PreviewSql(flow, block);
+  governance::QueryOutcome outcome;
+  Collect rows = RunCollect(r, sql, limit, &outcome);
+  int64_t row_count = 0;
+  json profile = Profile(r, sql, rows.columns(), row_count);
+  json columns = json::array();
+  for (const auto& c : rows.columns()) {
+    columns.push_back({{"name", c.name}, {"type", c.type}, {"masked", c.masked}});
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return json({{"block", block},
+               {"sql", sql},
+               {"columns", columns},
+               {"rows", rows.rows()},
+               {"row_count", row_count},
+               {"truncated", outcome.truncated},
+               {"masked", outcome.masked},
+               {"filtered", outcome.filtered},
+               {"profile", profile},
+               {"duration_ms", ms}})
+      .dump();
+}
+
+std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& source,
+                                        const std::string& domain_name, const std::string& name,
+                                        const std::string& body_text) {
+  const std::string who = r.principal.ToString();
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+  const std::string target = domain_name + "." + (name.empty() ? "?" : name);
+  if (!r.principal.InDomain(domain_name)) {
+    governance::RecordAudit(r.catalog, who, "product.save", target, "denied",
+                            json({{"reason", "not a member of the domain"}}).dump());
+    throw Error(ErrorCode::kPermissionDenied,
+                who + " may not save products in " + domain_name + ": only its members may",
+                "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                    ") to add you to its members");
+  }
+  const json body = Parse(body_text);
+  const bool dry_run = body.value("dry_run", false);
+  builder::Flow flow;
+  try {
+    flow = FlowOf(body);
+  } catch (const Error& e) {
+    governance::RecordAudit(r.catalog, who, "product.save", target, "invalid",
+                            json({{"error", e.what()}}).dump());
+    throw;
+  }
+  const std::string address = domain_name + "." + flow.name;
+  const spec::Product* existing = r.mesh.FindProduct(domain_name, flow.name);
+  const fs::path folder = fs::path(r.mesh.root) / domain->folder;
+  const std::string flow_file = "products/" + flow.name + ".flow.json";
+  if (name.empty()) {
+    if (existing != nullptr) {
+      throw Error(ErrorCode::kConflict, "the product " + address + " exists already",
+                  "open it in the builder and save it with PUT, or pick another name");
+    }
+  } else {
+    if (name != flow.name) {
+      throw Error(ErrorCode::kUsage,
+                  "the flow names the product '" + flow.name + "', the URL '" + name + "'",
+                  "a product is renamed by saving it under the new name");
+    }
+    if (existing == nullptr) throw Error(ErrorCode::kNotFound, "no product " + address);
+    if (!fs::exists(folder / flow_file)) {
+      throw Error(ErrorCode::kConflict, address + " was written by hand, not with the builder",
+                  "edit its files, or save the flow as a new product");
+    }
+  }
+
+  const builder::Plan plan = builder::PlanProduct(flow);
+  const auto bound = BindOutputs(r, domain_name, flow, plan);
+  const auto files = builder::Compile(flow, domain_name, r.principal.name, bound);
+
+  // Every file must land inside the domain's folder (names are SQL names, so this holds
+  // by construction; a folder linked elsewhere is refused all the same).
+  json listing = json::array();
+  for (const auto& file : files) {
+    const spec::ResolvedPath resolved = spec::ResolveInside(folder.string(), file.path);
+    if (resolved.status != spec::PathStatus::kInside &&
+        resolved.status != spec::PathStatus::kMissing) {
+      governance::RecordAudit(
+          r.catalog, who, "product.save", address, "denied",
+          json({{"reason", "path outside the domain"}, {"path", file.path}}).dump());
+      throw Error(ErrorCode::kPermissionDenied, file.path + " is not inside " + domain->folder);
+    }
+    auto previous = ReadText(folder / file.path);
+    listing.push_back({{"path", domain->folder + "/" + file.path},
+                       {"content", file.content},
+                       {"previous", previous ? json(*previous) : json(nullptr)}});
+  }
+  // The product is built as its domain, not as the person who draws it: say which sources
+  // the domain may not read (the build would stop there) and how to settle it.
+  json warnings = json::array();
+  const governance::Principal builder_principal =
+      governance::ResolvePrincipal(r.mesh, "domain:" + domain_name);
+  const auto grants = governance::LoadGrants(r.catalog);
+  for (const auto& [input, port] : plan.inputs) {
+    const auto dot = port.find('.');
+    const auto [upstream, output] = r.mesh.FindPort(port.substr(0, dot), port.substr(dot + 1));
+    if (upstream == nullptr || output == nullptr) continue;
+    const auto decision = governance::Decide(r.mesh, grants, builder_principal, *upstream, *output);
+    if (!decision.allowed) {
+      warnings.push_back(
+          {{"severity", "warning"},
+           {"message", "the build reads as domain:" + domain_name + ", which may not read " + port +
+                           ": " + decision.reason},
+           {"hint", "an owner of " + upstream->domain + " can grant it: canopy grant " +
+                        upstream->Address() + " --to domain:" + domain_name}});
+    }
+  }
+  json columns = json::object();
+  for (const auto& [port, list] : bound) {
+    json items = json::array();
+    for (const auto& c : list) {
+      items.push_back(
+          {{"name", c.name},
+           {"type", c.type},
+           {"classification", c.classification.empty() ? json(nullptr) : json(c.classification)},
+           {"sources", c.sources}});
+    }
+    columns[port] = items;
+  }
+  if (dry_run) {
+    return {200, json({{"product", address},
+                       {"dry_run", true},
+                       {"files", listing},
+                       {"columns", columns},
+                       {"warnings", warnings}})
+                     .dump()};
+  }
+
+  std::lock_guard<std::mutex> writing(source.writer());
+  std::vector<std::pair<fs::path, std::optional<std::string>>> before;
+  for (const auto& file : files)
+    before.emplace_back(folder / file.path, ReadText(folder / file.path));
+  auto restore = [&before, &folder, &flow] {
+    std::error_code ec;
+    for (const auto& [path, content] : before) {
+      if (content) {
+        WriteText(path, *content);
+      } else {
+        fs::remove(path, ec);
+      }
+    }
+    fs::remove(folder / "sql" / flow.name, ec);  // only when it is left empty
+  };
+  Diagnostics diagnostics;
+  spec::Mesh next;
+  try {
+    for (const auto& file : files) WriteText(folder / file.path, file.content);
+    next = spec::LoadMesh(r.mesh.root, diagnostics);
+    build::CheckMesh(next, diagnostics);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  if (diagnostics.HasErrors()) {
+    restore();
+    governance::RecordAudit(r.catalog, who, "product.save", address, "invalid",
+                            json({{"errors", diagnostics.ErrorCount()}}).dump());
+    json error = {
+        {"code", ErrorCodeName(ErrorCode::kInvalidInput)},
+        {"message", "the product does not validate: " + std::to_string(diagnostics.ErrorCount()) +
+                        " error(s); nothing was saved"},
+        {"hint", "fix the blocks the diagnostics name and save again"},
+        {"diagnostics", DiagnosticsJson(diagnostics)}};
+    return {HttpStatusFor(ErrorCode::kInvalidInput), json({{"error", error}}).dump()};
+  }
+  json paths = json::array();
+  for (const auto& file : files) paths.push_back(domain->folder + "/" + file.path);
+  for (const auto& item : DiagnosticsJson(diagnostics)) warnings.push_back(item);
+  build::SyncCatalogWithSpec(next, r.catalog);
+  governance::RecordAudit(r.catalog, who, "product.save", address, "ok",
+                          json({{"files", paths}, {"created", existing == nullptr}}).dump());
+  source.Replace(std::move(next));
+  return {
+      existing == nullptr ? 201 : 200,
+      json({{"product", address}, {"files", listing}, {"columns", columns}, {"warnings", warnings}})
+          .dump()};
+}
+
+std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
+                     const std::string& name) {
+  const spec::Product* product = r.mesh.FindProduct(domain_name, name);
+  if (product == nullptr || !governance::CanDiscover(r.principal, *product)) {
+    throw Error(ErrorCode::kNotFound, "no product " + domain_name + "." + name);
+  }
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  const fs::path folder = fs::path(r.mesh.root) / domain->folder;
+  const bool member = r.principal.InDomain(domain_name);
+  if (auto text = ReadText(folder / "products" / (name + ".flow.json"))) {
+    return json({{"product", product->Address()},
+                 {"flow", json::parse(*text, nullptr, false)},
+                 {"read_only", !member},
+                 {"reason", member ? json(nullptr)
+                                   : json("only members of " + domain_name + " may change it")}})
+        .dump();
+  }
+  json models = json::array();  // its SQL, for the members who may read the domain's files
+  if (member) {
+    for (const auto& model : product->transform) {
+      models.push_back({{"name", model.name}, {"sql", model.sql}});
+    }
+  }
+  return json({{"product", product->Address()},
+               {"flow", nullptr},
+               {"read_only", true},
+               {"reason",
+                "written by hand: its SQL is shown as it is. The builder edits the products "
+                "it made; save a flow as a new product to start one"},
+               {"models", models}})
+      .dump();
+}
+
+}  // namespace canopy::server

@@ -1,0 +1,61 @@
+// The builder's endpoints (issue: the stage for business users): previews of a flow's
+// blocks through the governed query path, and saving a flow as an ordinary product.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "catalog/catalog.h"
+#include "governance/policy.h"
+#include "spec/model.h"
+
+namespace canopy::server {
+
+// The mesh a server answers from. A save replaces it whole: requests that began before
+// keep the one they started with (they hold its pointer). Thread-safe.
+class MeshSource {
+ public:
+  explicit MeshSource(spec::Mesh mesh);
+  std::shared_ptr<const spec::Mesh> Current() const;
+  // Goes up by one at each Replace (kept answers of the REST API are keyed by it).
+  int64_t revision() const;
+  void Replace(spec::Mesh mesh);
+  // Held by whoever writes the mesh's files, from the write to the Replace.
+  std::mutex& writer() { return writer_; }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const spec::Mesh> current_;
+  int64_t revision_ = 0;
+  std::mutex writer_;
+};
+
+struct BuilderRequest {
+  const spec::Mesh& mesh;
+  catalog::CatalogStore& catalog;
+  const governance::Principal& principal;
+};
+
+// POST /api/v1/builder/preview {"flow": …, "block": id, "limit": N}: the block's first
+// rows as this principal reads them (masked, filtered), its row count and a profile of
+// each column (nulls, distinct, min, max; a histogram of numbers). Returns the JSON.
+std::string BuilderPreview(const BuilderRequest& request, const std::string& body);
+
+// POST /api/v1/domains/{d}/products (name empty) and PUT /api/v1/domains/{d}/products/{p}
+// {"flow": …, "dry_run": bool}: members of the domain only. Compiles the flow into the
+// product's files; a dry run returns them with what they replace, else they are written,
+// the whole mesh is validated (the files are put back as they were when it fails) and
+// `source` gets the new mesh. Audited, refusals too. Returns the status and the JSON.
+std::pair<int, std::string> SaveProduct(const BuilderRequest& request, MeshSource& source,
+                                        const std::string& domain, const std::string& name,
+                                        const std::string& body);
+
+// GET /api/v1/domains/{d}/products/{p}/flow: the flow a product was made from, or, for a
+// product made by hand, {"flow": null, "read_only": true, "reason": …, "files": […]}.
+std::string OpenFlow(const BuilderRequest& request, const std::string& domain,
+                     const std::string& name);
+
+}  // namespace canopy::server

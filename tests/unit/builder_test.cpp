@@ -1,0 +1,516 @@
+// The no-code builder: flows read and refused with clear messages, compiled into the SQL
+// and YAML a person would write (FlowTest); and its endpoints through Api::Handle —
+// previews through the governed path, saves by members only, validated, audited, and
+// the saved product built like any other (ApiBuilderTest).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "build/check_mesh.h"
+#include "build/runner.h"
+#include "builder/flow.h"
+#include "catalog/catalog.h"
+#include "core/diagnostics.h"
+#include "core/error.h"
+#include "governance/tokens.h"
+#include "server/api.h"
+#include "server/builder_api.h"
+#include "spec/loader.h"
+#include "spec/validate.h"
+#include "support/test_store.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace canopy;
+
+namespace {
+
+// orders (sales.orders) → filter → aggregate by region → output.
+json SalesFlow(const std::string& name = "big_orders") {
+  return {
+      {"version", 1},
+      {"product", {{"name", name}, {"purpose", "Large orders per region"}}},
+      {"blocks",
+       json::array(
+           {{{"id", "orders"}, {"type", "source"}, {"port", "sales.orders"}},
+            {{"id", "large"},
+             {"type", "filter"},
+             {"input", "orders"},
+             {"where",
+              {{"group", "and"},
+               {"conditions",
+                json::array({{{"column", "amount"}, {"op", ">="}, {"value", 20}},
+                             {{"group", "or"},
+                              {"conditions",
+                               json::array({{{"column", "region"}, {"op", "="}, {"value", "EU"}},
+                                            {{"column", "region"}, {"op", "is null"}}})}}})}}}},
+            {{"id", "by_region"},
+             {"type", "aggregate"},
+             {"input", "large"},
+             {"group_by", {"region"}},
+             {"measures", json::array({{{"function", "sum"}, {"column", "amount"}, {"as", "total"}},
+                                       {{"function", "count"}, {"as", "orders"}}})}},
+            {{"id", "out"},
+             {"type", "output"},
+             {"input", "by_region"},
+             {"name", name},
+             {"description", "Large orders per region"},
+             {"columns",
+              {{"region", {{"description", "Region of the order"}}},
+               {"total", {{"description", "Sum of the amounts"}}},
+               {"orders", {{"description", "How many orders"}}}}},
+             {"quality", json::array({{{"metric", "rowCount"}, {"value", 0}}})}}})}};
+}
+
+std::string ParseError(const json& flow) {
+  try {
+    builder::ParseFlow(flow.dump());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(FlowTest, CompilesEachStepIntoReadableSql) {
+  const builder::Flow flow = builder::ParseFlow(SalesFlow().dump());
+  EXPECT_EQ(
+      builder::BlockSql(flow, *flow.Find("large")),
+      "select *\nfrom orders\nwhere amount >= 20\n  and (region = 'EU'\n    or region is null)");
+  EXPECT_EQ(builder::BlockSql(flow, *flow.Find("by_region")),
+            "select region,\n       sum(amount) as total,\n       count(*) as orders\nfrom large\n"
+            "group by region");
+  EXPECT_EQ(builder::PreviewSql(flow, "large"),
+            "with orders as (\nselect * from sales.orders\n)\nselect *\nfrom orders\n"
+            "where amount >= 20\n  and (region = 'EU'\n    or region is null)");
+}
+
+TEST(FlowTest, EveryBlockTypeCompiles) {
+  json flow = {
+      {"product", {{"name", "p"}}},
+      {"blocks",
+       json::array(
+           {{{"id", "a"}, {"type", "source"}, {"port", "sales.orders"}},
+            {{"id", "b"}, {"type", "source"}, {"port", "crm.customers"}},
+            {{"id", "j"},
+             {"type", "join"},
+             {"inputs", {"a", "b"}},
+             {"how", "left"},
+             {"on", json::array({{{"left", "customer_id"}, {"right", "id"}}})}},
+            {{"id", "s"},
+             {"type", "select"},
+             {"input", "j"},
+             {"columns", json::array({{{"column", "order_id"}},
+                                      {{"column", "email"}, {"as", "mail"}},
+                                      {{"column", "select"}, {"as", "Odd Name"}}})}},
+            {{"id", "d"},
+             {"type", "derive"},
+             {"input", "s"},
+             {"name", "loud"},
+             {"expression", "upper(mail) || '!'"}},
+            {{"id", "u"}, {"type", "union"}, {"inputs", {"d", "d"}}},
+            {{"id", "o"},
+             {"type", "sort"},
+             {"input", "u"},
+             {"by", json::array({{{"column", "order_id"}, {"descending", true}}})},
+             {"limit", 5}},
+            {{"id", "x"}, {"type", "distinct"}, {"input", "o"}, {"keys", {"order_id"}}},
+            {{"id", "f"},
+             {"type", "filter"},
+             {"input", "x"},
+             {"where",
+              {{"group", "and"},
+               {"conditions",
+                json::array({{{"column", "mail"}, {"op", "contains"}, {"value", "@"}},
+                             {{"column", "order_id"}, {"op", "in"}, {"values", {1, 2}}},
+                             {{"column", "order_id"}, {"op", "between"}, {"values", {1, 9}}}})}}}},
+            {{"id", "out"}, {"type", "output"}, {"input", "a"}, {"name", "raw"}},
+            {{"id", "out2"}, {"type", "output"}, {"input", "f"}, {"name", "p"}}})}};
+  const builder::Flow parsed = builder::ParseFlow(flow.dump());
+  auto sql = [&](const char* id) { return builder::BlockSql(parsed, *parsed.Find(id)); };
+  EXPECT_EQ(sql("j"), "select l.*, r.*\nfrom a as l\nleft join b as r\n  on l.customer_id = r.id");
+  EXPECT_EQ(sql("s"),
+            "select order_id,\n       email as mail,\n       \"select\" as \"Odd Name\"\nfrom j");
+  EXPECT_EQ(sql("d"), "select *, (upper(mail) || '!') as loud\nfrom s");
+  EXPECT_EQ(sql("u"), "select * from d\nunion all by name\nselect * from d");
+  EXPECT_EQ(sql("o"), "select *\nfrom u\norder by order_id desc\nlimit 5");
+  EXPECT_EQ(sql("x"), "select distinct on (order_id) *\nfrom o\norder by order_id");
+  EXPECT_EQ(sql("f"),
+            "select *\nfrom x\nwhere contains(mail, '@')\n  and order_id in (1, 2)\n"
+            "  and order_id between 1 and 9");
+  // An output straight from a source gets a model of its own; the others publish theirs.
+  const builder::Plan plan = builder::PlanProduct(parsed);
+  ASSERT_EQ(plan.ports.size(), 2u);
+  EXPECT_EQ(plan.ports[0].from, "raw");
+  EXPECT_EQ(plan.ports[1].from, "f");
+  EXPECT_EQ(plan.inputs.size(), 2u);
+}
+
+TEST(FlowTest, WrittenFilesAreAProductAndItsModels) {
+  const builder::Flow flow = builder::ParseFlow(SalesFlow().dump());
+  std::map<std::string, std::vector<builder::BoundColumn>> bound = {
+      {"big_orders",
+       {{"region", "VARCHAR", "internal", {}},
+        {"total", "DECIMAL(38,2)", "", {}},
+        {"orders", "BIGINT", "", {}}}}};
+  auto files = builder::Compile(flow, "sales", "ben", bound);
+  std::vector<std::string> paths;
+  for (const auto& f : files) paths.push_back(f.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"products/big_orders.yaml", "sql/big_orders/large.sql",
+                                             "sql/big_orders/by_region.sql",
+                                             "products/big_orders.flow.json"}));
+  const std::string& yaml = files[0].content;
+  for (const char* expected :
+       {"kind: DataProduct", "name: big_orders", "owner: ben", "status: draft",
+        "product: sales.orders", "sql_file: sql/big_orders/by_region.sql", "from: by_region",
+        "logicalType: number", "description: Region of the order", "mustBeGreaterThan: 0"}) {
+    EXPECT_NE(yaml.find(expected), std::string::npos) << expected << "\n" << yaml;
+  }
+  EXPECT_EQ(files[1].content.rfind("-- filter (block large", 0), 0u) << files[1].content;
+  EXPECT_EQ(json::parse(files.back().content), json::parse(flow.text));
+}
+
+TEST(FlowTest, BadFlowsAreRefusedNamingTheBlockAndTheFix) {
+  auto with = [](const std::function<void(json&)>& change) {
+    json flow = SalesFlow();
+    change(flow);
+    return ParseError(flow);
+  };
+  EXPECT_EQ(ParseError(json::array()), "the flow is not a JSON object");
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][1]["type"] = "pivot";
+            }).find("block 'large': unknown block type 'pivot'"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][1]["input"] = "nowhere";
+            }).find("block 'large': its input 'nowhere' is not a block of the flow"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][0] = {{"id", "orders"},
+                                {"type", "filter"},
+                                {"input", "by_region"},
+                                {"where", {{"group", "and"}}}};
+            }).find("cycle"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][1]["where"]["conditions"][0]["op"] = "~";
+            }).find("unknown operator '~'"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][2]["measures"][0]["function"] = "string_agg";
+            }).find("unknown measure 'string_agg'"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) { f["blocks"].erase(3); }).find("the flow has no output block"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) { f["product"]["name"] = "Big Orders"; }).find("is not a SQL name"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) { f["blocks"][1]["id"] = "../x"; }).find("an id is a SQL name"),
+            std::string::npos);
+  EXPECT_NE(with([](json& f) {
+              f["blocks"][0]["port"] = "sales.orders; drop table x";
+            }).find("'port' must be a port's SQL name"),
+            std::string::npos);
+  // A value is a literal, quoted: it cannot end the string.
+  EXPECT_EQ(with([](json& f) {
+              f["blocks"][1]["where"]["conditions"][0] = {
+                  {"column", "region"}, {"op", "="}, {"value", "x' or 1=1 --"}};
+            }),
+            "");
+}
+
+TEST(FlowTest, AnExpressionStaysOneExpression) {
+  for (const char* bad : {"1) as x, (select 2", "email; select 1", "email -- the rest", "a /* b */",
+                          "(email", "email)", "'open", "$$x$$"}) {
+    json flow = SalesFlow();
+    const json derive = {
+        {"id", "d"}, {"type", "derive"}, {"input", "large"}, {"name", "x"}, {"expression", bad}};
+    flow["blocks"].insert(flow["blocks"].begin() + 2, derive);
+    flow["blocks"][3]["input"] = "d";
+    const std::string error = ParseError(flow);
+    EXPECT_EQ(error.rfind("block 'd': ", 0), 0u) << bad << ": " << error;
+  }
+  json ok = SalesFlow();
+  const json derive = {{"id", "d"},
+                       {"type", "derive"},
+                       {"input", "large"},
+                       {"name", "x"},
+                       {"expression", "coalesce(region, '(none)')"}};
+  ok["blocks"].insert(ok["blocks"].begin() + 2, derive);
+  ok["blocks"][3]["input"] = "d";
+  EXPECT_EQ(ParseError(ok), "");
+}
+
+class ApiBuilderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    canopy::test::ShareCatalogInSuite();
+    dir_ =
+        new fs::path(fs::temp_directory_path() / ("canopy-builder-" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
+             fs::copy_options::recursive);
+    Diagnostics diagnostics;
+    spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+    spec::ValidateMesh(mesh, diagnostics);
+    ASSERT_FALSE(diagnostics.HasErrors());
+    catalog_ =
+        canopy::test::OpenTestCatalog((*dir_ / "mesh/.canopy/catalog.db").string()).release();
+    auto storage = build::NewLocalStorage();
+    ASSERT_TRUE(build::RunBuild(mesh, *catalog_, *storage, {}, nullptr).ok());
+    for (const char* user : {"alice", "ben", "dana", "zoe", "carl"}) {
+      (*tokens_)[user] = governance::IssueToken(*catalog_, user).token;
+    }
+    meshes_ = new std::shared_ptr<server::MeshSource>(std::make_shared<server::MeshSource>(mesh));
+    api_ = new server::Api(
+        *meshes_, [] { return std::shared_ptr<catalog::CatalogStore>(catalog_, [](auto*) {}); },
+        "test");
+  }
+  static void TearDownTestSuite() {
+    delete api_;
+    delete meshes_;
+    delete catalog_;
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static server::HttpResponse Call(const std::string& method, const std::string& path,
+                                   const std::string& user, const json& body) {
+    server::HttpRequest request;
+    request.method = method;
+    request.path = path;
+    request.body = body.dump();
+    request.authorization = "Bearer " + tokens_->at(user);
+    auto response = api_->Handle(request);
+    if (response.stream) {
+      response.stream([&](std::string_view piece) {
+        response.body.append(piece);
+        return true;
+      });
+    }
+    return response;
+  }
+  static json Json(const server::HttpResponse& response) { return json::parse(response.body); }
+  static fs::path Sales() { return *dir_ / "mesh/domains/sales"; }
+  static json LastAudit(const std::string& action) {
+    auto entries = catalog_->Audit(0, 100000);
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      if (it->action == action) {
+        return {{"principal", it->principal}, {"target", it->target}, {"outcome", it->outcome}};
+      }
+    }
+    return nullptr;
+  }
+
+  static fs::path* dir_;
+  static catalog::CatalogStore* catalog_;
+  static std::shared_ptr<server::MeshSource>* meshes_;
+  static server::Api* api_;
+  static std::map<std::string, std::string>* tokens_;
+};
+
+fs::path* ApiBuilderTest::dir_ = nullptr;
+catalog::CatalogStore* ApiBuilderTest::catalog_ = nullptr;
+std::shared_ptr<server::MeshSource>* ApiBuilderTest::meshes_ = nullptr;
+server::Api* ApiBuilderTest::api_ = nullptr;
+std::map<std::string, std::string>* ApiBuilderTest::tokens_ =
+    new std::map<std::string, std::string>;
+
+TEST_F(ApiBuilderTest, APreviewIsGovernedAsAQueryWouldBe) {
+  // crm.customers joined to sales.orders: ben (sales, no pii clearance) sees e-mails
+  // hashed and only his region's customers; alice (pii) sees them clear.
+  json flow = {{"product", {{"name", "p"}}},
+               {"blocks",
+                json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
+                             {{"id", "c"}, {"type", "source"}, {"port", "crm.customers"}},
+                             {{"id", "j"},
+                              {"type", "join"},
+                              {"inputs", {"o", "c"}},
+                              {"on", json::array({{{"left", "customer_id"}, {"right", "id"}}})}},
+                             {{"id", "out"}, {"type", "output"}, {"input", "j"}, {"name", "p"}}})}};
+  auto ben = Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "j"}});
+  ASSERT_EQ(ben.status, 200) << ben.body;
+  const json b = Json(ben);
+  EXPECT_NE(b["masked"].dump().find("crm.customers.email"), std::string::npos);
+  EXPECT_NE(b["filtered"].dump().find("crm.customers"), std::string::npos);
+  size_t email = 0;
+  for (size_t i = 0; i < b["columns"].size(); ++i) {
+    if (b["columns"][i]["name"] == "email") email = i;
+  }
+  ASSERT_GT(email, 0u);
+  ASSERT_GT(b["rows"].size(), 0u);
+  for (const auto& row : b["rows"]) {
+    if (row[email].is_string()) {
+      EXPECT_EQ(row[email].get<std::string>().find('@'), std::string::npos) << row;
+    }
+  }
+  EXPECT_EQ(b["row_count"].get<int64_t>(), static_cast<int64_t>(b["rows"].size()));
+  // The profile counts every row, and gives numbers a histogram.
+  bool histogram = false;
+  for (const auto& column : b["profile"]) {
+    if (column["column"] == "amount") {
+      histogram = column["histogram"].is_array() && column["histogram"].size() == 10;
+      int64_t sum = 0;
+      for (const auto& bin : column["histogram"]) sum += bin["count"].get<int64_t>();
+      EXPECT_EQ(sum, b["row_count"].get<int64_t>() - column["nulls"].get<int64_t>());
+    }
+  }
+  EXPECT_TRUE(histogram) << b["profile"];
+
+  // dana, an analyst, is exempt from the row filter: she counts more rows than ben.
+  const json d =
+      Json(Call("POST", "/api/v1/builder/preview", "dana", {{"flow", flow}, {"block", "j"}}));
+  EXPECT_GT(d["row_count"].get<int64_t>(), b["row_count"].get<int64_t>());
+  const json a =
+      Json(Call("POST", "/api/v1/builder/preview", "alice", {{"flow", flow}, {"block", "j"}}));
+  bool clear = false;
+  for (const auto& row : a["rows"]) {
+    clear = clear || (row[email].is_string() &&
+                      row[email].get<std::string>().find('@') != std::string::npos);
+  }
+  EXPECT_TRUE(clear);
+
+  // zoe may read neither: the preview is denied as her query would be.
+  auto zoe = Call("POST", "/api/v1/builder/preview", "zoe", {{"flow", flow}, {"block", "j"}});
+  EXPECT_EQ(zoe.status, 403) << zoe.body;
+}
+
+TEST_F(ApiBuilderTest, OnlyMembersSaveAndEveryAttemptIsAudited) {
+  auto dana =
+      Call("POST", "/api/v1/domains/sales/products", "dana", {{"flow", SalesFlow("by_dana")}});
+  EXPECT_EQ(dana.status, 403) << dana.body;
+  EXPECT_NE(Json(dana)["error"]["hint"].get<std::string>().find("alice"), std::string::npos);
+  EXPECT_FALSE(fs::exists(Sales() / "products/by_dana.yaml"));
+  EXPECT_EQ(LastAudit("product.save"),
+            json({{"principal", "user:dana"}, {"target", "sales.?"}, {"outcome", "denied"}}));
+  auto unknown = Call("POST", "/api/v1/domains/nowhere/products", "ben", {{"flow", SalesFlow()}});
+  EXPECT_EQ(unknown.status, 404);
+}
+
+TEST_F(ApiBuilderTest, ADryRunShowsTheFilesAndWritesNothing) {
+  auto response = Call("POST", "/api/v1/domains/sales/products", "ben",
+                       {{"flow", SalesFlow("dry")}, {"dry_run", true}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  const json body = Json(response);
+  ASSERT_EQ(body["files"].size(), 4u);
+  EXPECT_EQ(body["files"][0]["path"], "domains/sales/products/dry.yaml");
+  EXPECT_TRUE(body["files"][0]["previous"].is_null());
+  EXPECT_NE(body["files"][0]["content"].get<std::string>().find("owner: ben"), std::string::npos);
+  EXPECT_FALSE(fs::exists(Sales() / "products/dry.yaml"));
+  EXPECT_FALSE(fs::exists(Sales() / "sql/dry"));
+}
+
+TEST_F(ApiBuilderTest, ASavedFlowIsAProductThatValidatesAndBuilds) {
+  auto saved = Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", SalesFlow()}});
+  ASSERT_EQ(saved.status, 201) << saved.body;
+  EXPECT_EQ(LastAudit("product.save"),
+            json({{"principal", "user:ben"}, {"target", "sales.big_orders"}, {"outcome", "ok"}}));
+  // The server answers from the new mesh at once.
+  auto card = Call("GET", "/api/v1/products/sales/big_orders", "ben", nullptr);
+  ASSERT_EQ(card.status, 200) << card.body;
+  EXPECT_EQ(Json(card)["status"], "draft");
+  // Saving the same name again is a conflict; PUT replaces it.
+  EXPECT_EQ(Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", SalesFlow()}}).status,
+            409);
+  json changed = SalesFlow();
+  changed["product"]["purpose"] = "Large orders per region, changed";
+  auto put = Call("PUT", "/api/v1/domains/sales/products/big_orders", "alice", {{"flow", changed}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_NE(Json(put)["files"][0]["previous"].get<std::string>().find("owner: ben"),
+            std::string::npos);
+  // The builder opens it again.
+  auto open = Call("GET", "/api/v1/domains/sales/products/big_orders/flow", "ben", nullptr);
+  ASSERT_EQ(open.status, 200) << open.body;
+  EXPECT_EQ(Json(open)["flow"]["product"]["purpose"], "Large orders per region, changed");
+  EXPECT_FALSE(Json(open)["read_only"].get<bool>());
+
+  // The files on disk validate as `canopy validate` would, and build.
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+  build::CheckMesh(mesh, diagnostics);
+  EXPECT_FALSE(diagnostics.HasErrors());
+  auto storage = build::NewLocalStorage();
+  build::BuildOptions options;
+  options.targets = {"sales.big_orders"};
+  auto report = build::RunBuild(mesh, *catalog_, *storage, options, nullptr);
+  EXPECT_TRUE(report.ok());
+  auto live = catalog_->Live("sales", "big_orders");
+  ASSERT_TRUE(live.has_value());
+}
+
+TEST_F(ApiBuilderTest, AHandWrittenProductOpensReadOnly) {
+  auto open = Call("GET", "/api/v1/domains/sales/products/orders/flow", "ben", nullptr);
+  ASSERT_EQ(open.status, 200) << open.body;
+  const json body = Json(open);
+  EXPECT_TRUE(body["flow"].is_null());
+  EXPECT_TRUE(body["read_only"].get<bool>());
+  EXPECT_NE(body["reason"].get<std::string>().find("written by hand"), std::string::npos);
+  json flow = SalesFlow("orders");
+  auto put = Call("PUT", "/api/v1/domains/sales/products/orders", "ben", {{"flow", flow}});
+  EXPECT_EQ(put.status, 409) << put.body;
+  EXPECT_NE(Json(put)["error"]["message"].get<std::string>().find("written by hand"),
+            std::string::npos);
+}
+
+TEST_F(ApiBuilderTest, AnInvalidFlowIsRefusedWithAClearMessageAndNothingWritten) {
+  json flow = SalesFlow("broken");
+  flow["blocks"][2]["measures"][0]["function"] = "explode";
+  auto response = Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", flow}});
+  EXPECT_EQ(response.status, 400);
+  EXPECT_NE(Json(response)["error"]["message"].get<std::string>().find(
+                "block 'by_region': unknown measure"),
+            std::string::npos);
+  EXPECT_EQ(LastAudit("product.save")["outcome"], "invalid");
+  EXPECT_FALSE(fs::exists(Sales() / "products/broken.yaml"));
+
+  // A flow that reads fine but makes an invalid mesh (a port named like one the domain
+  // already publishes) is written, judged, and taken back.
+  json clash = SalesFlow("clash");
+  clash["blocks"][3]["name"] = "orders";
+  auto invalid = Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", clash}});
+  EXPECT_EQ(invalid.status, 400) << invalid.body;
+  EXPECT_FALSE(Json(invalid)["error"]["diagnostics"].empty());
+  EXPECT_FALSE(fs::exists(Sales() / "products/clash.yaml"));
+  EXPECT_FALSE(fs::exists(Sales() / "products/clash.flow.json"));
+  EXPECT_FALSE(fs::exists(Sales() / "sql/clash"));
+}
+
+TEST_F(ApiBuilderTest, ADerivedColumnInheritsItsSourcesClassification) {
+  // alice (pii) derives upper(email) from crm.customers: the port's column comes out pii,
+  // and a count of e-mails carries no classification of its own (the owner's call).
+  json flow = {
+      {"product", {{"name", "mails"}}},
+      {"blocks",
+       json::array({{{"id", "c"}, {"type", "source"}, {"port", "crm.customers"}},
+                    {{"id", "d"},
+                     {"type", "derive"},
+                     {"input", "c"},
+                     {"name", "loud"},
+                     {"expression", "upper(email)"}},
+                    {{"id", "s"},
+                     {"type", "select"},
+                     {"input", "d"},
+                     {"columns", json::array({{{"column", "loud"}}, {{"column", "segment"}}})}},
+                    {{"id", "out"}, {"type", "output"}, {"input", "s"}, {"name", "mails"}}})}};
+  auto response =
+      Call("POST", "/api/v1/domains/sales/products", "alice", {{"flow", flow}, {"dry_run", true}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  const json body = Json(response);
+  const json& columns = body["columns"]["mails"];
+  ASSERT_EQ(columns.size(), 2u);
+  EXPECT_EQ(columns[0]["name"], "loud");
+  EXPECT_EQ(columns[0]["classification"], "pii");
+  EXPECT_EQ(columns[0]["sources"], json::array({"crm.customers.email"}));
+  EXPECT_NE(body["files"][0]["content"].get<std::string>().find("classification: pii"),
+            std::string::npos);
+  // The build reads as domain:sales, which has no grant on crm.customers: said before saving.
+  EXPECT_NE(body["warnings"].dump().find("domain:sales, which may not read crm.customers"),
+            std::string::npos)
+      << body["warnings"];
+}
+
+}  // namespace

@@ -155,6 +155,16 @@ class Handler {
       auto [status, body] = SaveProduct(Builder(), meshes_, parts[3], parts[5], request_.body);
       return Raw(status, std::move(body));
     }
+    if (resource == "builds" && n == 3 && method == "POST") {
+      HttpResponse response;
+      response.content_type = "application/x-ndjson";
+      response.stream = StartBuild(Builder(), request_.body);
+      return response;
+    }
+    if (resource == "builder" && n == 4 && method == "GET") {
+      if (parts[3] == "sources") return Raw(200, BuilderSources(Builder()));
+      if (parts[3] == "vocabulary") return Raw(200, BuilderVocabulary());
+    }
     if (resource == "builder" && n == 4 && parts[3] == "preview" && method == "POST") {
       SlotGuard slot;
       return Raw(200, BuilderPreview(Builder(), request_.body));

@@ -33,7 +33,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   // When set, the body is written by this function in pieces (chunked transfer);
-  // `write` returns false when the client has gone away.
+  // `write` returns false when the client has gone away; an empty piece sends what is
+  // gathered at once (bodies are otherwise sent in pieces of 16 KiB or more).
   std::function<void(const std::function<bool(std::string_view)>& write)> stream;
   std::string principal;       // who asked, for the request log ("-" when nobody)
   std::shared_ptr<void> hold;  // kept alive until the response is written (e.g. a catalog lease)

@@ -8,12 +8,14 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "build/check_mesh.h"
 #include "build/lineage_step.h"
 #include "build/runner.h"
+#include "build/storage.h"
 #include "builder/flow.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -322,6 +324,61 @@ void MeshSource::Replace(spec::Mesh mesh) {
   ++revision_;
 }
 
+std::string BuilderSources(const BuilderRequest& r) {
+  const auto grants = governance::LoadGrants(r.catalog);
+  json out = json::array();
+  for (const auto& domain : r.mesh.domains) {
+    for (const auto& product : domain.products) {
+      if (!governance::CanDiscover(r.principal, product)) continue;
+      auto live = r.catalog.Live(product.domain, product.name);
+      for (const auto& port : product.outputs) {
+        const auto decision = governance::Decide(r.mesh, grants, r.principal, product, port);
+        if (!decision.allowed) continue;
+        std::map<std::string, std::string> types;
+        if (live) {
+          for (const auto& published : live->ports) {
+            if (published.name != port.name) continue;
+            for (const auto& column : published.columns) types[column.name] = column.type;
+          }
+        }
+        json columns = json::array();
+        for (const auto& property : port.contract.properties) {
+          bool masked = false;
+          for (const auto& m : decision.masks) masked = masked || m.column == property.name;
+          const std::string type =
+              types.count(property.name) != 0 ? types[property.name] : property.physical_type;
+          columns.push_back({{"name", property.name},
+                             {"type", type},
+                             {"classification", property.classification},
+                             {"description", property.description},
+                             {"masked", masked}});
+        }
+        out.push_back({{"port", domain.name + "." + port.name},
+                       {"product", product.Address()},
+                       {"description",
+                        port.description.empty() ? product.description.purpose : port.description},
+                       {"published", live.has_value()},
+                       {"row_filter", decision.row_filter.has_value()},
+                       {"columns", columns}});
+      }
+    }
+  }
+  return json({{"sources", out}}).dump();
+}
+
+std::string BuilderVocabulary() {
+  json blocks = json::array();
+  for (const char* type : {"source", "filter", "select", "derive", "join", "aggregate", "union",
+                           "sort", "distinct", "output"}) {
+    blocks.push_back(type);
+  }
+  return json({{"blocks", blocks},
+               {"operators", builder::FilterOperators()},
+               {"measures", builder::MeasureFunctions()},
+               {"quality", {"nullValues", "missingValues", "duplicateValues", "rowCount"}}})
+      .dump();
+}
+
 std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text) {
   const json body = Parse(body_text);
   const builder::Flow flow = FlowOf(body);
@@ -515,6 +572,101 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
       existing == nullptr ? 201 : 200,
       json({{"product", address}, {"files", listing}, {"columns", columns}, {"warnings", warnings}})
           .dump()};
+}
+
+StreamBody StartBuild(const BuilderRequest& r, const std::string& body_text) {
+  const json body = Parse(body_text);
+  build::BuildOptions options;
+  options.force = body.value("force", false);
+  const std::string who = r.principal.ToString();
+  auto targets = body.find("targets");
+  if (targets == body.end() || !targets->is_array() || targets->empty()) {
+    throw Error(ErrorCode::kUsage, "'targets' must list the products to build, as domain.product");
+  }
+  std::set<std::string> domains;
+  for (const auto& target : *targets) {
+    const std::string address = target.is_string() ? target.get<std::string>() : "";
+    const auto dot = address.find('.');
+    const spec::Product* product =
+        dot == std::string::npos
+            ? nullptr
+            : r.mesh.FindProduct(address.substr(0, dot), address.substr(dot + 1));
+    if (product == nullptr || !governance::CanDiscover(r.principal, *product)) {
+      throw Error(ErrorCode::kNotFound, "no product '" + address + "'");
+    }
+    if (!r.principal.InDomain(product->domain) && !r.principal.admin) {
+      governance::RecordAudit(r.catalog, who, "build", address, "denied",
+                              json({{"reason", "not a member of the domain"}}).dump());
+      throw Error(
+          ErrorCode::kPermissionDenied,
+          who + " may not build " + address + ": only members of " + product->domain + " may",
+          "ask its owner (" + product->owner + ") to build it");
+    }
+    options.targets.push_back(address);
+    domains.insert(product->domain);
+  }
+  options.domains.assign(domains.begin(), domains.end());
+  governance::RecordAudit(r.catalog, who, "build", Join(options.targets, ","), "ok",
+                          json({{"from", "api"}, {"force", options.force}}).dump());
+  const spec::Mesh* mesh = &r.mesh;
+  catalog::CatalogStore* catalog = &r.catalog;
+  return [mesh, catalog, options](const std::function<bool(std::string_view)>& write) {
+    // Each event a line, sent at once; a client that went away stops nothing (the build
+    // goes on to its end, as one started on the command line would).
+    bool connected = true;
+    auto send = [&](const json& event) {
+      if (!connected) return;
+      connected = write(event.dump() + "\n") && write("");
+    };
+    class Progress : public build::BuildProgress {
+     public:
+      explicit Progress(const std::function<void(const json&)>& send) : send_(send) {}
+      void Planned(int total) override { send_({{"event", "planned"}, {"total", total}}); }
+      void Step(const std::string& product, const std::string& step) override {
+        send_({{"event", "step"}, {"product", product}, {"step", step}});
+      }
+      void Finished(const build::ProductOutcome& outcome) override {
+        json checks = json::array();
+        for (const auto& check : outcome.checks) {
+          checks.push_back({{"column", check.column},
+                            {"rule", check.rule},
+                            {"severity", check.severity},
+                            {"passed", check.passed},
+                            {"observed", check.observed},
+                            {"message", check.message}});
+        }
+        const auto& run = outcome.run;
+        send_({{"event", "finished"},
+               {"product", run.domain + "." + run.product},
+               {"status", run.status},
+               {"message", run.message},
+               {"rows", run.rows},
+               {"duration_ms", run.duration_ms},
+               {"checks_passed", run.checks_passed},
+               {"checks_total", run.checks_total},
+               {"checks", checks},
+               {"error", outcome.error},
+               {"warnings", outcome.warnings}});
+      }
+
+     private:
+      const std::function<void(const json&)>& send_;
+    };
+    const std::function<void(const json&)> sender = send;
+    Progress progress(sender);
+    try {
+      auto storage = build::NewLocalStorage();
+      const build::BuildReport report =
+          build::RunBuild(*mesh, *catalog, *storage, options, &progress);
+      send({{"event", "done"},
+            {"build_id", report.build_id},
+            {"ok", report.ok()},
+            {"seconds", report.seconds},
+            {"warnings", report.gate_warnings}});
+    } catch (const Error& e) {
+      send({{"event", "done"}, {"ok", false}, {"error", e.what()}, {"hint", e.hint()}});
+    }
+  };
 }
 
 std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,

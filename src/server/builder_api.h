@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "catalog/catalog.h"
@@ -39,6 +41,14 @@ struct BuilderRequest {
   const governance::Principal& principal;
 };
 
+// GET /api/v1/builder/sources: every output port this principal may read, with its
+// columns, their types and classifications, and which are masked for this principal —
+// the builder's palette of sources. Returns the JSON.
+std::string BuilderSources(const BuilderRequest& request);
+
+// The blocks, filter operators and measure functions the builder offers. Returns the JSON.
+std::string BuilderVocabulary();
+
 // POST /api/v1/builder/preview {"flow": …, "block": id, "limit": N}: the block's first
 // rows as this principal reads them (masked, filtered), its row count and a profile of
 // each column (nulls, distinct, min, max; a histogram of numbers). Returns the JSON.
@@ -57,5 +67,17 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& request, MeshSourc
 // product made by hand, {"flow": null, "read_only": true, "reason": …, "files": […]}.
 std::string OpenFlow(const BuilderRequest& request, const std::string& domain,
                      const std::string& name);
+
+// A streamed body: `write` sends a piece (an empty piece sends what is gathered at once)
+// and returns false when the client has gone away.
+using StreamBody = std::function<void(const std::function<bool(std::string_view)>& write)>;
+
+// POST /api/v1/builds {"targets": ["domain.product", …], "force": bool}: the real build of
+// those products (their domains' only: what they read from other domains comes from its
+// published versions), for members of their domains. Refusals throw (and are audited)
+// before anything streams; then progress streams as JSON lines — {"event": "planned"},
+// "step" (product, step), "finished" (product, status, rows, checks, error), "done".
+// `mesh` and `catalog` must outlive the body (the response holds them).
+StreamBody StartBuild(const BuilderRequest& request, const std::string& body);
 
 }  // namespace canopy::server

@@ -26,11 +26,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -261,8 +264,10 @@ class Session : public std::enable_shared_from_this<Session> {
     ChunkWriter(const ChunkWriter&) = delete;
     ChunkWriter& operator=(const ChunkWriter&) = delete;
 
+    // An empty piece sends what is gathered now (a stream of progress events).
     bool Write(std::string_view piece) {
       if (failed_) return false;
+      if (piece.empty()) return body_.empty() || Flush(false);
       if (chunked_ && body_.empty()) body_.reserve(kChunkBytes + 1024);
       body_.append(piece);
       return body_.size() < kChunkBytes || Flush(false);
@@ -487,6 +492,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The web UI: embedded files; any other path is the single-page app.
   void WebUi() {
     std::string path = path_.substr(1);
+    if (const char* folder = std::getenv("CANOPY_WEB_DIR"); folder != nullptr && *folder != '\0') {
+      return WebUiFromFolder(folder, path);
+    }
     const scaffold::EmbeddedFile* file = path.empty() ? nullptr : FindWebFile(path);
     if (file == nullptr) {
       file = FindWebFile("index.html");
@@ -506,6 +514,27 @@ class Session : public std::enable_shared_from_this<Session> {
     res.set(http::field::content_type, ContentType(path));
     res.set("Content-Security-Policy", kCsp);
     Reply(std::move(res), 200, "-");
+  }
+
+  // For work on the UI: its files read from `folder` (a web/dist) at each request, so a
+  // rebuilt UI shows without rebuilding the server. Paths stay inside the folder.
+  void WebUiFromFolder(const std::string& folder, std::string path) {
+    std::error_code ec;
+    const std::filesystem::path root = std::filesystem::weakly_canonical(folder, ec);
+    std::filesystem::path file = std::filesystem::weakly_canonical(root / path, ec);
+    const std::string inside = root.string() + "/";
+    if (path.empty() || ec || file.string().rfind(inside, 0) != 0 ||
+        !std::filesystem::is_regular_file(file, ec)) {
+      file = root / "index.html";
+      path = "index.html";
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    Response res = NewResponse(in ? 200 : 404, text.str());
+    res.set(http::field::content_type, ContentType(path));
+    res.set("Content-Security-Policy", kCsp);
+    Reply(std::move(res), in ? 200 : 404, "-");
   }
 
   // A response with the common headers; JSON unless the caller sets another type.

@@ -514,3 +514,41 @@ TEST_F(ApiBuilderTest, ADerivedColumnInheritsItsSourcesClassification) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ApiBuilderTest, ABuildFromTheApiStreamsItsProgressAndPublishes) {
+  ASSERT_EQ(Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", SalesFlow("from_ui")}}).status,
+            201);
+  auto denied = Call("POST", "/api/v1/builds", "dana", {{"targets", {"sales.from_ui"}}});
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(LastAudit("build"),
+            json({{"principal", "user:dana"}, {"target", "sales.from_ui"}, {"outcome", "denied"}}));
+  EXPECT_EQ(Call("POST", "/api/v1/builds", "ben", {{"targets", {"sales.nothing"}}}).status, 404);
+
+  auto response = Call("POST", "/api/v1/builds", "ben", {{"targets", {"sales.from_ui"}}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.content_type, "application/x-ndjson");
+  std::vector<json> events;
+  std::istringstream lines(response.body);
+  for (std::string line; std::getline(lines, line);) events.push_back(json::parse(line));
+  ASSERT_GE(events.size(), 3u) << response.body;
+  EXPECT_EQ(events.front()["event"], "planned");
+  bool stepped = false;
+  json finished;
+  for (const auto& e : events) {
+    stepped = stepped || (e["event"] == "step" && e["product"] == "sales.from_ui");
+    if (e["event"] == "finished" && e["product"] == "sales.from_ui") finished = e;
+  }
+  EXPECT_TRUE(stepped);
+  ASSERT_TRUE(finished.is_object()) << response.body;
+  EXPECT_EQ(finished["status"], "published") << finished;
+  EXPECT_GT(finished["checks_total"].get<int>(), 0);
+  EXPECT_EQ(events.back()["event"], "done");
+  EXPECT_TRUE(events.back()["ok"].get<bool>()) << events.back();
+  // Live in the marketplace: the card has a build now.
+  auto card = Json(Call("GET", "/api/v1/products/sales/from_ui", "ben", nullptr));
+  EXPECT_FALSE(card["build_id"].is_null()) << card;
+}
+
+}  // namespace

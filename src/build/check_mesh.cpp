@@ -1,8 +1,11 @@
 #include "build/check_mesh.h"
 
+#include <set>
 #include "build/lineage_step.h"
 #include "engine/engine.h"
+
 #include "governance/gates.h"
+#include "governance/guard.h"
 #include "spec/validate.h"
 
 namespace canopy::build {
@@ -30,6 +33,27 @@ void CheckMesh(spec::Mesh& mesh, Diagnostics& diagnostics) {
       for (const auto& product : domain.products) {
         for (const auto& f : CheckClassificationsFromSpecs(parser, mesh, product).weaker) {
           diagnostics.Error(f.location, Describe(f, product), DeclassifyHint(f.lineage));
+        }
+      }
+    }
+    // Dashboards' queries, by the guard each viewer's query meets: one read-only SELECT
+    // over ports that exist (whether a viewer may read them is decided per viewer).
+    std::set<std::string> ports;
+    for (const auto& domain : mesh.domains) {
+      for (const auto& product : domain.products) {
+        for (const auto& port : product.outputs) ports.insert(domain.name + "." + port.name);
+      }
+    }
+    for (const auto& domain : mesh.domains) {
+      for (const auto& dashboard : domain.dashboards) {
+        for (const auto& chart : dashboard.charts) {
+          const auto verdict = governance::Guard(parser, chart.sql, ports);
+          if (!verdict.allowed) {
+            diagnostics.Error(chart.sql_location,
+                              "chart '" + chart.name + "' of " + dashboard.Address() +
+                                  ": the query would be refused: " + verdict.reason,
+                              "a chart reads output ports (domain.port) with one SELECT");
+          }
         }
       }
     }

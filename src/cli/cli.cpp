@@ -180,7 +180,8 @@ int RunCli(int argc, char** argv) {
   diff->add_option("product", diff_target, "domain.product")->required();
   diff->callback([&] { exit_code = RunContractDiff(with_mesh(), diff_target); });
 
-  auto* export_command = app.add_subcommand("export", "A product in an open standard, on stdout");
+  auto* export_command = app.add_subcommand(
+      "export", "A product in an open standard, or a dashboard's file, on stdout");
   export_command->require_subcommand(1);
   std::string export_target;
   for (const char* standard : {"odcs", "odps"}) {
@@ -191,6 +192,12 @@ int RunCli(int argc, char** argv) {
     sub->callback([&, standard] { exit_code = RunExport(with_mesh(), standard, export_target); });
   }
   std::string export_output;
+  auto* export_dashboard = export_command->add_subcommand(
+      "dashboard", "A dashboard's file (kind: Dashboard, YAML), to keep or move to another mesh");
+  export_dashboard->add_option("dashboard", export_target, "domain.dashboard")->required();
+  export_dashboard->add_option("--output", export_output, "Write it to FILE instead of stdout");
+  export_dashboard->callback(
+      [&] { exit_code = RunExportDashboard(with_mesh(), export_target, export_output); });
   auto* export_ol = export_command->add_subcommand(
       "openlineage", "Every recorded build's OpenLineage RunEvents, as JSON Lines");
   export_ol->add_option("--output", export_output, "Write them to FILE instead of stdout");

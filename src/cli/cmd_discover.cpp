@@ -13,6 +13,7 @@
 #include "contract/diff.h"
 #include "core/error.h"
 #include "core/text.h"
+#include "server/dashboard_api.h"
 #include "server/product_json.h"
 #include "spec/loader.h"
 #include "standards/standards.h"
@@ -254,6 +255,37 @@ int RunExport(const GlobalOptions& global, const std::string& standard,
   auto live = session.catalog->Live(product.domain, product.name);
   std::cout << (standard == "odps" ? standards::ExportOdps(session.mesh, product, live)
                                    : standards::ExportOdcs(session.mesh, product, live));
+  return 0;
+}
+
+int RunExportDashboard(const GlobalOptions& global, const std::string& address,
+                       const std::string& output) {
+  MeshSession session = OpenMesh(global);
+  const auto dot = address.find('.');
+  const spec::Dashboard* dashboard =
+      dot == std::string::npos
+          ? nullptr
+          : session.mesh.FindDashboard(address.substr(0, dot), address.substr(dot + 1));
+  if (dashboard == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& domain : session.mesh.domains) {
+      for (const auto& d : domain.dashboards) names.push_back(d.Address());
+    }
+    std::string hint = DidYouMean(address, names);
+    throw Error(ErrorCode::kNotFound, "no dashboard '" + address + "'",
+                hint.empty() ? "dashboards are named domain.dashboard; they live in "
+                               "domains/<domain>/dashboards/"
+                             : hint);
+  }
+  const std::string yaml = server::DashboardYaml(*dashboard);
+  if (output.empty()) {
+    std::cout << yaml;
+    return 0;
+  }
+  std::ofstream out(output, std::ios::binary | std::ios::trunc);
+  out << yaml;
+  if (!out.flush()) throw Error(ErrorCode::kFailed, "could not write " + output);
+  std::cerr << "wrote " << output << "\n";
   return 0;
 }
 

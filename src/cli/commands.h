@@ -47,6 +47,9 @@ int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);
 int RunContractDiff(const GlobalOptions& global, const std::string& address);
 int RunExport(const GlobalOptions& global, const std::string& standard, const std::string& address);
+// `canopy export dashboard D.N [--output FILE]`: the dashboard's YAML.
+int RunExportDashboard(const GlobalOptions& global, const std::string& address,
+                       const std::string& output);
 int RunImport(const GlobalOptions& global, const std::string& file, const std::string& domain,
               const std::string& name);
 // canopy lineage D.P[.COLUMN]: direction up | down | both; format text | json | dot.

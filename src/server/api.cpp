@@ -20,6 +20,7 @@
 #include "governance/query.h"
 #include "governance/tokens.h"
 #include "server/builder_api.h"
+#include "server/dashboard_api.h"
 #include "server/product_json.h"
 
 namespace canopy::server {
@@ -150,6 +151,18 @@ class Handler {
     if (resource == "domains" && n == 5 && parts[4] == "products" && method == "POST") {
       auto [status, body] = SaveProduct(Builder(), meshes_, parts[3], "", request_.body);
       return Raw(status, std::move(body));
+    }
+    if (resource == "domains" && n == 6 && parts[4] == "dashboards" && method == "PUT") {
+      auto [status, body] = SaveDashboard(Builder(), meshes_, parts[3], parts[5], request_.body);
+      return Raw(status, std::move(body));
+    }
+    if (resource == "dashboards") {
+      if (n == 3 && method == "GET") return Raw(200, ListDashboards(Builder()));
+      if (n == 5 && method == "GET") return Raw(200, DashboardJson(Builder(), parts[3], parts[4]));
+      if (n == 7 && parts[5] == "charts" && method == "POST") {
+        SlotGuard slot;
+        return Raw(200, RunChart(Builder(), parts[3], parts[4], parts[6], request_.body));
+      }
     }
     if (resource == "domains" && n == 6 && parts[4] == "products" && method == "PUT") {
       auto [status, body] = SaveProduct(Builder(), meshes_, parts[3], parts[5], request_.body);
@@ -579,6 +592,20 @@ class Handler {
     };
     up(root);
     down(root);
+    // Dashboards are consumers too: an edge from each port a chart reads.
+    for (const auto& d : mesh_.domains) {
+      for (const auto& dashboard : d.dashboards) {
+        if (!CanSeeDashboard(principal_, dashboard)) continue;
+        for (const auto& chart : dashboard.charts) {
+          for (const auto& port : ChartPorts(mesh_, chart)) {
+            if (seen_nodes.count(port) == 0) continue;
+            const std::string id = "dashboard:" + dashboard.Address();
+            node(id, "dashboard", dashboard.domain, dashboard.name, dashboard.Address());
+            edge(port, id);
+          }
+        }
+      }
+    }
     json out = ColumnLineageJson(catalog_.ColumnLineage(), seen_nodes);
     out.update({{"product", root.Address()}, {"nodes", nodes}, {"edges", edges}});
     return JsonResponse(200, out);

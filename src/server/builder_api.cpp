@@ -1,4 +1,5 @@
 #include "server/builder_api.h"
+#include "server/server_util.h"
 
 #include <algorithm>
 #include <chrono>
@@ -39,36 +40,6 @@ constexpr size_t kProfiledColumns = 40;
 constexpr size_t kHistogramColumns = 12;
 constexpr int kBins = 10;
 
-json ValueJson(const governance::Value& value) {
-  return std::visit(
-      [](const auto& v) -> json {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::monostate>) {
-          return nullptr;
-        } else {
-          return v;
-        }
-      },
-      value);
-}
-
-// Every row of a result, kept (a preview's rows are few: the query's max_rows bounds them).
-class Collect : public governance::ResultSink {
- public:
-  void Begin(const std::vector<governance::ResultColumn>& columns) override { columns_ = columns; }
-  void Row(const std::vector<governance::Value>& row) override {
-    json values = json::array();
-    for (const auto& value : row) values.push_back(ValueJson(value));
-    rows_.push_back(std::move(values));
-  }
-  const std::vector<governance::ResultColumn>& columns() const { return columns_; }
-  const json& rows() const { return rows_; }
-
- private:
-  std::vector<governance::ResultColumn> columns_;
-  json rows_ = json::array();
-};
-
 json Parse(const std::string& body) {
   json parsed = json::parse(body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) {
@@ -100,11 +71,11 @@ std::string NumberLiteral(double value) {
 }
 
 // Runs `sql` for the requester, all its rows kept (at most `max_rows`).
-Collect RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
-                   governance::QueryOutcome* outcome = nullptr) {
+CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
+                       governance::QueryOutcome* outcome = nullptr) {
   governance::QueryOptions options;
   options.max_rows = max_rows;
-  Collect sink;
+  CollectRows sink;
   auto result = governance::RunGovernedQuery(r.mesh, r.catalog, r.principal, sql, options, sink);
   if (outcome != nullptr) *outcome = result;
   return sink;
@@ -124,7 +95,7 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     parts.push_back("cast(max(" + c + ") as varchar)");
   }
   const std::string from = "\nfrom (\n" + sql + "\n) as profiled";
-  Collect stats = RunCollect(r, "select " + Join(parts, ", ") + from, 1);
+  CollectRows stats = RunCollect(r, "select " + Join(parts, ", ") + from, 1);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
@@ -169,7 +140,7 @@ json Profile(const BuilderRequest& r, const std::string& sql,
       bins.push_back("count(" + c + ") filter (where " + where + ")");
     }
   }
-  Collect histograms = RunCollect(r, "select " + Join(bins, ", ") + from, 1);
+  CollectRows histograms = RunCollect(r, "select " + Join(bins, ", ") + from, 1);
   const json& counts = histograms.rows().at(0);
   size_t k = 0;
   for (const auto& [i, range] : ranges) {
@@ -265,43 +236,6 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
   return bound;
 }
 
-std::optional<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteText(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  const fs::path staging = path.parent_path() / (".canopy-save-" + RandomHex(8));
-  {
-    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(staging, ec);
-      throw Error(ErrorCode::kFailed, "could not write " + path.string());
-    }
-  }
-  fs::rename(staging, path);
-}
-
-json DiagnosticsJson(const Diagnostics& diagnostics) {
-  json out = json::array();
-  for (const auto& d : diagnostics.items()) {
-    out.push_back({{"severity", d.severity == Severity::kError ? "error" : "warning"},
-                   {"file", d.location.file},
-                   {"line", d.location.line},
-                   {"column", d.location.column},
-                   {"message", d.message},
-                   {"hint", d.hint}});
-  }
-  return out;
-}
-
 }  // namespace
 
 MeshSource::MeshSource(spec::Mesh mesh)
@@ -392,7 +326,7 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
   const auto start = std::chrono::steady_clock::now();
   const std::string sql = builder::PreviewSql(flow, block);
   governance::QueryOutcome outcome;
-  Collect rows = RunCollect(r, sql, limit, &outcome);
+  CollectRows rows = RunCollect(r, sql, limit, &outcome);
   int64_t row_count = 0;
   json profile = Profile(r, sql, rows.columns(), row_count);
   json columns = json::array();
@@ -525,32 +459,11 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   }
 
   std::lock_guard<std::mutex> writing(source.writer());
-  std::vector<std::pair<fs::path, std::optional<std::string>>> before;
-  for (const auto& file : files)
-    before.emplace_back(folder / file.path, ReadText(folder / file.path));
-  auto restore = [&before, &folder, &flow] {
-    std::error_code ec;
-    for (const auto& [path, content] : before) {
-      if (content) {
-        WriteText(path, *content);
-      } else {
-        fs::remove(path, ec);
-      }
-    }
-    fs::remove(folder / "sql" / flow.name, ec);  // only when it is left empty
-  };
-  Diagnostics diagnostics;
-  spec::Mesh next;
-  try {
-    for (const auto& file : files) WriteText(folder / file.path, file.content);
-    next = spec::LoadMesh(r.mesh.root, diagnostics);
-    build::CheckMesh(next, diagnostics);
-  } catch (...) {
-    restore();
-    throw;
-  }
-  if (diagnostics.HasErrors()) {
-    restore();
+  std::vector<std::pair<fs::path, std::string>> writes;
+  for (const auto& file : files) writes.emplace_back(folder / file.path, file.content);
+  Applied applied = ApplyFiles(r.mesh.root, writes, {folder / "sql" / flow.name});
+  if (!applied.mesh) {
+    const Diagnostics& diagnostics = applied.diagnostics;
     governance::RecordAudit(r.catalog, who, "product.save", address, "invalid",
                             json({{"errors", diagnostics.ErrorCount()}}).dump());
     json error = {
@@ -561,6 +474,8 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
         {"diagnostics", DiagnosticsJson(diagnostics)}};
     return {HttpStatusFor(ErrorCode::kInvalidInput), json({{"error", error}}).dump()};
   }
+  spec::Mesh next = std::move(*applied.mesh);
+  const Diagnostics& diagnostics = applied.diagnostics;
   json paths = json::array();
   for (const auto& file : files) paths.push_back(domain->folder + "/" + file.path);
   for (const auto& item : DiagnosticsJson(diagnostics)) warnings.push_back(item);

@@ -272,6 +272,23 @@ Mesh LoadMesh(const std::string& root_dir, Diagnostics& diagnostics) {
       if (ext != ".yaml" && ext != ".yml") continue;
       LoadProduct(root, domain_dir, file, domain, cache, diagnostics);
     }
+    for (const auto& file : SortedEntries(domain_dir / "dashboards")) {
+      const std::string ext = file.extension().string();
+      if (ext != ".yaml" && ext != ".yml") continue;
+      ReadContext dashboard_context{Relative(root, file), &diagnostics};
+      auto dashboard_node = ParseYamlFile(file.string(), dashboard_context);
+      if (!dashboard_node) continue;
+      Dashboard dashboard = ParseDashboardFile(*dashboard_node, dashboard_context);
+      dashboard.domain = domain.name;
+      const std::string stem = file.stem().string();
+      if (!dashboard.name.empty() && dashboard.name != stem) {
+        diagnostics.Error(
+            dashboard.location,
+            "dashboard '" + dashboard.name + "' is in the file " + file.filename().string(),
+            "name the file " + dashboard.name + ".yaml, or the dashboard " + stem);
+      }
+      domain.dashboards.push_back(std::move(dashboard));
+    }
     mesh.domains.push_back(std::move(domain));
   }
 

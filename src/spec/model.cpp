@@ -38,6 +38,16 @@ const Product* Mesh::FindProduct(const std::string& domain_name,
   return nullptr;
 }
 
+const Dashboard* Mesh::FindDashboard(const std::string& domain_name,
+                                     const std::string& dashboard_name) const {
+  const Domain* domain = FindDomain(domain_name);
+  if (domain == nullptr) return nullptr;
+  for (const auto& dashboard : domain->dashboards) {
+    if (dashboard.name == dashboard_name) return &dashboard;
+  }
+  return nullptr;
+}
+
 const User* Mesh::FindUser(const std::string& user_name) const {
   for (const auto& user : principals.users) {
     if (user.name == user_name) return &user;

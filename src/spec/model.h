@@ -296,6 +296,47 @@ struct Product {
   std::string Address() const { return domain + "." + name; }
 };
 
+// A dashboard (kind: Dashboard, domains/<d>/dashboards/<name>.yaml): charts over governed
+// queries that each viewer runs as themselves — a data product for people, with an owner,
+// status and visibility like any other.
+struct DashboardChart {
+  std::string name;       // a SQL name, unique in the dashboard
+  std::string title;      // shown above the tile
+  std::string sql;        // one governed SELECT over output ports
+  std::string vega_lite;  // the Vega-Lite spec (without data), as flow YAML; empty: a table
+  int x = 0;              // the tile's place in the layout grid (columns from 0)
+  int y = 0;
+  int width = 1;
+  int height = 1;
+  SourceLocation location;
+  SourceLocation sql_location;
+};
+
+// A value a viewer picks; each chart whose result has `column` shows only its rows.
+struct DashboardFilter {
+  std::string name;
+  std::string column;
+  std::string label;
+  SourceLocation location;
+};
+
+struct Dashboard {
+  std::string domain;
+  std::string name;
+  ProductStatus status = ProductStatus::kActive;
+  std::string owner;
+  ProductDescription description;
+  std::vector<std::string> tags;
+  Visibility visibility = Visibility::kInternal;
+  int columns = 2;  // of the layout grid
+  std::vector<DashboardFilter> filters;
+  std::vector<DashboardChart> charts;
+  std::string file;  // relative to the mesh root
+  SourceLocation location;
+
+  std::string Address() const { return domain + "." + name; }
+};
+
 struct Domain {
   std::string name;
   std::string description;
@@ -303,6 +344,7 @@ struct Domain {
   std::vector<PrincipalRef> members;  // users or groups
   std::string folder;                 // "domains/<name>", relative to the mesh root
   std::vector<Product> products;
+  std::vector<Dashboard> dashboards;
   SourceLocation location;
 };
 
@@ -322,6 +364,7 @@ struct Mesh {
   // Lookups over the loaded model; nullptr when absent.
   const Domain* FindDomain(const std::string& name) const;
   const Product* FindProduct(const std::string& domain, const std::string& name) const;
+  const Dashboard* FindDashboard(const std::string& domain, const std::string& name) const;
   const User* FindUser(const std::string& name) const;
   const Group* FindGroup(const std::string& name) const;
   // The product that publishes port `ref`, with the port; {nullptr, nullptr} when none does.

@@ -22,6 +22,7 @@ OdcsDocument ParseOdcsDocument(const YAML::Node& node, const ReadContext& contex
 Mesh ParseMeshFile(const YAML::Node& node, const ReadContext& context);
 Domain ParseDomainFile(const YAML::Node& node, const ReadContext& context);
 Product ParseProductFile(const YAML::Node& node, const ReadContext& context);
+Dashboard ParseDashboardFile(const YAML::Node& node, const ReadContext& context);
 
 // "user:alice" / "group:x" / "domain:y"; a bare name is a user when `bare_is_user`.
 std::optional<PrincipalRef> ParsePrincipalRef(const YAML::Node& node, const ReadContext& context,

@@ -641,6 +641,122 @@ Domain ParseDomainFile(const YAML::Node& node, const ReadContext& context) {
   return domain;
 }
 
+Dashboard ParseDashboardFile(const YAML::Node& node, const ReadContext& context) {
+  Dashboard dashboard;
+  dashboard.file = context.file;
+  MapReader reader(node, context, "dashboard",
+                   {"apiVersion", "kind", "name", "status", "owner", "description", "tags",
+                    "visibility", "layout", "filters", "charts"});
+  dashboard.location = reader.location();
+  if (!reader.valid()) return dashboard;
+  CheckHeader(reader, "Dashboard");
+  dashboard.name = reader.RequiredString("name");
+  dashboard.status = ReadEnum<ProductStatus>(reader, "status",
+                                             {{"draft", ProductStatus::kDraft},
+                                              {"active", ProductStatus::kActive},
+                                              {"deprecated", ProductStatus::kDeprecated},
+                                              {"retired", ProductStatus::kRetired}},
+                                             ProductStatus::kActive);
+  dashboard.visibility = ReadEnum<Visibility>(reader, "visibility",
+                                              {{"public", Visibility::kPublic},
+                                               {"internal", Visibility::kInternal},
+                                               {"private", Visibility::kPrivate}},
+                                              Visibility::kInternal);
+  dashboard.owner = reader.RequiredString("owner", "the user accountable for this dashboard");
+  if (auto description = reader.Get("description")) {
+    if (description->IsScalar()) {
+      dashboard.description.purpose = description->Scalar();
+    } else {
+      MapReader desc(*description, context, "description", {"purpose", "usage", "limitations"});
+      dashboard.description.purpose = desc.String("purpose");
+      dashboard.description.usage = desc.String("usage");
+      dashboard.description.limitations = desc.String("limitations");
+      desc.Finish();
+    }
+  }
+  dashboard.tags = reader.StringList("tags");
+  if (auto layout = reader.Get("layout")) {
+    MapReader lay(*layout, context, "layout", {"columns"});
+    if (auto columns = lay.Integer("columns")) {
+      if (*columns < 1 || *columns > 4) {
+        context.diagnostics->Error(lay.LocationOf("columns"), "a layout has 1 to 4 columns",
+                                   "e.g. layout: { columns: 2 }");
+      } else {
+        dashboard.columns = static_cast<int>(*columns);
+      }
+    }
+    lay.Finish();
+  }
+  auto list = [&](const std::string& key) -> std::vector<YAML::Node> {
+    auto node_list = reader.Get(key);
+    if (!node_list || node_list->IsNull()) return {};
+    if (!node_list->IsSequence()) {
+      context.Error(*node_list,
+                    "'" + key + "' must be a list, found " + DescribeNodeType(*node_list));
+      return {};
+    }
+    return {node_list->begin(), node_list->end()};
+  };
+  for (const auto& item : list("filters")) {
+    MapReader f(item, context, "dashboard filter", {"name", "column", "label"});
+    if (!f.valid()) continue;
+    DashboardFilter filter;
+    filter.location = f.location();
+    filter.name = f.RequiredString("name");
+    filter.column = f.String("column", filter.name);
+    filter.label = f.String("label", filter.name);
+    f.Finish();
+    dashboard.filters.push_back(filter);
+  }
+  for (const auto& item : list("charts")) {
+    MapReader c(item, context, "chart", {"name", "title", "sql", "vegaLite", "position"});
+    if (!c.valid()) continue;
+    DashboardChart chart;
+    chart.location = c.location();
+    chart.name = c.RequiredString("name", "charts are named; the layout and the API use it");
+    chart.title = c.String("title", chart.name);
+    chart.sql = c.RequiredString("sql", "one SELECT over output ports, run as each viewer");
+    chart.sql_location = c.LocationOf("sql");
+    if (chart.sql.find('\n') != std::string::npos) {
+      chart.sql_location.line += 1;
+      chart.sql_location.column = 0;
+    }
+    if (auto spec = c.Get("vegaLite")) {
+      if (!spec->IsMap()) {
+        context.Error(*spec, "'vegaLite' must be a Vega-Lite specification (a mapping)",
+                      "e.g. vegaLite: { mark: bar, encoding: { x: { field: region } } }");
+      } else {
+        YAML::Emitter out;
+        out << YAML::Flow << *spec;
+        chart.vega_lite = out.c_str();
+      }
+    }
+    if (auto position = c.Get("position")) {
+      MapReader p(*position, context, "chart position", {"x", "y", "width", "height"});
+      auto read = [&](const char* key, int& into, int low, int high) {
+        if (auto value = p.Integer(key)) {
+          if (*value < low || *value > high) {
+            context.diagnostics->Error(p.LocationOf(key), std::string(key) + " must be from " +
+                                                              std::to_string(low) + " to " +
+                                                              std::to_string(high));
+          } else {
+            into = static_cast<int>(*value);
+          }
+        }
+      };
+      read("x", chart.x, 0, 3);
+      read("y", chart.y, 0, 99);
+      read("width", chart.width, 1, 4);
+      read("height", chart.height, 1, 4);
+      p.Finish();
+    }
+    c.Finish();
+    dashboard.charts.push_back(chart);
+  }
+  reader.Finish();
+  return dashboard;
+}
+
 Product ParseProductFile(const YAML::Node& node, const ReadContext& context) {
   Product product;
   product.file = context.file;

@@ -23,6 +23,7 @@ class Validator {
       CheckDomain(domain);
       std::set<std::string> product_names;
       for (auto& product : domain.products) CheckProduct(domain, product);
+      for (const auto& dashboard : domain.dashboards) CheckDashboard(domain, dashboard);
     }
     CheckCycles();
   }
@@ -231,6 +232,56 @@ class Validator {
         d_.Error(product.location,
                  "product '" + product.name + "' is declared twice in domain '" + domain.name + "'",
                  "first declared in " + it->second->file);
+      }
+    }
+  }
+
+  // A dashboard: its names, owner and charts. Its queries are checked by the guard
+  // (build::CheckMesh), as each viewer's will be.
+  void CheckDashboard(const Domain& domain, const Dashboard& dashboard) {
+    SqlName(dashboard.name, "dashboard name", dashboard.location);
+    bool product_named = false;
+    for (const auto& product : domain.products) product_named |= product.name == dashboard.name;
+    if (product_named) {
+      d_.Error(
+          dashboard.location,
+          "dashboard '" + dashboard.Address() + "' has the name of a product of " + domain.name,
+          "products and dashboards share the marketplace's names: rename the dashboard");
+    }
+    int same = 0;
+    for (const auto& other : domain.dashboards) same += other.name == dashboard.name ? 1 : 0;
+    if (same > 1) {
+      d_.Error(dashboard.location,
+               "two dashboards of " + domain.name + " are named " + dashboard.name);
+    }
+    if (!dashboard.owner.empty() && mesh_.FindUser(dashboard.owner) == nullptr) {
+      UnknownUser(dashboard.owner, dashboard.location);
+    }
+    if (dashboard.charts.empty()) {
+      d_.Error(dashboard.location, "dashboard '" + dashboard.Address() + "' has no charts",
+               "add charts: [{ name, title, sql, vegaLite }]");
+    }
+    std::set<std::string> charts;
+    for (const auto& chart : dashboard.charts) {
+      SqlName(chart.name, "chart name", chart.location);
+      if (!charts.insert(chart.name).second) {
+        d_.Error(chart.location,
+                 "two charts of " + dashboard.Address() + " are named " + chart.name,
+                 "give each chart its own name");
+      }
+      if (chart.x + chart.width > dashboard.columns) {
+        d_.Error(chart.location,
+                 "chart '" + chart.name + "' reaches past the layout's " +
+                     std::to_string(dashboard.columns) + " column(s)",
+                 "make it narrower, move it left, or widen the layout (layout: { columns: N })");
+      }
+    }
+    std::set<std::string> filters;
+    for (const auto& filter : dashboard.filters) {
+      SqlName(filter.name, "filter name", filter.location);
+      if (!filters.insert(filter.name).second) {
+        d_.Error(filter.location,
+                 "two filters of " + dashboard.Address() + " are named " + filter.name);
       }
     }
   }

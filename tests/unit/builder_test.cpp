@@ -518,7 +518,8 @@ TEST_F(ApiBuilderTest, ADerivedColumnInheritsItsSourcesClassification) {
 namespace {
 
 TEST_F(ApiBuilderTest, ABuildFromTheApiStreamsItsProgressAndPublishes) {
-  ASSERT_EQ(Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", SalesFlow("from_ui")}}).status,
+  ASSERT_EQ(Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", SalesFlow("from_ui")}})
+                .status,
             201);
   auto denied = Call("POST", "/api/v1/builds", "dana", {{"targets", {"sales.from_ui"}}});
   EXPECT_EQ(denied.status, 403) << denied.body;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The browser test, end to end: a fresh example mesh, built; canopy serve on a free
-# loopback port; tokens for zoe, alice and dana; the UI driven in Debian's Chromium by
-# playwright-core (ui.test.mjs). Screenshots land in SCREENSHOT_DIR.
+# The browser tests, end to end: a fresh example mesh, built; canopy serve on a free
+# loopback port; tokens for zoe, alice, dana and bob; the UI driven in Debian's Chromium by
+# playwright-core (ui.test.mjs, then builder.test.mjs). Screenshots land in SCREENSHOT_DIR.
+# With CANOPY_WEB_DIR=web/dist exported, the server serves the UI from that folder (a fresh
+# `npm run build` in web/) instead of the copy compiled into the binary.
 #
 #   tests/browser/run.sh CANOPY_BINARY SCREENSHOT_DIR
 set -euo pipefail
@@ -33,7 +35,8 @@ cd "$work/mesh"
 TOKEN_ZOE=$("$canopy" token create zoe 2>/dev/null)
 TOKEN_ALICE=$("$canopy" token create alice 2>/dev/null)
 TOKEN_DANA=$("$canopy" token create dana 2>/dev/null)
-export TOKEN_ZOE TOKEN_ALICE TOKEN_DANA
+TOKEN_BOB=$("$canopy" token create bob 2>/dev/null)
+export TOKEN_ZOE TOKEN_ALICE TOKEN_DANA TOKEN_BOB
 
 # A free port: let the kernel pick, then use it.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -48,7 +51,7 @@ done
 
 export CANOPY_URL="http://127.0.0.1:$port" SCREENSHOT_DIR="$shots"
 cd "$here"
-if ! node --test --test-reporter=spec ui.test.mjs; then
+if ! node --test --test-reporter=spec --test-concurrency=1 ui.test.mjs builder.test.mjs; then
   echo "--- server log (last 40 lines)" >&2
   tail -n 40 "$work/serve.log" >&2
   exit 1

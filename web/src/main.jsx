@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, onUnauthorized, session } from './api.js';
 import { ErrorBox, Loading } from './components/common.jsx';
 import { Access } from './pages/Access.jsx';
+import { Builder } from './pages/Builder.jsx';
 import { Governance } from './pages/Governance.jsx';
 import { Marketplace } from './pages/Marketplace.jsx';
 import { Product } from './pages/Product.jsx';
@@ -54,6 +55,9 @@ function Layout({ me, route, onSignOut, inboxCount, children }) {
           <NavLink to="/query" active={top === 'query'} testid="nav-query">
             Query
           </NavLink>
+          <NavLink to="/builder" active={top === 'builder'} testid="nav-builder">
+            Builder
+          </NavLink>
           {me.admin && (
             <NavLink to="/governance" active={top === 'governance'} testid="nav-governance">
               Governance
@@ -88,6 +92,8 @@ function Routes({ route, me, refreshInbox }) {
   if (top === 'products' && a && b) return <Product key={`${a}.${b}`} domain={a} name={b} me={me} query={route.query} />;
   if (top === 'access') return <Access me={me} query={route.query} onChanged={refreshInbox} />;
   if (top === 'query') return <Query query={route.query} />;
+  if (top === 'builder' && a && b) return <Builder key={`${a}.${b}`} me={me} domain={a} name={b} />;
+  if (top === 'builder' && !a) return <Builder key="new" me={me} />;
   if (top === 'governance') return <Governance me={me} />;
   return (
     <div class="page">

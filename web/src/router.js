@@ -1,4 +1,5 @@
-// Hash routing: #/, #/products/{domain}/{name}, #/access, #/query, #/governance.
+// Hash routing: #/, #/products/{domain}/{name}, #/access, #/query, #/builder[/{domain}/{name}],
+// #/governance.
 // The server only has to serve index.html at `/`; no history fallback is needed.
 import { useEffect, useState } from 'preact/hooks';
 

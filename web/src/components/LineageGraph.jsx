@@ -55,7 +55,7 @@ function layout(graph) {
   return { nodes, edges, width: width || 0, height: height || 0 };
 }
 
-function pathOf(points) {
+export function pathOf(points) {
   if (!points.length) return '';
   const [first, ...rest] = points;
   if (rest.length === 0) return `M${first.x},${first.y}`;

@@ -557,6 +557,11 @@ export function Product({ domain, name, me, query }) {
           </p>
         </div>
         <div class="badges">
+          {(me?.domains || []).includes(detail.domain) && (
+            <a class="btn btn-small" href={`#/builder/${enc(detail.domain)}/${enc(detail.name)}`} data-testid="open-in-builder">
+              Open in builder
+            </a>
+          )}
           <StatusBadge status={detail.status} />
           <FreshnessBadge freshness={detail.freshness} testid="header-freshness" />
           <QualityBadge quality={quality} testid="header-quality" />

@@ -413,7 +413,7 @@ std::vector<const Block*> Outputs(const Flow& flow) {
   return out;
 }
 
-Flow ParseFlow(std::string_view json_text) {
+Flow ParseFlow(std::string_view json_text, bool draft) {
   const json root = json::parse(json_text, nullptr, false);
   if (root.is_discarded() || !root.is_object()) {
     throw Error(ErrorCode::kInvalidInput, "the flow is not a JSON object");
@@ -424,11 +424,14 @@ Flow ParseFlow(std::string_view json_text) {
   if (auto v = root.find("version"); v != root.end() && !(v->is_number_integer() && *v == 1)) {
     Fail(where, "this server reads flows of version 1");
   }
-  if (!root.contains("product") || !root.at("product").is_object()) {
+  const json no_product = json::object();
+  if (!draft && (!root.contains("product") || !root.at("product").is_object())) {
     Fail(where, "'product' is missing: it names and describes the product");
   }
-  const json& product = root.at("product");
-  flow.name = Text(product, "name", where);
+  const json& product =
+      root.contains("product") && root.at("product").is_object() ? root.at("product") : no_product;
+  flow.name = Text(product, "name", where, !draft);
+  if (draft && flow.name.empty()) flow.name = "draft";
   if (!spec::IsSqlName(flow.name)) {
     Fail(where, "the product's name '" + flow.name + "' is not a SQL name",
          "use lower-case letters, digits and _, starting with a letter (at most 63)");
@@ -499,8 +502,9 @@ Flow ParseFlow(std::string_view json_text) {
       Fail(Where(output->id), "two output blocks publish a port named '" + output->port_name + "'");
     }
   }
-  if (ports.empty())
+  if (ports.empty() && !draft) {
     Fail(where, "the flow has no output block", "add one: it is the product's port");
+  }
   return flow;
 }
 

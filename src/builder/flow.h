@@ -132,7 +132,8 @@ struct Flow {
 // field that is wrong and how to fix it: unknown block types, missing inputs, cycles,
 // names that are not SQL names, operators and functions outside the lists, expressions
 // that are not one expression. The blocks come back ordered inputs first.
-Flow ParseFlow(std::string_view json_text);
+// A draft (what a preview reads) may leave the product unnamed and have no output block.
+Flow ParseFlow(std::string_view json_text, bool draft = false);
 
 // The SQL of one block over its inputs, named by their ids (a source reads its port by
 // its SQL name). `previous` holds the ids already compiled.

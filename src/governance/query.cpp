@@ -494,7 +494,16 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   } catch (const Error& e) {
     st.Audit("failed", e.what());
     if (timed_out) throw;
-    throw Error(ErrorCode::kFailed, std::string("cannot run the query: ") + e.what());
+    // The engine could not bind the statement: a name or a type the reader wrote is
+    // wrong (bad input, not a failure of the server).
+    const std::string message = e.what();
+    for (const char* kind : {"Binder Error", "Parser Error", "Catalog Error"}) {
+      if (message.find(kind) != std::string::npos) {
+        throw Error(ErrorCode::kInvalidInput, "the query is not valid: " + message,
+                    "check its column and function names; a port's columns are on its page");
+      }
+    }
+    throw Error(ErrorCode::kFailed, "cannot run the query: " + message);
   }
 }
 

@@ -68,9 +68,12 @@ SqlError ToSqlError(const Error& e) {
       break;
     case ErrorCode::kInvalidInput:
     case ErrorCode::kUsage:
-      state = has("cannot parse")            ? "42601"   // syntax_error
-              : has("is not an output port") ? "42P01"   // undefined_table
-                                             : "42501";  // refused
+      state = has("cannot parse")            ? "42601"  // syntax_error
+              : has("is not an output port") ? "42P01"  // undefined_table
+              : has("Binder Error")          ? "42703"  // undefined_column (DuckDB binds names)
+              : has("Parser Error")          ? "42601"
+              : has("Catalog Error")         ? "42883"  // undefined_function
+                                             : "42501";         // refused
       break;
     case ErrorCode::kUnauthenticated:
       state = "28000";

@@ -176,7 +176,7 @@ class Handler {
     }
     if (resource == "builder" && n == 4 && method == "GET") {
       if (parts[3] == "sources") return Raw(200, BuilderSources(Builder()));
-      if (parts[3] == "vocabulary") return Raw(200, BuilderVocabulary());
+      if (parts[3] == "vocabulary") return Raw(200, BuilderVocabulary(mesh_));
     }
     if (resource == "builder" && n == 4 && parts[3] == "preview" && method == "POST") {
       SlotGuard slot;

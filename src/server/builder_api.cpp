@@ -300,7 +300,7 @@ std::string BuilderSources(const BuilderRequest& r) {
   return json({{"sources", out}}).dump();
 }
 
-std::string BuilderVocabulary() {
+std::string BuilderVocabulary(const spec::Mesh& mesh) {
   json blocks = json::array();
   for (const char* type : {"source", "filter", "select", "derive", "join", "aggregate", "union",
                            "sort", "distinct", "output"}) {
@@ -309,16 +309,59 @@ std::string BuilderVocabulary() {
   return json({{"blocks", blocks},
                {"operators", builder::FilterOperators()},
                {"measures", builder::MeasureFunctions()},
-               {"quality", {"nullValues", "missingValues", "duplicateValues", "rowCount"}}})
+               {"quality", {"nullValues", "missingValues", "duplicateValues", "rowCount"}},
+               {"classifications", mesh.governance.classifications},
+               {"default_classification", mesh.governance.default_classification}})
       .dump();
 }
 
 std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text) {
   const json body = Parse(body_text);
-  const builder::Flow flow = FlowOf(body);
-  std::string block = flow.blocks.empty() ? "" : flow.blocks.back().id;
-  if (auto it = body.find("block"); it != body.end() && it->is_string())
+  auto given = body.find("flow");
+  if (given == body.end() || !given->is_object()) {
+    throw Error(ErrorCode::kUsage, "'flow' is missing: the body is {\"flow\": {…}, \"block\": id}");
+  }
+  // Only the block and what it reads are judged: the rest of a flow being drawn may be
+  // unfinished.
+  json draft = *given;
+  std::string block;
+  if (auto it = body.find("block"); it != body.end() && it->is_string()) {
     block = it->get<std::string>();
+  }
+  if (auto blocks = draft.find("blocks"); blocks != draft.end() && blocks->is_array()) {
+    if (block.empty() && !blocks->empty() && blocks->back().is_object()) {
+      block = blocks->back().value("id", "");
+    }
+    auto id_of = [](const json& b) {
+      return b.is_object() && b.contains("id") && b.at("id").is_string()
+                 ? b.at("id").get<std::string>()
+                 : std::string();
+    };
+    std::map<std::string, const json*> by_id;
+    for (const auto& b : *blocks) by_id[id_of(b)] = &b;
+    std::set<std::string> needed;
+    std::vector<std::string> pending = {block};
+    while (!pending.empty()) {
+      const std::string id = pending.back();
+      pending.pop_back();
+      if (!needed.insert(id).second || by_id.count(id) == 0) continue;
+      const json& b = *by_id.at(id);
+      if (auto in = b.find("input"); in != b.end() && in->is_string()) {
+        pending.push_back(in->get<std::string>());
+      }
+      if (auto ins = b.find("inputs"); ins != b.end() && ins->is_array()) {
+        for (const auto& i : *ins) {
+          if (i.is_string()) pending.push_back(i.get<std::string>());
+        }
+      }
+    }
+    json kept = json::array();
+    for (const auto& b : *blocks) {
+      if (needed.count(id_of(b)) != 0) kept.push_back(b);
+    }
+    draft["blocks"] = kept;
+  }
+  const builder::Flow flow = builder::ParseFlow(draft.dump(), /*draft=*/true);
   int64_t limit = kPreviewRows;
   if (auto it = body.find("limit"); it != body.end() && it->is_number_integer()) {
     limit = std::clamp<int64_t>(it->get<int64_t>(), 1, kMaxPreviewRows);
@@ -478,7 +521,21 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const Diagnostics& diagnostics = applied.diagnostics;
   json paths = json::array();
   for (const auto& file : files) paths.push_back(domain->folder + "/" + file.path);
-  for (const auto& item : DiagnosticsJson(diagnostics)) warnings.push_back(item);
+  // The mesh's other warnings are not this save's news: only those about this product.
+  const std::string own_files = domain->folder + "/";
+  const std::string gate_row = "domain=" + domain_name + ", product=" + flow.name;
+  for (const auto& item : DiagnosticsJson(diagnostics)) {
+    const std::string file = item.value("file", "");
+    const std::string message = item.value("message", "");
+    const bool own =
+        file == own_files + "products/" + flow.name + ".yaml" ||
+        file.rfind(own_files + "sql/" + flow.name + "/", 0) == 0 || [&] {
+          const auto at = message.find(gate_row);
+          const auto end = at + gate_row.size();
+          return at != std::string::npos && (end == message.size() || message[end] == ',');
+        }();
+    if (own) warnings.push_back(item);
+  }
   build::SyncCatalogWithSpec(next, r.catalog);
   governance::RecordAudit(r.catalog, who, "product.save", address, "ok",
                           json({{"files", paths}, {"created", existing == nullptr}}).dump());

@@ -46,8 +46,9 @@ struct BuilderRequest {
 // the builder's palette of sources. Returns the JSON.
 std::string BuilderSources(const BuilderRequest& request);
 
-// The blocks, filter operators and measure functions the builder offers. Returns the JSON.
-std::string BuilderVocabulary();
+// The blocks, filter operators and measure functions the builder offers, and the mesh's
+// classifications from the least to the most strict. Returns the JSON.
+std::string BuilderVocabulary(const spec::Mesh& mesh);
 
 // POST /api/v1/builder/preview {"flow": …, "block": id, "limit": N}: the block's first
 // rows as this principal reads them (masked, filtered), its row count and a profile of

@@ -553,3 +553,59 @@ TEST_F(ApiBuilderTest, ABuildFromTheApiStreamsItsProgressAndPublishes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ApiBuilderTest, APreviewJudgesOnlyTheBlockAndWhatItReads) {
+  // No output yet, no product name, and an unfinished block elsewhere in the drawing.
+  json flow = {
+      {"blocks", json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
+                              {{"id", "half"}, {"type", "filter"}, {"input", "o"}},
+                              {{"id", "big"},
+                               {"type", "filter"},
+                               {"input", "o"},
+                               {"where", {{"column", "amount"}, {"op", ">"}, {"value", 100}}}}})}};
+  auto response =
+      Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "big"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  for (const auto& row : Json(response)["rows"])
+    EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
+  // The unfinished block itself is refused, naming it.
+  auto half = Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "half"}});
+  EXPECT_EQ(half.status, 400);
+  EXPECT_NE(Json(half)["error"]["message"].get<std::string>().find("block 'half'"),
+            std::string::npos);
+}
+
+TEST_F(ApiBuilderTest, AWrongNameInAnExpressionIsBadInputNotAServerFailure) {
+  json flow = {{"blocks", json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
+                                       {{"id", "d"},
+                                        {"type", "derive"},
+                                        {"input", "o"},
+                                        {"name", "x"},
+                                        {"expression", "upper(no_such_column)"}}})}};
+  auto preview = Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "d"}});
+  EXPECT_EQ(preview.status, 400) << preview.body;
+  EXPECT_NE(Json(preview)["error"]["message"].get<std::string>().find("no_such_column"),
+            std::string::npos);
+  auto query =
+      Call("POST", "/api/v1/query", "ben", {{"sql", "select no_such_column from sales.orders"}});
+  EXPECT_EQ(query.status, 400) << query.body;
+}
+
+TEST_F(ApiBuilderTest, TheVocabularyNamesTheMeshsClassificationsInOrder) {
+  const json v = Json(Call("GET", "/api/v1/builder/vocabulary", "ben", nullptr));
+  EXPECT_EQ(v["classifications"], json::array({"public", "internal", "confidential", "pii"}));
+  EXPECT_EQ(v["measures"][0], "count");
+  const json sources = Json(Call("GET", "/api/v1/builder/sources", "ben", nullptr))["sources"];
+  bool masked_email = false;
+  for (const auto& source : sources) {
+    if (source["port"] != "crm.customers") continue;
+    for (const auto& column : source["columns"]) {
+      if (column["name"] == "email") masked_email = column["masked"].get<bool>();
+    }
+  }
+  EXPECT_TRUE(masked_email) << sources;
+}
+
+}  // namespace

@@ -502,6 +502,7 @@ struct Portal {
   std::vector<governance::ResultColumn> columns;
   std::optional<LocalAnswer> local;                // a session statement's answer
   std::shared_ptr<catalog::CatalogStore> catalog;  // held while its query lives
+  std::shared_ptr<const spec::Mesh> mesh;          // the same: the query reads it
   std::unique_ptr<governance::GovernedQuery> query;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   bool opened = false;
@@ -511,10 +512,11 @@ struct Portal {
 
 class Session {
  public:
-  Session(const spec::Mesh& mesh, const CatalogLease& lease, const PgOptions& options, int fd,
-          const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels, SSL_CTX* tls)
+  Session(const spec::MeshSource& meshes, const CatalogLease& lease, const PgOptions& options,
+          int fd, const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels, SSL_CTX* tls)
       : tls_(tls),
-        mesh_(mesh),
+        meshes_(meshes),
+        mesh_(meshes.Current()),
         lease_(lease),
         options_(options),
         socket_(fd),
@@ -545,6 +547,9 @@ class Session {
       }
       std::string body;
       if (!socket_.Read(length - 4, body)) return;
+      // Each message sees the mesh as it is now (a product saved meanwhile is there);
+      // an open portal keeps the one its query began with.
+      mesh_ = meshes_.Current();
       if (!Handle(type, body)) return;
     }
   }
@@ -641,7 +646,7 @@ class Session {
       return false;
     }
     try {
-      principal_ = governance::ResolvePrincipal(mesh_, *owner);
+      principal_ = governance::ResolvePrincipal(*mesh_, *owner);
     } catch (const Error&) {
       Fatal("28000", "the token's user is no longer in the mesh");
       return false;
@@ -969,8 +974,9 @@ class Session {
     governance::QueryOptions query_options;
     query_options.cancel = portal.cancel;
     try {
-      portal.query = std::make_unique<governance::GovernedQuery>(mesh_, *portal.catalog, principal_,
-                                                                 portal.sql, query_options);
+      portal.mesh = mesh_;
+      portal.query = std::make_unique<governance::GovernedQuery>(
+          *mesh_, *portal.catalog, principal_, portal.sql, query_options);
     } catch (...) {
       portal.catalog.reset();  // a refused or denied statement holds no connection
       throw;
@@ -1289,7 +1295,7 @@ class Session {
     if (lower == "select version()") {
       return Single("version", "PostgreSQL 15.0 (Canopy " + options_.version + ")");
     }
-    if (CatalogView::AsksAboutCatalog(mesh_, principal_, parsed.empty() ? sql : parsed)) {
+    if (CatalogView::AsksAboutCatalog(*mesh_, principal_, parsed.empty() ? sql : parsed)) {
       return AboutCatalog(sql);
     }
     if (starts("declare") || starts("fetch") || starts("move") || starts("close")) {
@@ -1314,15 +1320,16 @@ class Session {
     };
     const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
     if (governance::Authenticate(*catalog, token_) != claimed_) throw TokenRevoked();
-    if (!view_ || view_->generation() != catalog->Generation()) {
-      view_ = std::make_unique<CatalogView>(mesh_, *catalog, principal_);
+    if (!view_ || view_->generation() != catalog->Generation() || view_mesh_ != mesh_) {
+      view_ = std::make_unique<CatalogView>(*mesh_, *catalog, principal_);
+      view_mesh_ = mesh_;
     }
     LocalAnswer answer;
     Collect sink(answer);
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     const Watching watching(cancels_, pid_, cancel);
     answer.tag =
-        "SELECT " + std::to_string(view_->Run(sql, sink, mesh_.limits.query.timeout_ms, cancel));
+        "SELECT " + std::to_string(view_->Run(sql, sink, mesh_->limits.query.timeout_ms, cancel));
     return answer;
   }
 
@@ -1559,7 +1566,8 @@ class Session {
   }
 
   SSL_CTX* tls_;  // nullptr: no TLS configured
-  const spec::Mesh& mesh_;
+  const spec::MeshSource& meshes_;
+  std::shared_ptr<const spec::Mesh> mesh_;
   const CatalogLease& lease_;
   const PgOptions& options_;
   Socket socket_;
@@ -1580,6 +1588,7 @@ class Session {
   std::map<std::string, Prepared> statements_;
   std::map<std::string, Portal> portals_;        // and cursors
   std::unique_ptr<CatalogView> view_;            // built at the first question about the catalog
+  std::shared_ptr<const spec::Mesh> view_mesh_;  // the mesh view_ was built from
   std::map<std::string, std::string> settings_;  // SET by the client, said back by SHOW
 };
 
@@ -1588,7 +1597,7 @@ class Session {
 // --- the listener ---
 
 struct PgListener::State {
-  const spec::Mesh& mesh;
+  std::shared_ptr<const spec::MeshSource> meshes;
   CatalogLease lease;
   PgOptions options;
   int listen_fd = -1;
@@ -1610,8 +1619,8 @@ struct PgListener::State {
     if (tls != nullptr) SSL_CTX_free(tls);
   }
 
-  State(const spec::Mesh& m, CatalogLease l, PgOptions o)
-      : mesh(m), lease(std::move(l)), options(std::move(o)) {}
+  State(std::shared_ptr<const spec::MeshSource> m, CatalogLease l, PgOptions o)
+      : meshes(std::move(m)), lease(std::move(l)), options(std::move(o)) {}
 
   // Joins the connections that ended. Holds `mutex`.
   void Reap() {
@@ -1656,20 +1665,21 @@ struct PgListener::State {
       auto done = std::make_shared<std::atomic<bool>>(false);
       const int32_t pid = next_pid++;
       try {
-        connections.push_back({fd, std::thread([this, fd, peer, pid, done] {
-                                 try {
-                                   Session(mesh, lease, options, fd, peer, pid, cancels, tls).Run();
-                                 } catch (const std::exception& e) {
-                                   std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n",
-                                                NowIso8601().c_str(), pid, e.what());
-                                 }
-                                 // The client sees the end now; the descriptor is closed
-                                 // when the thread is joined, so it is never reused under a
-                                 // Stop that shuts it down.
-                                 ::shutdown(fd, SHUT_RDWR);
-                                 *done = true;
-                               }),
-                               done});
+        connections.push_back(
+            {fd, std::thread([this, fd, peer, pid, done] {
+               try {
+                 Session(*meshes, lease, options, fd, peer, pid, cancels, tls).Run();
+               } catch (const std::exception& e) {
+                 std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n", NowIso8601().c_str(),
+                              pid, e.what());
+               }
+               // The client sees the end now; the descriptor is closed
+               // when the thread is joined, so it is never reused under a
+               // Stop that shuts it down.
+               ::shutdown(fd, SHUT_RDWR);
+               *done = true;
+             }),
+             done});
       } catch (const std::system_error& e) {  // no thread to be had: this client is refused
         std::fprintf(stderr, "%s pgwire: cannot start a connection: %s\n", NowIso8601().c_str(),
                      e.what());
@@ -1680,7 +1690,11 @@ struct PgListener::State {
 };
 
 PgListener::PgListener(const spec::Mesh& mesh, CatalogLease lease, PgOptions options)
-    : state_(std::make_unique<State>(mesh, std::move(lease), std::move(options))) {
+    : PgListener(std::make_shared<spec::MeshSource>(mesh), std::move(lease), std::move(options)) {}
+
+PgListener::PgListener(std::shared_ptr<const spec::MeshSource> meshes, CatalogLease lease,
+                       PgOptions options)
+    : state_(std::make_unique<State>(std::move(meshes), std::move(lease), std::move(options))) {
   const PgOptions& given = state_->options;
   if (!given.tls_cert.empty()) {
     state_->tls = SSL_CTX_new(TLS_server_method());

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "catalog/catalog.h"
+#include "spec/mesh_source.h"
 #include "spec/model.h"
 
 namespace canopy::pgwire {
@@ -41,6 +42,8 @@ class PgListener {
  public:
   // Binds and listens; throws Error(kFailed) when it cannot (or kUsage for a bad
   // HOST:PORT). Accepts nothing until Start.
+  PgListener(std::shared_ptr<const spec::MeshSource> meshes, CatalogLease lease, PgOptions options);
+  // The same over a copy of `mesh`.
   PgListener(const spec::Mesh& mesh, CatalogLease lease, PgOptions options);
   ~PgListener();
   PgListener(const PgListener&) = delete;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "spec/mesh_source.h"
 #include "spec/model.h"
 
 namespace canopy::server {
@@ -60,13 +61,12 @@ class CatalogPool {
 };
 
 class ResponseCache;
-class MeshSource;
 
 class Api {
  public:
   // `watch`, when given, says the catalog's generation without a query (a server on
   // PostgreSQL); without it each kept answer asks the leased catalog.
-  Api(std::shared_ptr<MeshSource> meshes, CatalogLease lease, std::string version,
+  Api(std::shared_ptr<spec::MeshSource> meshes, CatalogLease lease, std::string version,
       std::shared_ptr<const catalog::GenerationWatch> watch = nullptr);
   // The same over a copy of `mesh`.
   Api(const spec::Mesh& mesh, CatalogLease lease, std::string version,
@@ -77,7 +77,7 @@ class Api {
   HttpResponse Handle(const HttpRequest& request) const;
 
  private:
-  std::shared_ptr<MeshSource> meshes_;  // replaced whole when the builder saves a product
+  std::shared_ptr<spec::MeshSource> meshes_;  // replaced whole when the builder saves a product
   CatalogLease lease_;
   std::string version_;
   // Catalog reads answered before, by principal and URL, reused while the catalog's

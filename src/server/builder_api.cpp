@@ -238,26 +238,6 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
 
 }  // namespace
 
-MeshSource::MeshSource(spec::Mesh mesh)
-    : current_(std::make_shared<const spec::Mesh>(std::move(mesh))) {}
-
-std::shared_ptr<const spec::Mesh> MeshSource::Current() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return current_;
-}
-
-int64_t MeshSource::revision() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return revision_;
-}
-
-void MeshSource::Replace(spec::Mesh mesh) {
-  auto next = std::make_shared<const spec::Mesh>(std::move(mesh));
-  std::lock_guard<std::mutex> lock(mutex_);
-  current_ = std::move(next);
-  ++revision_;
-}
-
 std::string BuilderSources(const BuilderRequest& r) {
   const auto grants = governance::LoadGrants(r.catalog);
   json out = json::array();

@@ -12,28 +12,12 @@
 
 #include "catalog/catalog.h"
 #include "governance/policy.h"
+#include "spec/mesh_source.h"
 #include "spec/model.h"
 
 namespace canopy::server {
 
-// The mesh a server answers from. A save replaces it whole: requests that began before
-// keep the one they started with (they hold its pointer). Thread-safe.
-class MeshSource {
- public:
-  explicit MeshSource(spec::Mesh mesh);
-  std::shared_ptr<const spec::Mesh> Current() const;
-  // Goes up by one at each Replace (kept answers of the REST API are keyed by it).
-  int64_t revision() const;
-  void Replace(spec::Mesh mesh);
-  // Held by whoever writes the mesh's files, from the write to the Replace.
-  std::mutex& writer() { return writer_; }
-
- private:
-  mutable std::mutex mutex_;
-  std::shared_ptr<const spec::Mesh> current_;
-  int64_t revision_ = 0;
-  std::mutex writer_;
-};
+using spec::MeshSource;
 
 struct BuilderRequest {
   const spec::Mesh& mesh;

@@ -754,8 +754,11 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   // On PostgreSQL the generation is followed by notification: a kept answer then costs
   // no round trip to the database (docs/BENCHMARKS.md, "Many servers on one catalog").
   std::shared_ptr<const catalog::GenerationWatch> watch = pool.Lease()->WatchGeneration();
+  // One mesh for the REST API and the PostgreSQL sessions: a product or dashboard saved
+  // through the API is there for both at once.
+  auto meshes = std::make_shared<spec::MeshSource>(mesh);
   Api api(
-      mesh, [&pool] { return pool.Lease(); }, CANOPY_VERSION, watch);
+      meshes, [&pool] { return pool.Lease(); }, CANOPY_VERSION, watch);
 
   // Network threads only read and write; the API (which may run a governed query and
   // block on DuckDB) runs on the workers.
@@ -808,7 +811,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     pg_options.tls_key = options.pg_tls_key;
     pg_options.version = CANOPY_VERSION;
     pg = std::make_unique<pgwire::PgListener>(
-        mesh, [&pg_share] { return pg_share.Lease(); }, pg_options);
+        meshes, [&pg_share] { return pg_share.Lease(); }, pg_options);
   }
 
   // SIGTERM or SIGINT: stop accepting, close connections that wait for a request, let

@@ -2022,3 +2022,47 @@ TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {
 }
 
 }  // namespace
+
+namespace {
+
+// A product saved and built through the REST API is a port at once for a PostgreSQL
+// session that was already open: the server's API and its sessions share one mesh.
+TEST_F(ServerPgWireTest, AProductSavedThroughTheApiIsThereForAnOpenSession) {
+  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(pg_port_) +
+                               " user=ben dbname=govtest connect_timeout=10 password=" + tokens_["ben"];
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* before = PQexec(conn, "select count(*) from sales.from_wire");
+  EXPECT_EQ(PQresultStatus(before), PGRES_FATAL_ERROR);
+  PQclear(before);
+
+  const json flow = {
+      {"product", {{"name", "from_wire"}, {"purpose", "Orders as they are"}}},
+      {"blocks", json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
+                              {{"id", "out"}, {"type", "output"}, {"input", "o"}, {"name", "from_wire"}}})}};
+  {
+    Wire wire(a_.port);
+    ASSERT_TRUE(wire.Send(Request("POST", "/api/v1/domains/sales/products", tokens_["ben"],
+                                  json({{"flow", flow}}).dump())));
+    auto saved = wire.Read();
+    ASSERT_TRUE(saved.has_value());
+    ASSERT_EQ(saved->status, 201) << saved->body;
+  }
+  {
+    Wire wire(a_.port);
+    ASSERT_TRUE(wire.Send(Request("POST", "/api/v1/builds", tokens_["ben"],
+                                  R"({"targets": ["sales.from_wire"]})")));
+    auto built = wire.Read();
+    ASSERT_TRUE(built.has_value());
+    ASSERT_EQ(built->status, 200) << built->body;
+    EXPECT_NE(built->body.find(R"("event":"done")"), std::string::npos) << built->body;
+    EXPECT_NE(built->body.find(R"("ok":true)"), std::string::npos) << built->body;
+  }
+  PGresult* after = PQexec(conn, "select count(*) from sales.from_wire");
+  ASSERT_EQ(PQresultStatus(after), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_GT(std::stoll(PQgetvalue(after, 0, 0)), 0);
+  PQclear(after);
+  PQfinish(conn);
+}
+
+}  // namespace

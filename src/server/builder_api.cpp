@@ -63,13 +63,6 @@ bool Numeric(const std::string& type) {
          t == "double" || t.rfind("decimal", 0) == 0;
 }
 
-std::string NumberLiteral(double value) {
-  std::ostringstream out;
-  out.precision(17);
-  out << value;
-  return out.str();
-}
-
 // Runs `sql` for the requester, all its rows kept (at most `max_rows`).
 CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
                        governance::QueryOutcome* outcome = nullptr) {
@@ -82,10 +75,16 @@ CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t 
 }
 
 // Nulls, distinct values, min and max of each column, over every row of `sql`; and for
-// numbers, how many fall in each tenth of [min, max].
+// numbers, how many fall in each tenth of [min, max]. One statement, so the block's
+// pipeline runs once: the block materialized, the numbers' bounds from it, then every
+// aggregate over it.
 json Profile(const BuilderRequest& r, const std::string& sql,
              const std::vector<governance::ResultColumn>& columns, int64_t& row_count) {
   const size_t n = std::min(columns.size(), kProfiledColumns);
+  std::vector<size_t> numeric;
+  for (size_t i = 0; i < n && numeric.size() < kHistogramColumns; ++i) {
+    if (Numeric(columns[i].type)) numeric.push_back(i);
+  }
   std::vector<std::string> parts = {"count(*)"};
   for (size_t i = 0; i < n; ++i) {
     const std::string c = SqlIdentifier(columns[i].name);
@@ -94,62 +93,58 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     parts.push_back("cast(min(" + c + ") as varchar)");
     parts.push_back("cast(max(" + c + ") as varchar)");
   }
-  const std::string from = "\nfrom (\n" + sql + "\n) as profiled";
-  CollectRows stats = RunCollect(r, "select " + Join(parts, ", ") + from, 1);
+  std::vector<std::string> bounds;
+  for (size_t k = 0; k < numeric.size(); ++k) {
+    const std::string c = "cast(" + SqlIdentifier(columns[numeric[k]].name) + " as double)";
+    const std::string lo = "lo_" + std::to_string(k);
+    const std::string hi = "hi_" + std::to_string(k);
+    bounds.push_back("min(" + c + ") as " + lo + ", max(" + c + ") as " + hi);
+    parts.push_back("any_value(" + lo + ")");
+    parts.push_back("any_value(" + hi + ")");
+    // Each value's tenth of [min, max] (the maximum in the last), counted by histogram():
+    // one aggregate per column (filtered counts per bin cost six times as much).
+    const std::string width = "((" + hi + " - " + lo + ") / " + std::to_string(kBins) + ")";
+    parts.push_back("to_json(histogram(case when " + width + " = 0 then 0 else least(cast(floor((" +
+                    c + " - " + lo + ") / " + width + ") as integer), " +
+                    std::to_string(kBins - 1) + ") end))");
+  }
+  std::string statement = "with profiled as materialized (\n" + sql + "\n)";
+  if (!bounds.empty())
+    statement += ",\nbounds as (select " + Join(bounds, ", ") + " from profiled)";
+  statement += "\nselect " + Join(parts, ", ") + "\nfrom profiled";
+  if (!bounds.empty()) statement += ", bounds";
+  CollectRows stats = RunCollect(r, statement, 1);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
-  std::vector<std::pair<size_t, std::pair<double, double>>> ranges;
   for (size_t i = 0; i < n; ++i) {
-    const json& min = row.at(1 + i * 4 + 2);
-    const json& max = row.at(1 + i * 4 + 3);
     profile.push_back({{"column", columns[i].name},
                        {"type", columns[i].type},
                        {"masked", columns[i].masked},
                        {"nulls", row.at(1 + i * 4)},
                        {"distinct", row.at(1 + i * 4 + 1)},
-                       {"min", min},
-                       {"max", max},
+                       {"min", row.at(1 + i * 4 + 2)},
+                       {"max", row.at(1 + i * 4 + 3)},
                        {"histogram", nullptr}});
-    if (Numeric(columns[i].type) && min.is_string() && max.is_string() &&
-        ranges.size() < kHistogramColumns) {
-      try {
-        const double lo = std::stod(min.get<std::string>());
-        const double hi = std::stod(max.get<std::string>());
-        if (std::isfinite(lo) && std::isfinite(hi)) ranges.push_back({i, {lo, hi}});
-      } catch (const std::exception&) {  // not a number as text: no histogram
-      }
-    }
   }
-  if (ranges.empty() || row_count == 0) return profile;
-  std::vector<std::string> bins;
-  for (const auto& [i, range] : ranges) {
-    const std::string c = "cast(" + SqlIdentifier(columns[i].name) + " as double)";
-    const double width = (range.second - range.first) / kBins;
-    for (int b = 0; b < kBins; ++b) {
-      if (width <= 0) {
-        bins.push_back(b == 0 ? "count(" + c + ")" : "0");
-        continue;
-      }
-      std::string where;
-      if (b > 0) where = c + " >= " + NumberLiteral(range.first + width * b);
-      if (b < kBins - 1) {
-        where += (where.empty() ? "" : " and ") + c + " < " +
-                 NumberLiteral(range.first + width * (b + 1));
-      }
-      bins.push_back("count(" + c + ") filter (where " + where + ")");
-    }
-  }
-  CollectRows histograms = RunCollect(r, "select " + Join(bins, ", ") + from, 1);
-  const json& counts = histograms.rows().at(0);
-  size_t k = 0;
-  for (const auto& [i, range] : ranges) {
+  size_t at = 1 + n * 4;
+  for (const size_t i : numeric) {
+    const json& lo = row.at(at);
+    const json& hi = row.at(at + 1);
+    const json& counted = row.at(at + 2);
+    at += 3;
+    if (!lo.is_number() || !hi.is_number() || !counted.is_string()) continue;
+    const json by_bin = json::parse(counted.get<std::string>(), nullptr, false);
+    const double low = lo.get<double>();
+    const double width = (hi.get<double>() - low) / kBins;
     json histogram = json::array();
-    const double width = (range.second - range.first) / kBins;
-    for (int b = 0; b < kBins; ++b, ++k) {
-      histogram.push_back({{"from", range.first + width * b},
-                           {"to", range.first + width * (b + 1)},
-                           {"count", counts.at(k)}});
+    for (int b = 0; b < kBins; ++b) {
+      const std::string key = std::to_string(b);
+      const int64_t count = by_bin.is_object() && by_bin.contains(key) && by_bin.at(key).is_number()
+                                ? by_bin.at(key).get<int64_t>()
+                                : 0;
+      histogram.push_back(
+          {{"from", low + width * b}, {"to", low + width * (b + 1)}, {"count", count}});
     }
     profile[i]["histogram"] = histogram;
   }

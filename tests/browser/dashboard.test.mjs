@@ -95,8 +95,13 @@ async function saveChart(form, title, name) {
   await form.locator(sel('save-chart-title')).fill(title);
   assert.equal(await form.locator(sel('save-chart-name')).inputValue(), name, 'the chart name is derived from the title');
   await form.locator(sel('save-chart-submit')).click();
-  await form.locator(sel('save-chart-saved')).or(form.locator(sel('save-chart-error'))).first().waitFor();
-  if (await form.locator(sel('save-chart-error')).isVisible()) assert.fail(`the save was refused: ${await form.locator(sel('save-chart-error')).innerText()}`);
+  try {
+    await form.locator(sel('save-chart-saved')).waitFor();
+  } catch (e) {
+    const error = form.locator(sel('save-chart-error'));
+    if (await error.isVisible()) assert.fail(`the save was refused: ${await error.innerText()}`);
+    throw e;
+  }
 }
 
 async function openDashboard() {
@@ -149,6 +154,13 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
     let form = await chartInConsole(CHARTS[0][2]);
     assert.match(await page.locator(sel('masked-summary')).innerText(), /email/, 'the console marks email masked for bob');
     await form.locator(sel('save-chart-dashboard')).selectOption('__new__');
+    // A dashboard named like a product of sales does not validate: the server's diagnostics show.
+    await form.locator(sel('save-chart-new-name')).fill('orders');
+    await form.locator(sel('save-chart-title')).fill(CHARTS[0][0]);
+    await form.locator(sel('save-chart-submit')).click();
+    const refused = form.locator(sel('save-chart-error-diagnostic-0'));
+    await refused.waitFor();
+    assert.match(await refused.innerText(), /domains\/sales\/dashboards\/orders\.yaml.*has the name of a product of sales/s);
     await form.locator(sel('save-chart-new-name')).fill(DASHBOARD);
     assert.equal(await form.locator(sel('save-chart-new-domain')).inputValue(), 'sales', 'bob saves in his domain');
     await form.locator(sel('save-chart-purpose')).fill('Who buys most, order statuses and the catalog, for the weekly sales review.');
@@ -253,6 +265,13 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
   });
 
   await t.test('zoe is denied the tiles over customers and orders, told how to ask, and asks', async () => {
+    // On a fresh mesh zoe has not asked for customers.customers yet; a second run on the same
+    // server finds her first request pending (the server refuses a second one).
+    const mine = await fetch(`${BASE}/api/v1/access-requests`, {
+      headers: { Authorization: `Bearer ${TOKENS.zoe}` },
+      signal: AbortSignal.timeout(STEP_TIMEOUT),
+    }).then((r) => r.json());
+    const asked = mine.some((r) => r.product === 'customers.customers' && r.status === 'pending');
     await signIn('zoe');
     await openDashboard();
     for (const name of [EMAILS, STATUS]) {
@@ -260,7 +279,9 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
       assert.equal(state, 'denied', `zoe may not run ${name}`);
       assert.match(await denied.locator(sel(`tile-denied-message-${name}`)).innerText(), /You may not read/);
       assert.ok(await denied.locator(sel(`tile-denied-hint-${name}`)).isVisible(), 'the hint shows');
-      assert.ok(await denied.locator(sel(`tile-request-access-${name}`)).isVisible(), 'a request-access button shows');
+      if (name === STATUS || !asked) {
+        assert.ok(await denied.locator(sel(`tile-request-access-${name}`)).isVisible(), 'a request-access button shows');
+      }
       assert.ok(!(await denied.textContent()).includes('@'));
     }
     const emails = page.locator(sel(`tile-${EMAILS}`));
@@ -275,11 +296,13 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
     await shot('dashboard-zoe-denied.png');
 
     // Asking from the tile: the product page's request form, in place.
-    await emails.locator(sel(`tile-request-access-${EMAILS}`)).click();
-    await emails.locator(sel('request-purpose')).fill('The weekly review dashboard: top customers by net sales (browser test)');
-    await emails.locator(sel('request-submit')).click();
+    if (!asked) {
+      await emails.locator(sel(`tile-request-access-${EMAILS}`)).click();
+      await emails.locator(sel('request-purpose')).fill('The weekly review dashboard: top customers by net sales (browser test)');
+      await emails.locator(sel('request-submit')).click();
+    }
     await emails.locator(sel(`tile-request-sent-${EMAILS}`)).waitFor();
-    assert.match(await emails.locator(sel(`tile-request-sent-${EMAILS}`)).innerText(), /customers\.customers is pending/);
+    assert.match(await emails.locator(sel(`tile-request-sent-${EMAILS}`)).innerText(), /You asked for customers\.customers: request #\d+ is pending/);
   });
 
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');

@@ -4,6 +4,7 @@ import { api, onUnauthorized, session } from './api.js';
 import { ErrorBox, Loading } from './components/common.jsx';
 import { Access } from './pages/Access.jsx';
 import { Builder } from './pages/Builder.jsx';
+import { Dashboard } from './pages/Dashboard.jsx';
 import { Governance } from './pages/Governance.jsx';
 import { Marketplace } from './pages/Marketplace.jsx';
 import { Product } from './pages/Product.jsx';
@@ -46,7 +47,7 @@ function Layout({ me, route, onSignOut, inboxCount, children }) {
           <span>Canopy</span>
         </a>
         <nav aria-label="Main">
-          <NavLink to="/" active={top === '' || top === 'products'} testid="nav-marketplace">
+          <NavLink to="/" active={top === '' || top === 'products' || top === 'dashboards'} testid="nav-marketplace">
             Marketplace
           </NavLink>
           <NavLink to="/access" active={top === 'access'} testid="nav-access" badge={inboxCount}>
@@ -91,7 +92,8 @@ function Routes({ route, me, refreshInbox }) {
   if (!top) return <Marketplace />;
   if (top === 'products' && a && b) return <Product key={`${a}.${b}`} domain={a} name={b} me={me} query={route.query} />;
   if (top === 'access') return <Access me={me} query={route.query} onChanged={refreshInbox} />;
-  if (top === 'query') return <Query query={route.query} />;
+  if (top === 'dashboards' && a && b) return <Dashboard key={`${a}.${b}`} domain={a} name={b} me={me} />;
+  if (top === 'query') return <Query query={route.query} me={me} />;
   if (top === 'builder' && a && b) return <Builder key={`${a}.${b}`} me={me} domain={a} name={b} />;
   if (top === 'builder' && !a) return <Builder key="new" me={me} />;
   if (top === 'governance') return <Governance me={me} />;

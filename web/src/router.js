@@ -1,5 +1,5 @@
-// Hash routing: #/, #/products/{domain}/{name}, #/access, #/query, #/builder[/{domain}/{name}],
-// #/governance.
+// Hash routing: #/, #/products/{domain}/{name}, #/dashboards/{domain}/{name}, #/access, #/query,
+// #/builder[/{domain}/{name}], #/governance.
 // The server only has to serve index.html at `/`; no history fallback is needed.
 import { useEffect, useState } from 'preact/hooks';
 
@@ -34,6 +34,10 @@ export function href(path, params) {
 
 export function productHref(domain, name) {
   return `#/products/${encodeURIComponent(domain)}/${encodeURIComponent(name)}`;
+}
+
+export function dashboardHref(domain, name) {
+  return `#/dashboards/${encodeURIComponent(domain)}/${encodeURIComponent(name)}`;
 }
 
 export function navigate(path, params) {

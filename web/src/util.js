@@ -93,3 +93,12 @@ export function tid(...parts) {
 export function productKey(p) {
   return `${p.domain}.${p.name}`;
 }
+
+// The product to ask for after a denial: the hint names it ("canopy access request D.P …"),
+// else the message ("… has no grant on D.P …").
+export function deniedProduct(error) {
+  const m =
+    /access request ([A-Za-z0-9_]+\.[A-Za-z0-9_]+)/.exec(error?.hint || '') ||
+    /no grant on ([A-Za-z0-9_]+\.[A-Za-z0-9_]+)/.exec(error?.message || '');
+  return m ? m[1] : null;
+}

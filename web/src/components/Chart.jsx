@@ -68,30 +68,24 @@ export function buildSpec(result, { x, y, mark, aggregate }) {
   };
 }
 
-export function ChartPanel({ result }) {
-  const cols = result.columns;
-  const numeric = cols.filter((c) => isNumericType(c.type));
-  const defaultX = (cols.find((c) => isTemporalType(c.type)) || cols.find((c) => !isNumericType(c.type)) || cols[0])?.name;
-  const defaultY = (numeric.find((c) => c.name !== defaultX) || numeric[0] || cols[1] || cols[0])?.name;
-  const [x, setX] = useState(defaultX);
-  const [y, setY] = useState(defaultY);
-  const [mark, setMark] = useState(cols.some((c) => c.name === defaultX && isTemporalType(c.type)) ? 'line' : 'bar');
-  const [aggregate, setAggregate] = useState('sum');
+// Draws a Vega-Lite spec (with its data) as SVG. ast + interpreter: no eval, so the page's
+// strict Content-Security-Policy holds. `label` names the chart for screen readers.
+export function VegaView({ spec, testid = 'chart', label, attrs }) {
   const [error, setError] = useState(null);
   const [rendering, setRendering] = useState(true);
   const target = useRef(null);
 
-  const spec = useMemo(() => buildSpec(result, { x, y, mark, aggregate }), [result, x, y, mark, aggregate]);
-
   useEffect(() => {
-    if (!spec || !target.current) return undefined;
+    if (!spec || !target.current) {
+      setRendering(false);
+      return undefined;
+    }
     let view;
     let cancelled = false;
     setRendering(true);
     setError(null);
     loadEmbed()
       .then(({ embed, interpreter }) =>
-        // ast + interpreter: no eval, so a strict Content-Security-Policy works.
         embed(target.current, spec, { mode: 'vega-lite', actions: false, renderer: 'svg', ast: true, expr: interpreter, defaultStyle: false }),
       )
       .then((res) => {
@@ -109,6 +103,44 @@ export function ChartPanel({ result }) {
       cancelled = true;
       view?.finalize();
     };
+  }, [spec]);
+
+  return (
+    <>
+      {rendering && <Loading label="Drawing chart…" />}
+      <ErrorBox error={error} title="The chart could not be drawn." testid={`${testid}-error`} />
+      <div
+        class="chart"
+        ref={target}
+        data-testid={testid}
+        data-drawn={!rendering && !error ? 'true' : 'false'}
+        role={label ? 'img' : undefined}
+        aria-label={label}
+        {...attrs}
+      />
+    </>
+  );
+}
+
+// The spec without its data: what a dashboard stores (each viewer's rows are added when drawn).
+export function specWithoutData(spec) {
+  if (!spec) return null;
+  const { data, ...rest } = spec;
+  return rest;
+}
+
+export function ChartPanel({ result, onSpec }) {
+  const cols = result.columns;
+  const numeric = cols.filter((c) => isNumericType(c.type));
+  const defaultX = (cols.find((c) => isTemporalType(c.type)) || cols.find((c) => !isNumericType(c.type)) || cols[0])?.name;
+  const defaultY = (numeric.find((c) => c.name !== defaultX) || numeric[0] || cols[1] || cols[0])?.name;
+  const [x, setX] = useState(defaultX);
+  const [y, setY] = useState(defaultY);
+  const [mark, setMark] = useState(cols.some((c) => c.name === defaultX && isTemporalType(c.type)) ? 'line' : 'bar');
+  const [aggregate, setAggregate] = useState('sum');
+  const spec = useMemo(() => buildSpec(result, { x, y, mark, aggregate }), [result, x, y, mark, aggregate]);
+  useEffect(() => {
+    onSpec?.(spec);
   }, [spec]);
 
   const select = (id, label, value, set, options) => (
@@ -153,9 +185,7 @@ export function ChartPanel({ result }) {
         </fieldset>
       </div>
       {!numeric.length && <p class="muted small">No numeric column in the result; the Y axis will plot nothing useful.</p>}
-      {rendering && <Loading label="Drawing chart…" />}
-      <ErrorBox error={error} title="The chart could not be drawn." testid="chart-error" />
-      <div class="chart" ref={target} data-testid="chart" data-mark={mark} />
+      <VegaView spec={spec} testid="chart" attrs={{ 'data-mark': mark }} />
     </section>
   );
 }

@@ -1,7 +1,7 @@
 // Upstream/downstream lineage as an SVG; layout by dagre (left → right).
 import dagre from '@dagrejs/dagre';
 import { useMemo } from 'preact/hooks';
-import { productHref } from '../router.js';
+import { dashboardHref, productHref } from '../router.js';
 import { tid } from '../util.js';
 
 const NODE_H = 46;
@@ -24,14 +24,17 @@ function nodeSize(n) {
 }
 
 // Where a node links to: a product node is its product; a port node links to its product when the
-// API names it (node.product = "domain.product").
-function productTarget(n) {
+// API names it (node.product = "domain.product"); a dashboard node (id "dashboard:domain.name")
+// to its dashboard page.
+function nodeHref(n) {
   let address = n.product;
   if (!address && n.kind === 'product') address = String(n.id).replace(/^product:/, '');
+  if (!address && n.kind === 'dashboard') address = String(n.id).replace(/^dashboard:/, '');
   if (!address) return null;
   const dot = address.indexOf('.');
   if (dot < 0) return null;
-  return { domain: address.slice(0, dot), name: address.slice(dot + 1) };
+  const [domain, name] = [address.slice(0, dot), address.slice(dot + 1)];
+  return n.kind === 'dashboard' ? dashboardHref(domain, name) : productHref(domain, name);
 }
 
 function layout(graph) {
@@ -101,7 +104,7 @@ export function LineageGraph({ graph, product, ports = [], testid = 'lineage-gra
           const body = (
             <g class={`node node-${n.kind || 'unknown'}${isFocus ? ' node-focus' : ''}`} data-testid={tid('lineage-node', n.id)}>
               <title>{`${n.kind || 'node'} ${n.id}`}</title>
-              <rect x={x} y={y} width={n.width} height={n.height} rx="8" />
+              <rect x={x} y={y} width={n.width} height={n.height} rx={n.kind === 'dashboard' ? 3 : 8} />
               <text x={n.x} y={n.y - 4} text-anchor="middle" class="node-label">
                 {n.label || n.id}
               </text>
@@ -110,9 +113,9 @@ export function LineageGraph({ graph, product, ports = [], testid = 'lineage-gra
               </text>
             </g>
           );
-          const target = isFocus ? null : productTarget(n);
+          const target = isFocus ? null : nodeHref(n);
           return target ? (
-            <a key={n.id} href={productHref(target.domain, target.name)} data-testid={tid('lineage-link', n.id)}>
+            <a key={n.id} href={target} data-testid={tid('lineage-link', n.id)}>
               {body}
             </a>
           ) : (
@@ -122,7 +125,14 @@ export function LineageGraph({ graph, product, ports = [], testid = 'lineage-gra
       </svg>
       <p class="legend small muted">
         <span class="legend-item legend-product" /> product <span class="legend-item legend-port" /> output port{' '}
-        <span class="legend-item legend-file" /> source file · highlighted: this product · arrows point downstream.
+        <span class="legend-item legend-file" /> source file
+        {laid.nodes.some((n) => n.kind === 'dashboard') && (
+          <>
+            {' '}
+            <span class="legend-item legend-dashboard" /> dashboard
+          </>
+        )}{' '}
+        · highlighted: this product · arrows point downstream.
       </p>
     </div>
   );

@@ -1,11 +1,13 @@
-// SQL console: run a governed query, see masked columns, download CSV, chart it.
+// SQL console: run a governed query, see masked columns, download CSV, chart it, and save the chart
+// to a dashboard.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ChartPanel } from '../components/Chart.jsx';
 import { ErrorBox, Loading } from '../components/common.jsx';
 import { DataGrid } from '../components/DataGrid.jsx';
+import { SaveChartForm } from '../components/SaveChartForm.jsx';
 import { href } from '../router.js';
-import { downloadText, toCsv } from '../util.js';
+import { deniedProduct, downloadText, toCsv } from '../util.js';
 
 const SQL_KEY = 'canopy.query.sql';
 const EXAMPLES = [
@@ -13,16 +15,7 @@ const EXAMPLES = [
   ['Product catalog', 'select * from sales.products limit 100'],
 ];
 
-// The product to ask for after a denial: the hint names it ("canopy access request D.P …"),
-// else the message ("… has no grant on D.P …").
-function deniedProduct(error) {
-  const m =
-    /access request ([A-Za-z0-9_]+\.[A-Za-z0-9_]+)/.exec(error?.hint || '') ||
-    /no grant on ([A-Za-z0-9_]+\.[A-Za-z0-9_]+)/.exec(error?.message || '');
-  return m ? m[1] : null;
-}
-
-export function Query({ query }) {
+export function Query({ query, me }) {
   const initial = query.get('sql') || sessionStorage.getItem(SQL_KEY) || EXAMPLES[0][1];
   const [sql, setSql] = useState(initial);
   const [limit, setLimit] = useState(1000);
@@ -31,6 +24,9 @@ export function Query({ query }) {
   const [running, setRunning] = useState(false);
   const [elapsed, setElapsed] = useState(null);
   const [showChart, setShowChart] = useState(false);
+  const [ranSql, setRanSql] = useState('');
+  const [spec, setSpec] = useState(null);
+  const [saving, setSaving] = useState(false);
   const ctrl = useRef(null);
 
   useEffect(() => {
@@ -55,7 +51,10 @@ export function Query({ query }) {
     try {
       const r = await api('/api/v1/query', { method: 'POST', body: { sql, limit: Number(limit) || 1000 }, signal: ctrl.current.signal });
       setResult(r);
+      setRanSql(sql);
       setShowChart(false);
+      setSaving(false);
+      setSpec(null);
       setElapsed(performance.now() - t0);
     } catch (err) {
       if (err.name !== 'AbortError') {
@@ -176,8 +175,21 @@ export function Query({ query }) {
             >
               {showChart ? 'Hide chart' : 'Chart'}
             </button>
+            {showChart && (
+              <button
+                type="button"
+                class={`btn btn-small${saving ? ' btn-selected' : ''}`}
+                aria-pressed={saving}
+                onClick={() => setSaving((v) => !v)}
+                disabled={!spec}
+                data-testid="save-chart"
+              >
+                Save chart
+              </button>
+            )}
           </div>
-          {showChart && <ChartPanel result={result} />}
+          {showChart && <ChartPanel result={result} onSpec={setSpec} />}
+          {showChart && saving && spec && <SaveChartForm me={me} sql={ranSql} spec={spec} onClose={() => setSaving(false)} />}
           <DataGrid result={result} testid="result-grid" caption="Query result" />
         </section>
       )}

@@ -56,24 +56,29 @@ json Description(const spec::ProductDescription& description) {
   return out;
 }
 
-// Whether the principal may read every port the chart reads; if not, why, and how to ask.
+// Whether the principal may read every port the chart reads; if not, why, and how to ask
+// — the first port refused in port/product/message/hint, and every one in `denied`.
 json Access(const BuilderRequest& r, const std::vector<governance::RuntimeGrant>& grants,
             const std::vector<std::string>& ports) {
+  json denied = json::array();
   for (const auto& sql_name : ports) {
     const auto dot = sql_name.find('.');
     const auto [product, port] = r.mesh.FindPort(sql_name.substr(0, dot), sql_name.substr(dot + 1));
     if (product == nullptr || port == nullptr) continue;
     const auto decision = governance::Decide(r.mesh, grants, r.principal, *product, *port);
     if (decision.allowed) continue;
-    return {{"can_read", false},
-            {"port", sql_name},
-            {"product", product->Address()},
-            {"message", "You may not read " + sql_name + ": " + decision.reason},
-            {"hint", "request access to " + product->Address() +
-                         " on its page (or: canopy access request " + product->Address() +
-                         " --purpose \"…\"); its owner " + product->owner + " decides"}};
+    denied.push_back({{"port", sql_name},
+                      {"product", product->Address()},
+                      {"message", "You may not read " + sql_name + ": " + decision.reason},
+                      {"hint", "request access to " + product->Address() +
+                                   " on its page (or: canopy access request " + product->Address() +
+                                   " --purpose \"…\"); its owner " + product->owner + " decides"}});
   }
-  return {{"can_read", true}};
+  if (denied.empty()) return {{"can_read", true}};
+  json out = {{"can_read", false}};
+  for (const auto& [key, value] : denied.front().items()) out[key] = value;
+  out["denied"] = denied;
+  return out;
 }
 
 }  // namespace
@@ -271,6 +276,13 @@ std::pair<int, std::string> SaveDashboard(const BuilderRequest& r, MeshSource& s
     throw Error(ErrorCode::kUsage, "the request body must be the dashboard as a JSON object");
   }
   const spec::Dashboard* existing = r.mesh.FindDashboard(domain_name, name);
+  // {"create": true}: a new dashboard only (two people creating one name do not overwrite).
+  const bool create = body.value("create", false);
+  body.erase("create");
+  if (create && existing != nullptr) {
+    throw Error(ErrorCode::kConflict, "the dashboard " + address + " exists already",
+                "add the chart to it, or pick another name");
+  }
   // The file as a person would write it: the header first, then what was sent.
   json document = {{"apiVersion", "canopy/v1"}, {"kind", "Dashboard"}, {"name", name}};
   if (!body.contains("owner")) {

@@ -31,7 +31,8 @@ std::string DashboardJson(const BuilderRequest& request, const std::string& doma
 std::string RunChart(const BuilderRequest& request, const std::string& domain,
                      const std::string& name, const std::string& chart, const std::string& body);
 
-// PUT /api/v1/domains/{d}/dashboards/{n} {dashboard as JSON}: members of the domain only;
+// PUT /api/v1/domains/{d}/dashboards/{n} {dashboard as JSON, "create": true to refuse
+// replacing one that exists (409)}: members of the domain only;
 // written as domains/{d}/dashboards/{n}.yaml, validated (charts by the guard), taken back
 // when invalid; audited. Returns the status and the JSON.
 std::pair<int, std::string> SaveDashboard(const BuilderRequest& request, MeshSource& source,

@@ -233,6 +233,7 @@ TEST_F(ApiDashboardTest, EachViewerSeesTheTilesThroughTheirOwnGrantsAndMasks) {
   const json z = Json(Call("GET", "/api/v1/dashboards/sales/overview", "zoe"));
   EXPECT_FALSE(z["charts"][0]["access"]["can_read"].get<bool>());
   EXPECT_EQ(z["charts"][0]["access"]["port"], "crm.customers");
+  ASSERT_EQ(z["charts"][0]["access"]["denied"].size(), 1u);  // sales.orders is public
   EXPECT_NE(
       z["charts"][0]["access"]["hint"].get<std::string>().find("request access to crm.customers"),
       std::string::npos);
@@ -272,6 +273,9 @@ TEST_F(ApiDashboardTest, MembersSaveDashboardsOthersAreRefused) {
   EXPECT_FALSE(fs::exists(*dir_ / "mesh/domains/sales/dashboards/mine.yaml"));
   auto ben = Call("PUT", "/api/v1/domains/sales/dashboards/mine", "ben", body);
   ASSERT_EQ(ben.status, 201) << ben.body;
+  json create = json::parse(body);
+  create["create"] = true;
+  EXPECT_EQ(Call("PUT", "/api/v1/domains/sales/dashboards/mine", "ben", create.dump()).status, 409);
   EXPECT_TRUE(fs::exists(*dir_ / "mesh/domains/sales/dashboards/mine.yaml"));
   auto shown = Json(Call("GET", "/api/v1/dashboards/sales/mine", "dana"));
   EXPECT_EQ(shown["charts"][0]["vegaLite"]["mark"], "bar");

@@ -104,6 +104,7 @@ export function SaveChartForm({ me, sql, spec, onClose }) {
           tags: [],
           layout: { columns: 2 },
           charts: [{ ...chart, position: { x: 0, y: 0, width: 1, height: 1 } }],
+          create: true, // refused (409) if someone made one of that name meanwhile
         };
       } else {
         const dot = target.indexOf('.');

@@ -222,6 +222,79 @@ std::string OpenApiDocument(const std::string& version) {
   paths["/api/v1/governance"]["get"] = {
       {"summary", "Classifications, masks and publish gates with their current results (admins)"},
       {"responses", Responses(200, "governance", object, {401, 403, 500})}};
+  // The builder (issue: the stage for business users).
+  auto body_of = [](const json& properties, std::initializer_list<const char*> required) {
+    json schema = {{"type", "object"}, {"properties", properties}};
+    if (required.size() > 0) schema["required"] = required;
+    return json{{"required", true}, {"content", JsonContent(schema)}};
+  };
+  const json flow = {
+      {"type", "object"},
+      {"description",
+       "a flow: {version: 1, product: {name, purpose, …}, blocks: [{id, type, …}]}"}};
+  paths["/api/v1/builder/sources"]["get"] = {
+      {"summary",
+       "The ports this principal may read, each column with its classification and whether it is "
+       "masked for them"},
+      {"responses", Responses(200, "the sources", object, {401})}};
+  paths["/api/v1/builder/vocabulary"]["get"] = {
+      {"summary",
+       "Block types, filter operators, measures, quality metrics and the mesh's classifications"},
+      {"responses", Responses(200, "the vocabulary", object, {401})}};
+  paths["/api/v1/builder/preview"]["post"] = {
+      {"summary",
+       "A block's first rows, row count and column profile, run as this principal through the "
+       "guard"},
+      {"requestBody",
+       body_of({{"flow", flow}, {"block", {{"type", "string"}}}, {"limit", {{"type", "integer"}}}},
+               {"flow"})},
+      {"responses", Responses(200, "the preview", object, {400, 401, 403, 500})}};
+  paths["/api/v1/domains/{domain}/products"]["post"] = {
+      {"summary",
+       "Save a flow as a new product of the domain (members only); dry_run returns the files "
+       "without writing"},
+      {"parameters", {PathParam("domain", "the domain")}},
+      {"requestBody", body_of({{"flow", flow}, {"dry_run", {{"type", "boolean"}}}}, {"flow"})},
+      {"responses", Responses(201, "saved: the files written", object, {400, 401, 403, 404, 409})}};
+  paths["/api/v1/domains/{domain}/products/{product}"]["put"] = {
+      {"summary", "Save a flow over a product the builder made (members only)"},
+      {"parameters", {PathParam("domain", "the domain"), PathParam("product", "the product")}},
+      {"requestBody", body_of({{"flow", flow}, {"dry_run", {{"type", "boolean"}}}}, {"flow"})},
+      {"responses", Responses(200, "saved: the files written", object, {400, 401, 403, 404, 409})}};
+  paths["/api/v1/domains/{domain}/products/{product}/flow"]["get"] = {
+      {"summary", "The flow a product was made from; a product made by hand opens read-only"},
+      {"parameters", {PathParam("domain", "the domain"), PathParam("product", "the product")}},
+      {"responses", Responses(200, "the flow", object, {401, 404})}};
+  paths["/api/v1/builds"]["post"] = {
+      {"summary",
+       "Build products of one's domains; progress streams as JSON lines (application/x-ndjson)"},
+      {"requestBody", body_of({{"targets", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                               {"force", {{"type", "boolean"}}}},
+                              {"targets"})},
+      {"responses",
+       Responses(200, "events: planned, step, finished, done", object, {400, 401, 403, 404})}};
+  // Dashboards.
+  paths["/api/v1/dashboards"]["get"] = {
+      {"summary", "The dashboards this principal may see"},
+      {"responses", Responses(200, "dashboards", array_of_objects, {401})}};
+  paths["/api/v1/dashboards/{domain}/{dashboard}"]["get"] = {
+      {"summary", "A dashboard: its charts, the ports each reads and this viewer's access to them"},
+      {"parameters", {PathParam("domain", "the domain"), PathParam("dashboard", "the dashboard")}},
+      {"responses", Responses(200, "the dashboard", object, {401, 404})}};
+  paths["/api/v1/dashboards/{domain}/{dashboard}/charts/{chart}"]["post"] = {
+      {"summary", "A chart's rows, run as the viewer (grants, masks, row filters)"},
+      {"parameters",
+       {PathParam("domain", "the domain"), PathParam("dashboard", "the dashboard"),
+        PathParam("chart", "the chart")}},
+      {"requestBody", body_of({{"filters", object}}, {})},
+      {"responses", Responses(200, "the rows", object, {400, 401, 403, 404, 500})}};
+  paths["/api/v1/domains/{domain}/dashboards/{dashboard}"]["put"] = {
+      {"summary",
+       "Save a dashboard of the domain (members only); create: true refuses to replace one"},
+      {"parameters", {PathParam("domain", "the domain"), PathParam("dashboard", "the dashboard")}},
+      {"requestBody",
+       body_of({{"charts", array_of_objects}, {"create", {{"type", "boolean"}}}}, {"charts"})},
+      {"responses", Responses(201, "saved", object, {400, 401, 403, 404, 409})}};
   paths["/api/v1/audit"]["get"] = {
       {"summary", "The audit log, newest first, and whether its hash chain verifies (admins)"},
       {"parameters",

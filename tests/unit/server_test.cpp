@@ -387,13 +387,34 @@ TEST_F(ApiTest, LineageGoesUpAndDown) {
 TEST_F(ApiTest, TheOpenApiDocumentDescribesEveryEndpoint) {
   auto doc = Json(Call("GET", "/api/v1/openapi.json", "dana"));
   EXPECT_EQ(doc["openapi"], "3.0.3");
-  for (const char* path :
-       {"/api/v1/health", "/api/v1/me", "/api/v1/domains", "/api/v1/domains/{domain}",
-        "/api/v1/products", "/api/v1/products/{domain}/{product}",
-        "/api/v1/products/{domain}/{product}/sample", "/api/v1/search", "/api/v1/query",
-        "/api/v1/lineage/{domain}/{product}", "/api/v1/access-requests",
-        "/api/v1/access-requests/{id}/approve", "/api/v1/access-requests/{id}/deny",
-        "/api/v1/grants", "/api/v1/governance", "/api/v1/audit", "/api/v1/openapi.json"}) {
+  for (const char* path : {"/api/v1/health",
+                           "/api/v1/me",
+                           "/api/v1/domains",
+                           "/api/v1/domains/{domain}",
+                           "/api/v1/products",
+                           "/api/v1/products/{domain}/{product}",
+                           "/api/v1/products/{domain}/{product}/sample",
+                           "/api/v1/search",
+                           "/api/v1/query",
+                           "/api/v1/lineage/{domain}/{product}",
+                           "/api/v1/access-requests",
+                           "/api/v1/access-requests/{id}/approve",
+                           "/api/v1/access-requests/{id}/deny",
+                           "/api/v1/grants",
+                           "/api/v1/governance",
+                           "/api/v1/audit",
+                           "/api/v1/openapi.json",
+                           "/api/v1/builder/sources",
+                           "/api/v1/builder/vocabulary",
+                           "/api/v1/builder/preview",
+                           "/api/v1/domains/{domain}/products",
+                           "/api/v1/domains/{domain}/products/{product}",
+                           "/api/v1/domains/{domain}/products/{product}/flow",
+                           "/api/v1/builds",
+                           "/api/v1/dashboards",
+                           "/api/v1/dashboards/{domain}/{dashboard}",
+                           "/api/v1/dashboards/{domain}/{dashboard}/charts/{chart}",
+                           "/api/v1/domains/{domain}/dashboards/{dashboard}"}) {
     ASSERT_TRUE(doc["paths"].contains(path)) << path;
     for (const auto& [method, operation] : doc["paths"][path].items()) {
       EXPECT_TRUE(operation.contains("responses")) << method << " " << path;
@@ -2028,8 +2049,9 @@ namespace {
 // A product saved and built through the REST API is a port at once for a PostgreSQL
 // session that was already open: the server's API and its sessions share one mesh.
 TEST_F(ServerPgWireTest, AProductSavedThroughTheApiIsThereForAnOpenSession) {
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(pg_port_) +
-                               " user=ben dbname=govtest connect_timeout=10 password=" + tokens_["ben"];
+  const std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(pg_port_) +
+      " user=ben dbname=govtest connect_timeout=10 password=" + tokens_["ben"];
   PGconn* conn = PQconnectdb(conninfo.c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
   PGresult* before = PQexec(conn, "select count(*) from sales.from_wire");
@@ -2038,8 +2060,9 @@ TEST_F(ServerPgWireTest, AProductSavedThroughTheApiIsThereForAnOpenSession) {
 
   const json flow = {
       {"product", {{"name", "from_wire"}, {"purpose", "Orders as they are"}}},
-      {"blocks", json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
-                              {{"id", "out"}, {"type", "output"}, {"input", "o"}, {"name", "from_wire"}}})}};
+      {"blocks",
+       json::array({{{"id", "o"}, {"type", "source"}, {"port", "sales.orders"}},
+                    {{"id", "out"}, {"type", "output"}, {"input", "o"}, {"name", "from_wire"}}})}};
   {
     Wire wire(a_.port);
     ASSERT_TRUE(wire.Send(Request("POST", "/api/v1/domains/sales/products", tokens_["ben"],
@@ -2050,8 +2073,8 @@ TEST_F(ServerPgWireTest, AProductSavedThroughTheApiIsThereForAnOpenSession) {
   }
   {
     Wire wire(a_.port);
-    ASSERT_TRUE(wire.Send(Request("POST", "/api/v1/builds", tokens_["ben"],
-                                  R"({"targets": ["sales.from_wire"]})")));
+    ASSERT_TRUE(wire.Send(
+        Request("POST", "/api/v1/builds", tokens_["ben"], R"({"targets": ["sales.from_wire"]})")));
     auto built = wire.Read();
     ASSERT_TRUE(built.has_value());
     ASSERT_EQ(built->status, 200) << built->body;

@@ -38,15 +38,33 @@ inline int Shell(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// ../shared — the standards' example files and schemas, and validate-json — sits
-// beside the team's checkout but not in a plain clone of the repository. Tests that
-// need it check with this and GTEST_SKIP what they cannot do without it (ctest then
-// lists them as skipped).
+// The public standards' schemas and example files sit in ../shared/standards beside the
+// team's checkout, or wherever CANOPY_STANDARDS names; the validator (validate-json) in the
+// tools/ folder beside them. Neither is in a plain clone of the repository: tests that need
+// them check with these and GTEST_SKIP, saying what is missing (ctest lists them skipped).
 #ifdef CANOPY_SHARED_DIR
+inline std::filesystem::path StandardsDir() {
+  if (const char* named = std::getenv("CANOPY_STANDARDS"); named != nullptr && *named != '\0') {
+    return named;
+  }
+  return std::filesystem::path(CANOPY_SHARED_DIR) / "standards";
+}
+inline std::filesystem::path ValidateJsonTool() {
+  return StandardsDir().parent_path() / "tools/validate-json";
+}
+// The standards' example files and schemas are there.
+inline bool HaveStandards() {
+  return std::filesystem::is_directory(StandardsDir() / "odcs");
+}
+// …and the validator too.
 inline bool HaveShared() {
-  const std::filesystem::path shared = CANOPY_SHARED_DIR;
-  return std::filesystem::exists(shared / "tools/validate-json") &&
-         std::filesystem::is_directory(shared / "standards/odcs");
+  return HaveStandards() && std::filesystem::exists(ValidateJsonTool());
+}
+// Why a test that needs them is skipped.
+inline std::string MissingStandards() {
+  return "skipped: needs the public standards (" + StandardsDir().string() +
+         " with tools/validate-json beside it); set CANOPY_STANDARDS=DIR to point at them — "
+         "a plain clone of the repository has neither";
 }
 #endif
 

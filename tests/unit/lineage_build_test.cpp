@@ -36,9 +36,11 @@ namespace {
 
 using canopy::test::CliRun;
 using canopy::test::HaveShared;
+using canopy::test::MissingStandards;
 using canopy::test::Quote;
 using canopy::test::Read;
 using canopy::test::Shell;
+using canopy::test::ValidateJsonTool;
 
 // Runs canopy in `mesh` with `args`; `env` is put before the command ("A=b").
 CliRun Canopy(const fs::path& mesh, const std::string& args, const std::string& env = "") {
@@ -55,11 +57,10 @@ CliRun Canopy(const fs::path& mesh, const std::string& args, const std::string& 
 // validate-json openlineage FILE must pass. Without ../shared the rest of the test
 // still runs, and the test is reported skipped.
 void ExpectValidOpenLineage(const fs::path& file) {
-  if (!HaveShared()) GTEST_SKIP() << "validate-json needs ../shared (not in a plain clone)";
+  if (!HaveShared()) GTEST_SKIP() << MissingStandards();
   const fs::path log = file.string() + ".validation";
-  const int code =
-      Shell(Quote(std::string(CANOPY_SHARED_DIR) + "/tools/validate-json") + " openlineage " +
-            Quote(file.string()) + " >" + Quote(log.string()) + " 2>&1");
+  const int code = Shell(Quote(ValidateJsonTool().string()) + " openlineage " +
+                         Quote(file.string()) + " >" + Quote(log.string()) + " 2>&1");
   EXPECT_EQ(code, 0) << Read(log);
 }
 

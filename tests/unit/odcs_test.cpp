@@ -11,14 +11,14 @@ namespace fs = std::filesystem;
 namespace canopy::spec {
 namespace {
 
-const fs::path kOdcs = fs::path(CANOPY_SHARED_DIR) / "standards/odcs";
+const fs::path kOdcs = test::StandardsDir() / "odcs";
 
 OdcsDocument Load(const std::string& name, Diagnostics& diagnostics) {
   return LoadOdcsDocument((kOdcs / name).string(), name, diagnostics);
 }
 
 TEST(OdcsExamples, EveryExampleOfTheStandardLoadsWithoutErrors) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveStandards()) GTEST_SKIP() << test::MissingStandards();
   int files = 0;
   for (const auto& entry : fs::directory_iterator(kOdcs)) {
     if (entry.path().extension() != ".yaml") continue;
@@ -33,7 +33,7 @@ TEST(OdcsExamples, EveryExampleOfTheStandardLoadsWithoutErrors) {
 }
 
 TEST(OdcsExamples, FullExampleKeepsSchemaQualitySlaAndExtensions) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveStandards()) GTEST_SKIP() << test::MissingStandards();
   Diagnostics diagnostics;
   OdcsDocument doc = Load("full-example.odcs.yaml", diagnostics);
   EXPECT_EQ(doc.domain, "seller");
@@ -65,7 +65,7 @@ TEST(OdcsExamples, FullExampleKeepsSchemaQualitySlaAndExtensions) {
 }
 
 TEST(OdcsExamples, ValidityRuleReadsPercentAndValidValuesWithNull) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveStandards()) GTEST_SKIP() << test::MissingStandards();
   Diagnostics diagnostics;
   OdcsDocument doc = Load("column-validity.odcs.yaml", diagnostics);
   ASSERT_EQ(doc.schema.size(), 1u);
@@ -79,7 +79,7 @@ TEST(OdcsExamples, ValidityRuleReadsPercentAndValidValuesWithNull) {
 }
 
 TEST(OdcsExamples, SqlRuleKeepsItsQuery) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveStandards()) GTEST_SKIP() << test::MissingStandards();
   Diagnostics diagnostics;
   OdcsDocument doc = Load("column-accuracy.odcs.yaml", diagnostics);
   const auto& rule = doc.schema.at(0).properties.at(0).quality.at(0);

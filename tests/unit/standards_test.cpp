@@ -28,7 +28,6 @@ namespace fs = std::filesystem;
 namespace canopy::standards {
 namespace {
 
-const std::string kShared = CANOPY_SHARED_DIR;
 const std::string kDesign = std::string(CANOPY_TEST_DIR) + "/specs/base/design";
 const std::vector<std::string> kDesignClassifications = {"public", "internal", "confidential",
                                                          "pii"};
@@ -85,7 +84,7 @@ spec::Mesh LoadValid(const fs::path& root) {
 int ValidateJson(const std::string& kind, const std::vector<fs::path>& files, std::string& output) {
   const fs::path log = fs::temp_directory_path() /
                        ("canopy-standards-validate-" + std::to_string(::getpid()) + ".log");
-  std::string command = "'" + kShared + "/tools/validate-json' " + kind;
+  std::string command = "'" + test::ValidateJsonTool().string() + "' " + kind;
   for (const auto& file : files) command += " '" + file.string() + "'";
   command += " > '" + log.string() + "' 2>&1";
   const int status = std::system(command.c_str());
@@ -97,7 +96,7 @@ int ValidateJson(const std::string& kind, const std::vector<fs::path>& files, st
 // The rest of the test still runs without ../shared; the test is reported skipped.
 void ExpectValid(const std::string& kind, const std::vector<fs::path>& files) {
   ASSERT_FALSE(files.empty());
-  if (!test::HaveShared()) GTEST_SKIP() << "validate-json needs ../shared (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   std::string output;
   EXPECT_EQ(ValidateJson(kind, files, output), 0) << output;
   EXPECT_NE(output.find(std::to_string(files.size()) + " valid, 0 invalid"), std::string::npos)
@@ -561,7 +560,7 @@ TEST_F(StandardsAcme, EveryProductExportsValidOdcsAndOdps) {
 std::vector<std::string> ExampleFiles() {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(kShared + "/standards/odcs", ec)) {
+  for (const auto& entry : fs::directory_iterator(test::StandardsDir() / "odcs", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.size() > 10 && name.substr(name.size() - 10) == ".odcs.yaml") names.push_back(name);
   }
@@ -589,7 +588,7 @@ void WriteImport(const fs::path& root, const std::string& domain, const ImportRe
 }
 
 TEST(StandardsImport, TheExamplesAreThere) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   EXPECT_GE(ExampleFiles().size(), 8u);
 }
 
@@ -610,8 +609,8 @@ class StandardsRoundTrip : public ::testing::TestWithParam<std::string> {
 // import → validate → export → the schema, classifications and quality rules are the
 // original's, and both the export and the draft's ODPS document are valid.
 TEST_P(StandardsRoundTrip, ImportsValidatesAndExportsTheSameContract) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
-  const fs::path source = fs::path(kShared) / "standards/odcs" / GetParam();
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
+  const fs::path source = test::StandardsDir() / "odcs" / GetParam();
   const spec::OdcsDocument original = LoadOdcs(source);
   const fs::path root = CopyDesign(dir_ / "mesh", MissingClassifications(original));
   spec::Mesh before = LoadValid(root);
@@ -667,13 +666,13 @@ class StandardsImportTest : public ::testing::Test {
   void SetUp() override { dir_ = TempDir("import"); }
   void TearDown() override { fs::remove_all(dir_); }
   static std::string Example(const std::string& name) {
-    return kShared + "/standards/odcs/" + name;
+    return (test::StandardsDir() / "odcs" / name).string();
   }
   fs::path dir_;
 };
 
 TEST_F(StandardsImportTest, NamesTheProductAndPortsFromTheDocument) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   const fs::path root = CopyDesign(dir_ / "mesh", {"restricted"});
   spec::Mesh mesh = LoadValid(root);
   // full-example has no name, and dataProduct "my quantum".
@@ -712,7 +711,7 @@ TEST_F(StandardsImportTest, NamesTheProductAndPortsFromTheDocument) {
 }
 
 TEST_F(StandardsImportTest, ReportsClassificationsTheMeshLacksWithoutChangingThem) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   const fs::path root = CopyDesign(dir_ / "mesh");
   spec::Mesh mesh = LoadValid(root);
   auto result = ImportOdcs(mesh, Example("full-example.odcs.yaml"), "sales", "");
@@ -750,7 +749,7 @@ TEST_F(StandardsImportTest, ReportsClassificationsTheMeshLacksWithoutChangingThe
 }
 
 TEST_F(StandardsImportTest, PortNamesTakenInTheDomainAreNotReused) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   const fs::path root = CopyDesign(dir_ / "mesh");
   spec::Mesh mesh = LoadValid(root);
   auto first = ImportOdcs(mesh, Example("table-column.odcs.yaml"), "sales", "first");
@@ -766,7 +765,7 @@ TEST_F(StandardsImportTest, PortNamesTakenInTheDomainAreNotReused) {
 }
 
 TEST_F(StandardsImportTest, RefusesWhatItCannotImport) {
-  if (!test::HaveShared()) GTEST_SKIP() << "needs ../shared/standards (not in a plain clone)";
+  if (!test::HaveShared()) GTEST_SKIP() << test::MissingStandards();
   const fs::path root = CopyDesign(dir_ / "mesh");
   spec::Mesh mesh = LoadValid(root);
   auto code_of = [&](const std::string& file, const std::string& domain,

@@ -38,6 +38,7 @@
 #include "core/text.h"
 #include "engine/engine.h"
 #include "governance/audit.h"
+#include "governance/auth_throttle.h"
 #include "governance/policy.h"
 #include "governance/query.h"
 #include "governance/tokens.h"
@@ -620,6 +621,15 @@ class Session {
                               "and --pg-tls-key");
       return false;
     }
+    // An address that failed too often waits before it may try again.
+    const std::string address = AddressText(peer_);
+    if (const int64_t wait = governance::ProcessAuthThrottle().WaitSeconds(address); wait > 0) {
+      Fatal("28000",
+            "too many failed logins from " + address + ": try again in " + std::to_string(wait) +
+                " s",
+            "check the token: canopy token create " + claimed_ + " makes a new one");
+      return false;
+    }
     out_.AuthenticationCleartextPassword();
     if (!Send()) return false;
     std::string head;
@@ -641,6 +651,9 @@ class Session {
     token_ = password.value_or("");
     if (!owner || *owner != claimed_) {
       AuditLogin("denied", owner ? "the token belongs to another user" : "not a valid token");
+      if (const int64_t wait = governance::ProcessAuthThrottle().Failed(address); wait > 0) {
+        AuditThrottle(address, wait);
+      }
       Fatal("28P01", "password authentication failed for user \"" + claimed_ + "\"",
             "the password is one of your Canopy tokens (canopy token create " + claimed_ + ")");
       return false;
@@ -651,6 +664,7 @@ class Session {
       Fatal("28000", "the token's user is no longer in the mesh");
       return false;
     }
+    governance::ProcessAuthThrottle().Succeeded(address);
     AuditLogin("ok", "");
     out_.AuthenticationOk();
     const std::pair<const char*, std::string> parameters[] = {
@@ -672,6 +686,16 @@ class Session {
     out_.BackendKeyData(pid_, key);
     out_.ReadyForQuery('I');
     return Send();
+  }
+
+  void AuditThrottle(const std::string& address, int64_t wait) {
+    try {
+      governance::RecordAudit(*lease_(), "anonymous", "auth.throttle", address, "denied",
+                              nlohmann::json{{"via", "pgwire"}, {"wait_s", wait}}.dump());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s pgwire: cannot audit a throttle: %s\n", NowIso8601().c_str(),
+                   e.what());
+    }
   }
 
   void AuditLogin(const std::string& outcome, const std::string& why) {

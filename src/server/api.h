@@ -27,6 +27,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;
   std::string body;
   std::string authorization;  // the Authorization header, as sent
+  std::string peer;           // the client's address (empty in-process: then never throttled)
 };
 
 struct HttpResponse {
@@ -37,6 +38,7 @@ struct HttpResponse {
   // `write` returns false when the client has gone away; an empty piece sends what is
   // gathered at once (bodies are otherwise sent in pieces of 16 KiB or more).
   std::function<void(const std::function<bool(std::string_view)>& write)> stream;
+  int64_t retry_after = 0;     // seconds, for a 429: sent as Retry-After
   std::string principal;       // who asked, for the request log ("-" when nobody)
   std::shared_ptr<void> hold;  // kept alive until the response is written (e.g. a catalog lease)
 };

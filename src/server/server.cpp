@@ -418,6 +418,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       call.body = std::move(request.body());
       call.authorization = std::string(View(request[http::field::authorization]));
+      beast::error_code ec;
+      const auto remote = stream_.socket().remote_endpoint(ec);
+      if (!ec) call.peer = remote.address().to_string();
       parser_.reset();
       net::post(*server_.workers,
                 [self = shared_from_this(), call = std::move(call)] { self->Work(call); });
@@ -446,6 +449,9 @@ class Session : public std::enable_shared_from_this<Session> {
       net::post(strand_, [self = shared_from_this(), response = std::move(response)]() mutable {
         Response res = self->NewResponse(response.status, std::move(response.body));
         res.set(http::field::content_type, response.content_type);
+        if (response.retry_after > 0) {
+          res.set(http::field::retry_after, std::to_string(response.retry_after));
+        }
         self->hold_ = std::move(response.hold);  // until the response is written
         self->Reply(std::move(res), response.status, response.principal);
       });

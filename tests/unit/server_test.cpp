@@ -25,6 +25,7 @@
 #include "build/runner.h"
 #include "catalog/catalog.h"
 #include "core/diagnostics.h"
+#include "governance/auth_throttle.h"
 #include "governance/tokens.h"
 #include "pgwire/messages.h"
 #include "server/api.h"
@@ -119,7 +120,7 @@ TEST_F(ApiTest, EveryOtherEndpointNeedsAValidToken) {
   }
   server::Api api(*mesh_, Lease, "test");
   auto with = [&](const std::string& header) {
-    server::HttpRequest request{"GET", "/api/v1/me", {}, "", header};
+    server::HttpRequest request{"GET", "/api/v1/me", {}, "", header, ""};
     return api.Handle(request).status;
   };
   const std::string dana = tokens_->at("dana");
@@ -186,7 +187,7 @@ TEST_F(ApiTest, AProductCarriesItsContractQualityAndAccess) {
 TEST_F(ApiTest, KeptAnswersNeverOutliveAChangeOrCrossPrincipals) {
   server::Api api(*mesh_, Lease, "test");
   auto get = [&](const std::string& path, const std::string& header) {
-    server::HttpRequest request{"GET", path, {}, "", header};
+    server::HttpRequest request{"GET", path, {}, "", header, ""};
     return api.Handle(request);
   };
   const std::string card = "/api/v1/products/crm/customers";
@@ -2086,6 +2087,58 @@ TEST_F(ServerPgWireTest, AProductSavedThroughTheApiIsThereForAnOpenSession) {
   EXPECT_GT(std::stoll(PQgetvalue(after, 0, 0)), 0);
   PQclear(after);
   PQfinish(conn);
+}
+
+}  // namespace
+
+namespace {
+
+// Repeated failed authentications from one address slow that address down: after ten in
+// a minute it must wait (429, Retry-After, audited), a valid token included; others are
+// not affected.
+TEST_F(ApiTest, RepeatedFailedAuthenticationsFromOneAddressAreSlowedDown) {
+  server::Api api(*mesh_, Lease, "test");
+  auto call = [&](const std::string& peer, const std::string& token) {
+    server::HttpRequest request;
+    request.method = "GET";
+    request.path = "/api/v1/me";
+    request.peer = peer;
+    request.authorization = "Bearer " + token;
+    return api.Handle(request);
+  };
+  const std::string guesser = "203.0.113.7";
+  const std::string forged = "cnp_1_" + std::string(64, 'a');
+  for (int i = 0; i < governance::AuthThrottle::kFree; ++i) {
+    EXPECT_EQ(call(guesser, forged).status, 401) << i;
+  }
+  EXPECT_EQ(call(guesser, forged).status, 401);  // this failure starts the wait
+  auto slowed = call(guesser, tokens_->at("dana"));
+  EXPECT_EQ(slowed.status, 429) << slowed.body;
+  EXPECT_GE(slowed.retry_after, 1);
+  EXPECT_NE(slowed.body.find("try again in"), std::string::npos);
+  EXPECT_EQ(call("198.51.100.2", tokens_->at("dana")).status, 200);  // another address
+  bool audited = false;
+  for (const auto& entry : catalog_->Audit(0, 100000)) {
+    audited |=
+        entry.action == "auth.throttle" && entry.target == guesser && entry.outcome == "denied";
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST(AuthThrottle, WaitsDoubleAndAreForgottenAfterASuccess) {
+  governance::AuthThrottle throttle;
+  const auto start = governance::AuthThrottle::Clock::now();
+  for (int i = 0; i < governance::AuthThrottle::kFree; ++i)
+    EXPECT_EQ(throttle.Failed("a", start), 0);
+  EXPECT_EQ(throttle.Failed("a", start), 1);
+  EXPECT_EQ(throttle.WaitSeconds("a", start), 1);
+  EXPECT_EQ(throttle.WaitSeconds("a", start + std::chrono::seconds(2)), 0);
+  EXPECT_EQ(throttle.Failed("a", start + std::chrono::seconds(2)), 2);
+  EXPECT_EQ(throttle.Failed("a", start + std::chrono::seconds(5)), 4);
+  EXPECT_EQ(throttle.WaitSeconds("b", start), 0);
+  throttle.Succeeded("a");
+  EXPECT_EQ(throttle.WaitSeconds("a", start + std::chrono::seconds(5)), 0);
+  EXPECT_EQ(throttle.Failed("a", start + std::chrono::seconds(5)), 0);
 }
 
 }  // namespace

@@ -38,9 +38,10 @@ def percentile(values, p):
 conn = http.client.HTTPConnection("127.0.0.1", int(port))
 headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 statements = []
-print("  %-10s %8s %10s %10s %12s %8s" % ("block", "rows", "median ms", "p95 ms", "server ms", "columns"))
-for block in [b["id"] for b in FLOW["blocks"]]:
-    body = json.dumps({"flow": FLOW, "block": block, "limit": 50})
+print("  %-10s %-22s %8s %10s %10s %12s %8s"
+      % ("block", "asked", "rows", "median ms", "p95 ms", "server ms", "columns"))
+for block, profile in [(b["id"], p) for b in FLOW["blocks"] for p in (False, True)]:
+    body = json.dumps({"flow": FLOW, "block": block, "limit": 50, "profile": profile})
     times, server = [], []
     answer = None
     for i in range(rounds + 2):
@@ -54,8 +55,11 @@ for block in [b["id"] for b in FLOW["blocks"]]:
             times.append((time.perf_counter() - start) * 1000)
             answer = json.loads(data)
             server.append(answer["duration_ms"])
-    statements.append(answer["sql"].replace("\n", " "))
-    print("  %-10s %8d %10.1f %10.1f %12.1f %8d" % (block, answer["row_count"], percentile(times, 50),
+    if profile:
+        statements.append(answer["sql"].replace("\n", " "))
+    print("  %-10s %-22s %8d %10.1f %10.1f %12.1f %8d" % (block, "rows, count, profile" if profile
+                                                         else "rows and count", answer["row_count"],
+                                                         percentile(times, 50),
                                                   percentile(times, 95), percentile(server, 50),
                                                   len(answer["columns"])))
 with open(sql_out, "w") as out:

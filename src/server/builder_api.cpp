@@ -345,8 +345,20 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
   const std::string sql = builder::PreviewSql(flow, block);
   governance::QueryOutcome outcome;
   CollectRows rows = RunCollect(r, sql, limit, &outcome);
+  // The profile is the costly part (every column over every row): {"profile": false} asks
+  // for the rows and their count alone, and the profile when it is looked at.
   int64_t row_count = 0;
-  json profile = Profile(r, sql, rows.columns(), row_count);
+  json profile = nullptr;
+  if (body.value("profile", true)) {
+    profile = Profile(r, sql, rows.columns(), row_count);
+  } else if (!outcome.truncated) {
+    row_count = outcome.rows;
+  } else {
+    const CollectRows counted =
+        RunCollect(r, "select count(*) from (\n" + sql + "\n) as counted", 1);
+    const json& n = counted.rows().at(0).at(0);
+    row_count = n.is_number() ? n.get<int64_t>() : 0;
+  }
   json columns = json::array();
   for (const auto& c : rows.columns()) {
     columns.push_back({{"name", c.name}, {"type", c.type}, {"masked", c.masked}});

@@ -34,9 +34,10 @@ std::string BuilderSources(const BuilderRequest& request);
 // classifications from the least to the most strict. Returns the JSON.
 std::string BuilderVocabulary(const spec::Mesh& mesh);
 
-// POST /api/v1/builder/preview {"flow": …, "block": id, "limit": N}: the block's first
-// rows as this principal reads them (masked, filtered), its row count and a profile of
-// each column (nulls, distinct, min, max; a histogram of numbers). Returns the JSON.
+// POST /api/v1/builder/preview {"flow": …, "block": id, "limit": N, "profile": bool}: the
+// block's first rows as this principal reads them (masked, filtered), its row count and
+// (unless profile is false) a profile of each column (nulls, distinct, min, max; a
+// histogram of numbers). Returns the JSON.
 std::string BuilderPreview(const BuilderRequest& request, const std::string& body);
 
 // POST /api/v1/domains/{d}/products (name empty) and PUT /api/v1/domains/{d}/products/{p}

@@ -570,6 +570,13 @@ TEST_F(ApiBuilderTest, APreviewJudgesOnlyTheBlockAndWhatItReads) {
   ASSERT_EQ(response.status, 200) << response.body;
   for (const auto& row : Json(response)["rows"])
     EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
+  // Without the profile: the same rows and count, no profile.
+  auto quick = Call("POST", "/api/v1/builder/preview", "ben",
+                    {{"flow", flow}, {"block", "big"}, {"profile", false}, {"limit", 1}});
+  ASSERT_EQ(quick.status, 200) << quick.body;
+  EXPECT_TRUE(Json(quick)["profile"].is_null());
+  EXPECT_EQ(Json(quick)["row_count"], Json(response)["row_count"]);
+  EXPECT_EQ(Json(quick)["rows"].size(), 1u);
   // The unfinished block itself is refused, naming it.
   auto half = Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "half"}});
   EXPECT_EQ(half.status, 400);

@@ -5,6 +5,7 @@ import { formatNumber, isNumericType, tid } from '../../util.js';
 import { ErrorBox, Loading } from '../common.jsx';
 import { DataGrid } from '../DataGrid.jsx';
 import { Problems } from './fields.jsx';
+import { useProfile } from './previews.js';
 
 // Ten bars, as tall as their counts, in a small inline SVG.
 export function Histogram({ bins, column }) {
@@ -86,6 +87,7 @@ const TABS = [
 export function BlockPreview({ blockId, entry, onRetry }) {
   const [tab, setTab] = useState('rows');
   const data = entry?.state === 'ok' ? entry.data : null;
+  const profile = useProfile(entry, tab === 'profile');
   const masked = data ? data.columns.filter((c) => c.masked).map((c) => c.name) : [];
   return (
     <section class="card block-preview" aria-labelledby="preview-title" data-testid="block-preview" data-block={blockId} data-state={entry?.state || 'none'}>
@@ -152,7 +154,9 @@ export function BlockPreview({ blockId, entry, onRetry }) {
           </div>
           <div role="tabpanel" id="preview-panel" aria-labelledby={`preview-tab-${tab}`}>
             {tab === 'rows' && <DataGrid result={{ columns: data.columns, rows: data.rows, masked }} testid="preview-grid" caption={`First rows of ${blockId}`} />}
-            {tab === 'profile' && <Profile data={data} />}
+            {tab === 'profile' && profile.state === 'ok' && <Profile data={{ ...data, profile: profile.profile }} />}
+            {tab === 'profile' && profile.state === 'loading' && <Loading label="Profiling every column over every row…" />}
+            {tab === 'profile' && profile.state === 'error' && <ErrorBox error={profile.error} title="The server could not profile this block." testid="profile-error" />}
             {tab === 'sql' && (
               <>
                 <p class="muted small">What the builder wrote for this block and those it reads; it ran through the governed query path as you.</p>

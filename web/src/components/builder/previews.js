@@ -68,7 +68,9 @@ export function usePreviews(flow) {
         try {
           const data = await api('/api/v1/builder/preview', {
             method: 'POST',
-            body: { flow: next.sub, block, limit: PREVIEW_ROWS },
+            // The rows and their count; the column profile (every column over every row,
+            // the costly part) is asked for when its tab is opened (useProfile).
+            body: { flow: next.sub, block, limit: PREVIEW_ROWS, profile: false },
             signal: ctrl.signal,
           });
           cache.current.set(next.sig, { state: 'ok', data });
@@ -136,4 +138,31 @@ export function useDryRun({ flow, plan, domain, existing, wanted }) {
   if (problems.length) return { state: 'incomplete', problems, previous };
   if (result.key !== key) return { state: 'loading', previous };
   return { ...result, previous };
+}
+
+// The column profile of a previewed block, asked for once `wanted` (its tab is open) and kept
+// until the block's preview changes. {state: idle|loading|ok|error, profile, error}.
+export function useProfile(entry, wanted) {
+  const [result, setResult] = useState({ sig: '', state: 'idle' });
+  const sig = entry?.state === 'ok' ? entry.sig : '';
+  useEffect(() => {
+    if (!wanted || !sig || (result.sig === sig && result.state !== 'idle')) return undefined;
+    const ctrl = new AbortController();
+    const block = sig.slice(0, sig.indexOf('\n'));
+    setResult({ sig, state: 'loading' });
+    api('/api/v1/builder/preview', {
+      method: 'POST',
+      body: { flow: entry.sub, block, limit: 1, profile: true },
+      signal: ctrl.signal,
+    }).then(
+      (data) => setResult({ sig, state: 'ok', profile: data.profile }),
+      (error) => {
+        // Left before it came: asked again when the tab is opened again.
+        setResult(error.name === 'AbortError' ? { sig: '', state: 'idle' } : { sig, state: 'error', error });
+      },
+    );
+    return () => ctrl.abort();
+  }, [sig, wanted]);
+  if (!wanted || result.sig !== sig) return { state: wanted ? 'loading' : 'idle' };
+  return result;
 }

@@ -19,13 +19,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { STEP_TIMEOUT, launch, screenshot, sel, signIn as signInAs } from './support.mjs';
 
 const BASE = (process.env.CANOPY_URL || '').replace(/\/+$/, '');
 const TOKENS = { bob: process.env.TOKEN_BOB, dana: process.env.TOKEN_DANA };
 const SHOTS = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'canopy-shots-'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT = 10_000;
 const PRODUCT = `sales_by_region_${Date.now().toString(36)}`;
 const ADDRESS = `sales.${PRODUCT}`;
 
@@ -34,28 +32,8 @@ let page;
 let profileDir;
 const pageErrors = [];
 
-function sel(testid) {
-  return `[data-testid="${testid}"]`;
-}
-
-async function signIn(who) {
-  await page.goto(`${BASE}/#/`, { timeout: STEP_TIMEOUT });
-  const form = page.locator(sel('signin-form'));
-  const out = page.locator(sel('sign-out'));
-  await form.or(out).first().waitFor();
-  if (await out.isVisible()) {
-    await out.click();
-    await form.waitFor();
-  }
-  await page.locator(sel('token-input')).fill(TOKENS[who]);
-  await page.locator(sel('signin-submit')).click();
-  await page.locator(`${sel('whoami')}[data-principal="user:${who}"]`).waitFor();
-}
-
-async function shot(name, locator) {
-  if (locator) await locator.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(SHOTS, name), timeout: STEP_TIMEOUT });
-}
+const signIn = (who) => signInAs(page, BASE, who, TOKENS[who]);
+const shot = (name, locator) => screenshot(page, SHOTS, name, locator);
 
 // Adds a block of `type` (reading the selected block) and waits for its box on the canvas.
 async function addBlock(type) {
@@ -86,17 +64,7 @@ before(async () => {
   assert.ok(BASE, 'set CANOPY_URL to the address of `canopy serve`, e.g. http://127.0.0.1:8080');
   for (const [who, t] of Object.entries(TOKENS)) assert.ok(t, `set TOKEN_${who.toUpperCase()} (canopy token create ${who})`);
   mkdirSync(SHOTS, { recursive: true });
-  profileDir = mkdtempSync(join(tmpdir(), 'canopy-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20_000,
-    viewport: { width: 1440, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  context.setDefaultNavigationTimeout(STEP_TIMEOUT);
-  page = context.pages()[0] || (await context.newPage());
+  ({ context, page, profileDir } = await launch());
   page.on('pageerror', (e) => pageErrors.push(e.message));
 });
 

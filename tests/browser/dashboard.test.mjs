@@ -21,13 +21,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { STEP_TIMEOUT, launch, screenshot, sel, signIn as signInAs } from './support.mjs';
 
 const BASE = (process.env.CANOPY_URL || '').replace(/\/+$/, '');
 const TOKENS = { bob: process.env.TOKEN_BOB, dana: process.env.TOKEN_DANA, alice: process.env.TOKEN_ALICE, zoe: process.env.TOKEN_ZOE };
 const SHOTS = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'canopy-shots-'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT = 10_000;
 const DASHBOARD = `weekly_review_${Date.now().toString(36)}`;
 const ADDRESS = `sales.${DASHBOARD}`;
 
@@ -48,28 +46,8 @@ let page;
 let profileDir;
 const pageErrors = [];
 
-function sel(testid) {
-  return `[data-testid="${testid}"]`;
-}
-
-async function signIn(who) {
-  await page.goto(`${BASE}/#/`, { timeout: STEP_TIMEOUT });
-  const form = page.locator(sel('signin-form'));
-  const out = page.locator(sel('sign-out'));
-  await form.or(out).first().waitFor();
-  if (await out.isVisible()) {
-    await out.click();
-    await form.waitFor();
-  }
-  await page.locator(sel('token-input')).fill(TOKENS[who]);
-  await page.locator(sel('signin-submit')).click();
-  await page.locator(`${sel('whoami')}[data-principal="user:${who}"]`).waitFor();
-}
-
-async function shot(name, locator) {
-  if (locator) await locator.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(SHOTS, name), timeout: STEP_TIMEOUT });
-}
+const signIn = (who) => signInAs(page, BASE, who, TOKENS[who]);
+const shot = (name, locator) => screenshot(page, SHOTS, name, locator);
 
 // Runs `sql` in the console, draws the default chart of its result and opens "Save chart".
 async function chartInConsole(sql) {
@@ -126,17 +104,7 @@ before(async () => {
     headers: { Authorization: `Bearer ${TOKENS.alice}` },
     signal: AbortSignal.timeout(STEP_TIMEOUT),
   });
-  profileDir = mkdtempSync(join(tmpdir(), 'canopy-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20_000,
-    viewport: { width: 1440, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  context.setDefaultNavigationTimeout(STEP_TIMEOUT);
-  page = context.pages()[0] || (await context.newPage());
+  ({ context, page, profileDir } = await launch());
   page.on('pageerror', (e) => pageErrors.push(e.message));
 });
 

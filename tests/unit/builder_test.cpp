@@ -23,6 +23,7 @@
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
+#include "unit/api_fixture.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -247,52 +248,18 @@ TEST(FlowTest, AnExpressionStaysOneExpression) {
 class ApiBuilderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    canopy::test::ShareCatalogInSuite();
-    dir_ =
-        new fs::path(fs::temp_directory_path() / ("canopy-builder-" + std::to_string(::getpid())));
-    fs::remove_all(*dir_);
-    fs::create_directories(*dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
-             fs::copy_options::recursive);
-    Diagnostics diagnostics;
-    spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
-    spec::ValidateMesh(mesh, diagnostics);
-    ASSERT_FALSE(diagnostics.HasErrors());
-    catalog_ =
-        canopy::test::OpenTestCatalog((*dir_ / "mesh/.canopy/catalog.db").string()).release();
-    auto storage = build::NewLocalStorage();
-    ASSERT_TRUE(build::RunBuild(mesh, *catalog_, *storage, {}, nullptr).ok());
-    for (const char* user : {"alice", "ben", "dana", "zoe", "carl"}) {
-      (*tokens_)[user] = governance::IssueToken(*catalog_, user).token;
-    }
-    meshes_ = new std::shared_ptr<server::MeshSource>(std::make_shared<server::MeshSource>(mesh));
-    api_ = new server::Api(
-        *meshes_, [] { return std::shared_ptr<catalog::CatalogStore>(catalog_, [](auto*) {}); },
-        "test");
+    canopy::test::MakeGovernanceMeshApi(env_, "canopy-builder-");
+    if (!env_) return;
+    dir_ = &env_->dir;
+    catalog_ = env_->catalog.get();
+    tokens_ = &env_->tokens;
   }
-  static void TearDownTestSuite() {
-    delete api_;
-    delete meshes_;
-    delete catalog_;
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { env_.reset(); }
+  void SetUp() override { ASSERT_NE(env_, nullptr) << "the suite's mesh could not be made"; }
 
   static server::HttpResponse Call(const std::string& method, const std::string& path,
                                    const std::string& user, const json& body) {
-    server::HttpRequest request;
-    request.method = method;
-    request.path = path;
-    request.body = body.dump();
-    request.authorization = "Bearer " + tokens_->at(user);
-    auto response = api_->Handle(request);
-    if (response.stream) {
-      response.stream([&](std::string_view piece) {
-        response.body.append(piece);
-        return true;
-      });
-    }
-    return response;
+    return env_->Call(method, path, user, body.dump());
   }
   static json Json(const server::HttpResponse& response) { return json::parse(response.body); }
   static fs::path Sales() { return *dir_ / "mesh/domains/sales"; }
@@ -306,19 +273,16 @@ class ApiBuilderTest : public ::testing::Test {
     return nullptr;
   }
 
+  static std::unique_ptr<canopy::test::GovernanceMeshApi> env_;
   static fs::path* dir_;
   static catalog::CatalogStore* catalog_;
-  static std::shared_ptr<server::MeshSource>* meshes_;
-  static server::Api* api_;
   static std::map<std::string, std::string>* tokens_;
 };
 
+std::unique_ptr<canopy::test::GovernanceMeshApi> ApiBuilderTest::env_;
 fs::path* ApiBuilderTest::dir_ = nullptr;
 catalog::CatalogStore* ApiBuilderTest::catalog_ = nullptr;
-std::shared_ptr<server::MeshSource>* ApiBuilderTest::meshes_ = nullptr;
-server::Api* ApiBuilderTest::api_ = nullptr;
-std::map<std::string, std::string>* ApiBuilderTest::tokens_ =
-    new std::map<std::string, std::string>;
+std::map<std::string, std::string>* ApiBuilderTest::tokens_ = nullptr;
 
 TEST_F(ApiBuilderTest, APreviewIsGovernedAsAQueryWouldBe) {
   // crm.customers joined to sales.orders: ben (sales, no pii clearance) sees e-mails

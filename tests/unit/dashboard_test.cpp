@@ -20,6 +20,7 @@
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
+#include "unit/api_fixture.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -135,42 +136,18 @@ TEST_F(DashboardSpecTest, MistakesAreErrorsAtTheirLine) {
 class ApiDashboardTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    canopy::test::ShareCatalogInSuite();
-    dir_ = new fs::path(fs::temp_directory_path() / ("canopy-dash-" + std::to_string(::getpid())));
-    fs::remove_all(*dir_);
-    fs::create_directories(*dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
-             fs::copy_options::recursive);
-    Write(*dir_ / "mesh/domains/sales/dashboards/overview.yaml", kDashboard);
-    Diagnostics diagnostics;
-    spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
-    build::CheckMesh(mesh, diagnostics);
-    ASSERT_FALSE(diagnostics.HasErrors());
-    catalog_ =
-        canopy::test::OpenTestCatalog((*dir_ / "mesh/.canopy/catalog.db").string()).release();
-    auto storage = build::NewLocalStorage();
-    ASSERT_TRUE(build::RunBuild(mesh, *catalog_, *storage, {}, nullptr).ok());
-    for (const char* user : {"alice", "ben", "dana", "zoe", "carl"}) {
-      (*tokens_)[user] = governance::IssueToken(*catalog_, user).token;
-    }
-    api_ = new server::Api(
-        std::make_shared<server::MeshSource>(mesh),
-        [] { return std::shared_ptr<catalog::CatalogStore>(catalog_, [](auto*) {}); }, "test");
+    canopy::test::MakeGovernanceMeshApi(env_, "canopy-dash-", [](const fs::path& mesh) {
+      Write(mesh / "domains/sales/dashboards/overview.yaml", kDashboard);
+    });
+    if (!env_) return;
+    dir_ = &env_->dir;
+    catalog_ = env_->catalog.get();
   }
-  static void TearDownTestSuite() {
-    delete api_;
-    delete catalog_;
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { env_.reset(); }
+  void SetUp() override { ASSERT_NE(env_, nullptr) << "the suite's mesh could not be made"; }
   static server::HttpResponse Call(const std::string& method, const std::string& path,
                                    const std::string& user, const std::string& body = "") {
-    server::HttpRequest request;
-    request.method = method;
-    request.path = path;
-    request.body = body;
-    request.authorization = "Bearer " + tokens_->at(user);
-    return api_->Handle(request);
+    return env_->Call(method, path, user, body);
   }
   static json Json(const server::HttpResponse& response) { return json::parse(response.body); }
   static json Column(const json& result, const std::string& name) {
@@ -183,17 +160,14 @@ class ApiDashboardTest : public ::testing::Test {
     return out;
   }
 
+  static std::unique_ptr<canopy::test::GovernanceMeshApi> env_;
   static fs::path* dir_;
   static catalog::CatalogStore* catalog_;
-  static server::Api* api_;
-  static std::map<std::string, std::string>* tokens_;
 };
 
+std::unique_ptr<canopy::test::GovernanceMeshApi> ApiDashboardTest::env_;
 fs::path* ApiDashboardTest::dir_ = nullptr;
 catalog::CatalogStore* ApiDashboardTest::catalog_ = nullptr;
-server::Api* ApiDashboardTest::api_ = nullptr;
-std::map<std::string, std::string>* ApiDashboardTest::tokens_ =
-    new std::map<std::string, std::string>;
 
 TEST_F(ApiDashboardTest, ListedWithThePortsItReads) {
   auto list = Json(Call("GET", "/api/v1/dashboards", "zoe"));

@@ -1,6 +1,7 @@
 // Review & save: the dry run's files as diffs against what they replace, its warnings, then the
 // real save — and, when the mesh would not validate, the diagnostics (file:line: message, hint).
 import { ErrorBox, Loading, Notice } from '../common.jsx';
+import { DiagnosticList } from '../SaveProblem.jsx';
 import { FileDiff } from './FileDiff.jsx';
 
 // open: shown unfolded (the dry run's own warnings); else folded under their count.
@@ -30,22 +31,7 @@ function Warnings({ items, testid, open = true }) {
 }
 
 export function Diagnostics({ items }) {
-  if (!items?.length) return null;
-  return (
-    <ul class="diagnostics" data-testid="save-diagnostics">
-      {items.map((d, i) => (
-        <li key={i} class={`diag-${d.severity}`} data-testid={`diagnostic-${i}`}>
-          <span class="mono">
-            {d.file || '(mesh)'}
-            {d.line ? `:${d.line}` : ''}
-            {d.column ? `:${d.column}` : ''}
-          </span>
-          : <strong>{d.severity}</strong> {d.message}
-          {d.hint && <div class="hint small">{d.hint}</div>}
-        </li>
-      ))}
-    </ul>
-  );
+  return <DiagnosticList items={items} testid="save-diagnostics" itemPrefix="diagnostic" />;
 }
 
 // review / save: {state: loading|ok|error, data, error}; stale: the flow changed since.

@@ -29,8 +29,10 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
 
   int products = 0;
   int ports = 0;
+  int dashboards = 0;
   for (const auto& domain : mesh.domains) {
     products += static_cast<int>(domain.products.size());
+    dashboards += static_cast<int>(domain.dashboards.size());
     for (const auto& product : domain.products) ports += static_cast<int>(product.outputs.size());
   }
 
@@ -43,6 +45,7 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
     out["domains"] = mesh.domains.size();
     out["products"] = products;
     out["ports"] = ports;
+    out["dashboards"] = dashboards;
     out["diagnostics"] = nlohmann::json::array();
     for (const auto& d : diagnostics.items()) {
       out["diagnostics"].push_back(
@@ -67,6 +70,7 @@ int RunValidate(const GlobalOptions& global, OutputFormat format) {
   }
   std::cout << "mesh '" << mesh.name << "' is valid: " << mesh.domains.size() << " domains, "
             << products << " products, " << ports << " output ports";
+  if (dashboards > 0) std::cout << ", " << dashboards << " dashboard(s)";
   if (diagnostics.WarningCount() > 0)
     std::cout << " (" << diagnostics.WarningCount() << " warnings)";
   std::cout << "\n";

@@ -5,8 +5,13 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 DEMO ?= demo
 SCALE ?= 0.1
+# make fuzz: seconds per target, which targets, and the build folder (clang, libFuzzer).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= spec guard api odcs pgwire
+FUZZ_BUILD ?= build-fuzz
+FUZZ_JOBS ?= 2
 
-.PHONY: all setup setup-test configure build test demo install format lint clean
+.PHONY: all setup setup-test configure build test fuzz demo install format lint clean
 
 all: build
 
@@ -28,6 +33,13 @@ test: setup-test configure
 	@cmake --build $(BUILD) -j $(JOBS)
 	@# Both stores: the pg: tests run on a throwaway PostgreSQL that is stopped afterwards.
 	@scripts/with-postgres sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS)'
+
+# libFuzzer with ASan and UBSan on each target for FUZZ_SECONDS, one after another, on a
+# scratch copy of its seed corpus (tests/fuzz/README.md).
+fuzz:
+	@scripts/setup --fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_BUILD=$(FUZZ_BUILD) \
+	  FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz
 
 demo: build
 	@scripts/demo $(BUILD)/canopy $(DEMO) $(SCALE)

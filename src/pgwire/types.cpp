@@ -775,6 +775,9 @@ template <typename Found, typename Semicolon, typename Code>
 void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon, Code&& code) {
   size_t i = 0;
   const size_t n = sql.size();
+  // Where the last placeholder ended: a '$' right there begins another ("$1$2" is two
+  // parameters to PostgreSQL), though a digit is otherwise part of an identifier.
+  size_t after_placeholder = std::string_view::npos;
   while (i < n) {
     const char c = sql[i];
     const bool comment =
@@ -821,7 +824,7 @@ void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon, 
           ++i;
         }
       }
-    } else if (c == '$' && (i == 0 || !IdentifierChar(sql[i - 1]))) {
+    } else if (c == '$' && (i == 0 || !IdentifierChar(sql[i - 1]) || i == after_placeholder)) {
       size_t j = i + 1;
       if (j < n && std::isdigit(static_cast<unsigned char>(sql[j])) != 0) {
         int64_t number = 0;
@@ -831,6 +834,7 @@ void ScanCode(std::string_view sql, Found&& placeholder, Semicolon&& semicolon, 
         }
         placeholder(i, j, number);
         i = j;
+        after_placeholder = j;
         continue;
       }
       // A dollar-quoted string: $tag$ … $tag$ (the tag's first character is not a digit,

@@ -16,8 +16,6 @@
 
 namespace canopy::server {
 
-class MeshSource;
-
 // One value of a result as JSON (null, a boolean, a number or text).
 nlohmann::ordered_json ValueJson(const governance::Value& value);
 

@@ -85,6 +85,11 @@ TEST(PgWireTypes, PlaceholdersAreFoundOnlyOutsideStringsNamesAndComments) {
   EXPECT_EQ(CountPlaceholders("select '$4', \"$5\", $$ $6 $$, $q$ $7 $q$ -- $8\n /* $9 */ $1"), 1);
   EXPECT_EQ(CountPlaceholders("select E'\\' $2', a$1 from t"), 0);  // a$1 is a name
   EXPECT_EQ(CountPlaceholders("select 1"), 0);
+  // A placeholder right after another is one too, as PostgreSQL reads it (found by
+  // fuzz_pgwire: "$2$2" substituted the first only, and its literal then made the
+  // second a placeholder).
+  EXPECT_EQ(CountPlaceholders("select $1$2"), 2);
+  EXPECT_EQ(SubstitutePlaceholders("select $1$1, $1$ x", {"7"}), "select (7)(7), (7)$ x");
 }
 
 TEST(PgWireTypes, StatementsSplitOnlyAtSemicolonsOutsideStringsNamesAndComments) {

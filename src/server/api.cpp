@@ -75,7 +75,8 @@ json Nullable(const std::optional<std::string>& value) {
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse response;
   response.status = status;
-  response.body = body.dump();
+  // Text from a request (a path, a name) may not be UTF-8: replaced, never a throw.
+  response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return response;
 }
 

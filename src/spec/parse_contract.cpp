@@ -438,8 +438,23 @@ std::optional<YAML::Node> ParseYamlFile(const std::string& path, const ReadConte
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  // YAML is Unicode text; bytes that are not UTF-8 would travel into JSON answers and files.
+  if (!ValidUtf8(text)) {
+    // The first line that is not (a newline is never inside a UTF-8 sequence).
+    int line = 1;
+    for (size_t start = 0; start <= text.size(); ++line) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      if (!ValidUtf8(std::string_view(text).substr(start, end - start))) break;
+      start = end + 1;
+    }
+    context.diagnostics->Error({context.file, line, 0}, "the file is not UTF-8 text",
+                               "save it as UTF-8 (YAML files are Unicode text)");
+    return std::nullopt;
+  }
   try {
-    return YAML::Load(buffer.str());
+    return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     context.diagnostics->Error(context.At(e.mark), "YAML syntax: " + e.msg,
                                "check the indentation and quoting on this line and the one above");

@@ -128,7 +128,7 @@ inline void Emit(YAML::Emitter& out, const Json& value) {
       return;
     case Json::value_t::array: {
       // Short lists of scalars read best on one line.
-      bool flat = value.dump().size() <= 72;
+      bool flat = value.dump(-1, ' ', false, Json::error_handler_t::replace).size() <= 72;
       for (const auto& item : value) flat = flat && !item.is_structured();
       if (flat) out << YAML::Flow;
       out << YAML::BeginSeq;

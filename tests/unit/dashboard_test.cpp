@@ -128,6 +128,12 @@ TEST_F(DashboardSpecTest, MistakesAreErrorsAtTheirLine) {
   EXPECT_NE(Check(clash, "orders.yaml").find("has the name of a product of sales"),
             std::string::npos)
       << Check(clash, "orders.yaml");
+  // Bytes that are not UTF-8 are refused at their line, before anything reads them.
+  std::string bytes = text;
+  bytes.replace(bytes.find("Amount per customer"), 6, "Amount\xff");
+  EXPECT_NE(Check(bytes).find("overview.yaml:11: error: the file is not UTF-8 text"),
+            std::string::npos)
+      << Check(bytes);
   std::string no_owner = text;
   no_owner.replace(no_owner.find("owner: alice"), 12, "owner: nobody");
   EXPECT_NE(Check(no_owner).find("nobody"), std::string::npos);

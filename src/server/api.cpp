@@ -74,7 +74,9 @@ json Nullable(const std::optional<std::string>& value) {
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse response;
   response.status = status;
-  response.body = body.dump();
+  // Bytes that are not UTF-8 (a request's path or name echoed in a message) are replaced:
+  // dump() would throw on them, out of the error handler and so out of Handle.
+  response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return response;
 }
 

@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/text.h"
 #include "governance/audit.h"
+#include "governance/auth_throttle.h"
 #include "governance/gates.h"
 #include "governance/policy.h"
 #include "governance/query.h"
@@ -74,8 +75,7 @@ json Nullable(const std::optional<std::string>& value) {
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse response;
   response.status = status;
-  // Bytes that are not UTF-8 (a request's path or name echoed in a message) are replaced:
-  // dump() would throw on them, out of the error handler and so out of Handle.
+  // Text from a request (a path, a name) may not be UTF-8: replaced, never a throw.
   response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return response;
 }
@@ -245,7 +245,18 @@ class Handler {
     if (header.compare(0, prefix.size(), prefix) == 0) {
       user = governance::Authenticate(catalog_, header.substr(prefix.size()));
     }
-    if (!user) throw Error(ErrorCode::kUnauthenticated, "the token is not valid");
+    if (!user) {
+      // Repeated failures from one address slow it down (the next request learns how long).
+      if (!request_.peer.empty()) {
+        const int64_t wait = governance::ProcessAuthThrottle().Failed(request_.peer);
+        if (wait > 0) {
+          governance::RecordAudit(catalog_, "anonymous", "auth.throttle", request_.peer, "denied",
+                                  json({{"via", "http"}, {"wait_s", wait}}).dump());
+        }
+      }
+      throw Error(ErrorCode::kUnauthenticated, "the token is not valid");
+    }
+    if (!request_.peer.empty()) governance::ProcessAuthThrottle().Succeeded(request_.peer);
     try {
       principal_ = governance::ResolvePrincipal(mesh_, *user);
     } catch (const Error&) {
@@ -1005,6 +1016,20 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
           response.principal = *user;
           return response;
         }
+      }
+    }
+    // An address that failed to authenticate too often waits, whatever it sends now.
+    if (!request.peer.empty() && request.path != "/api/v1/health") {
+      if (const int64_t wait = governance::ProcessAuthThrottle().WaitSeconds(request.peer);
+          wait > 0) {
+        HttpResponse response =
+            ErrorResponse(ErrorCode::kUnauthenticated,
+                          "too many failed authentications from " + request.peer +
+                              ": try again in " + std::to_string(wait) + " s",
+                          "check the token: canopy token create USER makes a new one");
+        response.status = 429;
+        response.retry_after = wait;
+        return response;
       }
     }
     if (catalog == nullptr) catalog = lease_();

@@ -645,8 +645,13 @@ class Session {
     const auto password = ReadCString(body, at);
     // A catalog connection is leased per use, never for a session's life: idle psql
     // sessions must not take the pool from the HTTP API.
-    const auto owner =
-        password ? governance::Authenticate(*lease_(), *password) : std::optional<std::string>();
+    std::optional<std::string> owner;
+    try {
+      if (password) owner = governance::Authenticate(*lease_(), *password);
+    } catch (const Error& e) {  // the catalog is busy or gone: say so, in the protocol
+      Fatal("53300", e.what(), e.hint().empty() ? "try again in a moment" : e.hint());
+      return false;
+    }
     // The principal is the token's; the claimed name must be the same person's.
     token_ = password.value_or("");
     if (!owner || *owner != claimed_) {
@@ -665,7 +670,11 @@ class Session {
       return false;
     }
     governance::ProcessAuthThrottle().Succeeded(address);
-    AuditLogin("ok", "");
+    // A session nobody can account for is not opened: no audit entry, no login.
+    if (!AuditLogin("ok", "")) {
+      Fatal("53300", "the server is too busy to record the login", "try again in a moment");
+      return false;
+    }
     out_.AuthenticationOk();
     const std::pair<const char*, std::string> parameters[] = {
         {"server_version", "15.0 (Canopy " + options_.version + ")"},
@@ -698,7 +707,8 @@ class Session {
     }
   }
 
-  void AuditLogin(const std::string& outcome, const std::string& why) {
+  // False when the entry could not be written (said on stderr).
+  bool AuditLogin(const std::string& outcome, const std::string& why) {
     try {  // the parameters were checked as UTF-8 (JSON needs it) before any login is audited
       nlohmann::json details{
           {"from", AddressText(peer_)}, {"claimed_user", claimed_}, {"tls", socket_.tls()}};
@@ -706,8 +716,10 @@ class Session {
       if (!application_.empty()) details["application"] = application_;
       governance::RecordAudit(*lease_(), outcome == "ok" ? "user:" + claimed_ : "anonymous",
                               "pg.login", "pgwire", outcome, details.dump());
+      return true;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s pgwire: cannot audit a login: %s\n", NowIso8601().c_str(), e.what());
+      return false;
     }
   }
 

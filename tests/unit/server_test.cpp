@@ -28,10 +28,12 @@
 #include "governance/auth_throttle.h"
 #include "governance/tokens.h"
 #include "pgwire/messages.h"
+#include "pgwire/pgwire.h"
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
+#include "unit/api_fixture.h"
 #include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
@@ -2169,3 +2171,67 @@ TEST(AuthThrottle, WaitsDoubleAndAreForgottenAfterASuccess) {
 }
 
 }  // namespace
+
+// A PostgreSQL login that cannot be audited (the catalog busy: every connection the
+// wire may use is out) is refused in the protocol, never let in unrecorded (the soak
+// benchmark found a session opened whose pg.login entry was lost).
+TEST(ServerPgLogin, ALoginThatCannotBeAuditedIsRefusedAsBusy) {
+  std::unique_ptr<test::GovernanceMeshApi> env;
+  test::MakeGovernanceMeshApi(env, "canopy-pglogin-");
+  ASSERT_NE(env, nullptr);
+  catalog::CatalogStore* store = env->catalog.get();
+  std::atomic<int> leases{0};
+  std::atomic<int> fail_from{1 << 30};  // the lease number from which leasing fails
+  pgwire::PgOptions options;
+  options.listen = "127.0.0.1:0";
+  options.version = "test";
+  pgwire::PgListener listener(
+      env->meshes,
+      [&]() -> std::shared_ptr<catalog::CatalogStore> {
+        if (++leases >= fail_from) {
+          throw Error(ErrorCode::kFailed, "the catalog connections are all in use",
+                      "try again in a moment");
+        }
+        return {store, [](auto*) {}};
+      },
+      options);
+  listener.Start();
+  auto connect = [&] {
+    const std::string conninfo =
+        "host=127.0.0.1 port=" + std::to_string(listener.port()) +
+        " dbname=mesh connect_timeout=10 user=dana password=" + env->tokens.at("dana");
+    return PQconnectdb(conninfo.c_str());
+  };
+  auto logins = [&] {
+    int ok = 0;
+    for (const auto& entry : store->Audit(0, 1 << 30)) {
+      ok += entry.action == "pg.login" && entry.outcome == "ok" ? 1 : 0;
+    }
+    return ok;
+  };
+  // A login as it should be: one entry.
+  PGconn* fine = connect();
+  EXPECT_EQ(PQstatus(fine), CONNECTION_OK) << PQerrorMessage(fine);
+  PQfinish(fine);
+  EXPECT_EQ(logins(), 1);
+  // The token checked, then no connection left to record the login with.
+  leases = 0;
+  fail_from = 2;
+  PGconn* unrecorded = connect();
+  EXPECT_NE(PQstatus(unrecorded), CONNECTION_OK);
+  EXPECT_NE(std::string(PQerrorMessage(unrecorded)).find("too busy to record the login"),
+            std::string::npos)
+      << PQerrorMessage(unrecorded);
+  PQfinish(unrecorded);
+  EXPECT_EQ(logins(), 1);
+  // No connection even to check the token: the same, with the pool's own words.
+  leases = 0;
+  fail_from = 1;
+  PGconn* unchecked = connect();
+  EXPECT_NE(PQstatus(unchecked), CONNECTION_OK);
+  EXPECT_NE(std::string(PQerrorMessage(unchecked)).find("all in use"), std::string::npos)
+      << PQerrorMessage(unchecked);
+  PQfinish(unchecked);
+  EXPECT_EQ(logins(), 1);
+  listener.Stop();
+}

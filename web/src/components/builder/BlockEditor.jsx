@@ -575,7 +575,7 @@ export function BlockEditor({ flow, block, onChange, onRemove, sources, vocabula
         <input
           type="text"
           class="mono"
-          value={block.id}
+          defaultValue={block.id}
           onChange={(e) => {
             const id = e.currentTarget.value.trim();
             const taken = id !== block.id && flow.blocks.some((b) => b.id === id);

@@ -124,7 +124,7 @@ export function SourcePalette({ domain, member, sources, uploads, files, fresh, 
           <h3 id="palette-files-title">
             Files of {domain || 'the domain'} <span class="muted small">(its own data/ folder)</span>
           </h3>
-          {!domain && <p class="muted small">Choose a domain: a product reads files of its own domain only.</p>}
+          {!domain && <p class="muted small">A product reads the files of its own domain only; its members upload them.</p>}
           {domain && !member && <p class="muted small">Only the members of {domain} may read and upload its files.</p>}
           {domain && member && (
             <>

@@ -167,6 +167,7 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
   // their size and age from the domain's uploads (members only).
   const uploads = useApi(member ? `/api/v1/domains/${enc(domain)}/uploads` : null);
   const [fresh, setFresh] = useState('');
+  const [uploadsDone, setUploadsDone] = useState(0);
   const files = useMemo(() => {
     const listed = (sources.data?.files || []).filter((f) => f.domain === domain);
     const more = uploads.data?.files || [];
@@ -175,7 +176,7 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
     for (const f of more) if (!out.some((x) => x.file === f.file)) out.push({ domain, ...f });
     return out.sort((a, b) => a.file.localeCompare(b.file));
   }, [sources.data, uploads.data, domain]);
-  const { plan, retry } = usePreviews(flow, domain);
+  const { plan, retry } = usePreviews(flow, domain, uploadsDone);
   const block = flow.blocks.find((b) => b.id === selected) || null;
   const dryRun = useDryRun({ flow, plan, domain, existing, wanted: block?.type === 'output' });
   const problems = flowProblems(flow);
@@ -210,6 +211,7 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
   };
   const uploaded = (result) => {
     setFresh(result.file);
+    setUploadsDone((n) => n + 1);
     sources.reload();
     uploads.reload();
   };

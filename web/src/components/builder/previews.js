@@ -22,8 +22,9 @@ function inputTypes(flow, plan, id) {
 // Per block, in flow order: what its preview is (`state`: incomplete — the block has problems;
 // waiting — an input has no preview; missing — not asked yet; loading; ok — `data`; error).
 // `domain`: the product's, sent with each preview (a file source reads that domain's files, so
-// a preview that reads a file is kept by domain too).
-export function planPreviews(flow, cache, domain = '') {
+// a preview that reads a file is kept by domain too, and by `filesVersion`, which changes when a
+// file is uploaded: a replaced file has new rows).
+export function planPreviews(flow, cache, domain = '', filesVersion = 0) {
   const plan = new Map();
   for (const b of topoOrder(flow.blocks)) {
     // What an output says of its columns is not previewed (see previewFlow): it may be unfinished.
@@ -39,7 +40,7 @@ export function planPreviews(flow, cache, domain = '') {
     }
     const sub = previewFlow(flow, b.id, (id) => inputTypes(flow, plan, id));
     const readsFile = sub.blocks.some((x) => x.type === 'source' && x.file !== undefined);
-    const sig = `${b.id}\n${readsFile ? `${domain}\n` : ''}${JSON.stringify(sub)}`;
+    const sig = `${b.id}\n${readsFile ? `${domain}#${filesVersion}\n` : ''}${JSON.stringify(sub)}`;
     const hit = cache.get(sig);
     plan.set(b.id, hit ? { ...hit, sig, sub, domain } : { state: 'missing', sig, sub, domain });
   }
@@ -58,11 +59,11 @@ function previewBody(sub, block, domain, extra) {
   return body;
 }
 
-export function usePreviews(flow, domain = '') {
+export function usePreviews(flow, domain = '', filesVersion = 0) {
   const cache = useRef(new Map());
   const [version, setVersion] = useState(0);
   const [retries, setRetries] = useState(0);
-  const plan = useMemo(() => planPreviews(flow, cache.current, domain), [flow, version, domain]);
+  const plan = useMemo(() => planPreviews(flow, cache.current, domain, filesVersion), [flow, version, domain, filesVersion]);
   const settled = useDebounced(flow, 300);
 
   useEffect(() => {
@@ -70,7 +71,7 @@ export function usePreviews(flow, domain = '') {
     (async () => {
       // One block at a time, inputs first: a block's preview needs its inputs' column types.
       for (let guard = 0; guard < 500; guard++) {
-        const next = [...planPreviews(settled, cache.current, domain).values()].find((e) => e.state === 'missing');
+        const next = [...planPreviews(settled, cache.current, domain, filesVersion).values()].find((e) => e.state === 'missing');
         if (!next) return;
         const block = next.sig.slice(0, next.sig.indexOf('\n'));
         cache.current.set(next.sig, { state: 'loading' });
@@ -96,7 +97,7 @@ export function usePreviews(flow, domain = '') {
       }
     })();
     return () => ctrl.abort();
-  }, [settled, retries, domain]);
+  }, [settled, retries, domain, filesVersion]);
 
   const retry = (sig) => {
     cache.current.delete(sig);

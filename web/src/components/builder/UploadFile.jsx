@@ -91,7 +91,7 @@ export function UploadFile({ domain, maxBytes, onUploaded, onAdd, disabled }) {
             onChange={(e) => pick(e.currentTarget.files?.[0])}
             data-testid="upload-input"
           />
-          ⇪ Upload a file
+          <span aria-hidden="true">⇪</span> Upload a file
         </label>
         <span class="muted small" data-testid="upload-limit">
           CSV, JSON or Parquet{limit ? `, ${limit}` : ''} · into <span class="mono">{domain}/data/</span>

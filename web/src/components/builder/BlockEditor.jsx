@@ -90,6 +90,7 @@ function SourceEditor({ flow, block, onChange, sources, files, domain }) {
         <div data-testid="source-details" data-kind="file">
           <p class="small">
             <FileBadge format={file.format} /> <span class="mono">{domain}/{file.file}</span>
+            {file.rows != null ? ` · ${file.rows} row${file.rows === 1 ? '' : 's'}` : ''}
             {file.bytes != null ? ` · ${formatBytes(file.bytes)}` : ''}. Previews read it as you; the product's build reads it as {domain}.
           </p>
           <div class="table-wrap">

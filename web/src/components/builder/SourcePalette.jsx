@@ -3,7 +3,7 @@
 // there), each with its columns; "+ Add" puts a source block on it. Members of the domain may
 // upload a file here too.
 import { useEffect, useRef } from 'preact/hooks';
-import { formatAge, formatBytes, tid } from '../../util.js';
+import { formatAge, formatBytes, formatNumber, tid } from '../../util.js';
 import { Loading } from '../common.jsx';
 import { UploadFile } from './UploadFile.jsx';
 
@@ -70,16 +70,33 @@ function FileItem({ file, fresh, onAdd, disabled }) {
       <div class="src-text">
         <FileBadge format={file.format} />
         <span class="src-name mono">{file.file}</span>
-        {(file.bytes != null || age) && (
-          <span class="muted small">
-            {[file.bytes != null ? formatBytes(file.bytes) : '', age ? `changed ${age} ago` : ''].filter(Boolean).join(' · ')}
+        <span class="muted small">
+          {[
+            file.rows != null ? `${formatNumber(file.rows)} row${file.rows === 1 ? '' : 's'}` : '',
+            file.bytes != null ? formatBytes(file.bytes) : '',
+            age ? `changed ${age} ago` : '',
+          ]
+            .filter(Boolean)
+            .join(' · ')}
+        </span>
+        {file.error ? (
+          <span class="src-cols small field-error" title={file.error} data-testid={tid('palette-file-error', file.file)}>
+            Cannot be read: {file.error}
+          </span>
+        ) : (
+          <span class="src-cols small muted mono" title={columnList(file.columns)} data-testid={tid('palette-file-columns', file.file)}>
+            {file.columns?.length ? columnList(file.columns) : 'columns unknown'}
           </span>
         )}
-        <span class="src-cols small muted mono" title={columnList(file.columns)} data-testid={tid('palette-file-columns', file.file)}>
-          {file.columns?.length ? columnList(file.columns) : 'columns unknown'}
-        </span>
       </div>
-      <button type="button" class="btn btn-small" onClick={onAdd} disabled={disabled} aria-label={`Add a source reading ${file.file}`} data-testid={tid('palette-add-file', file.file)}>
+      <button
+        type="button"
+        class="btn btn-small"
+        onClick={onAdd}
+        disabled={disabled || !!file.error}
+        aria-label={`Add a source reading ${file.file}`}
+        data-testid={tid('palette-add-file', file.file)}
+      >
         + Add
       </button>
     </li>

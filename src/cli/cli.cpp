@@ -255,7 +255,14 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   serve->add_option("--pg-tls-key", pg.tls_key, "The certificate's private key (PEM)")
       ->check(CLI::ExistingFile);
-  serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg); });
+  int max_upload_mb = 64;
+  serve
+      ->add_option("--max-upload-mb", max_upload_mb,
+                   "The largest file a domain member may upload for the builder, in MiB "
+                   "(default 64)")
+      ->check(CLI::Range(1, 4096));
+  serve->callback(
+      [&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg, max_upload_mb); });
 
   auto* token = app.add_subcommand("token", "API tokens for canopy serve");
   token->require_subcommand(1);

@@ -41,7 +41,7 @@ struct PgServeOptions {
   int idle_timeout_s = 3600;
 };
 int RunServe(const GlobalOptions& global, const std::string& listen, int threads,
-             const PgServeOptions& pg);
+             const PgServeOptions& pg, int max_upload_mb);
 int RunTokenCreate(const GlobalOptions& global, const std::string& user);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);

@@ -120,8 +120,12 @@ std::optional<std::pair<int64_t, std::string>> Frequency(const spec::Product& pr
 class Handler {
  public:
   Handler(MeshSource& meshes, const spec::Mesh& mesh, catalog::CatalogStore& catalog,
-          const HttpRequest& request)
-      : meshes_(meshes), mesh_(mesh), catalog_(catalog), request_(request) {}
+          const HttpRequest& request, size_t max_upload_bytes)
+      : meshes_(meshes),
+        mesh_(mesh),
+        catalog_(catalog),
+        request_(request),
+        max_upload_bytes_(max_upload_bytes) {}
 
   HttpResponse Route(const std::string& version) {
     const std::string& path = request_.path;
@@ -148,6 +152,18 @@ class Handler {
       if (n == 4) return Domain(parts[3]);
       if (n == 7 && parts[4] == "products" && parts[6] == "flow") {
         return Raw(200, OpenFlow(Builder(), parts[3], parts[5]));
+      }
+    }
+    if (resource == "domains" && n == 5 && parts[4] == "uploads") {
+      if (method == "GET") return Raw(200, DomainFiles(Builder(), parts[3], max_upload_bytes_));
+      if (method == "POST") {
+        auto name = request_.query.find("name");
+        auto replace = request_.query.find("replace");
+        auto [status, body] =
+            UploadFile(Builder(), parts[3], name == request_.query.end() ? "" : name->second,
+                       replace != request_.query.end() && replace->second == "true", request_.body,
+                       max_upload_bytes_);
+        return Raw(status, std::move(body));
       }
     }
     if (resource == "domains" && n == 5 && parts[4] == "products" && method == "POST") {
@@ -855,6 +871,7 @@ class Handler {
   const HttpRequest& request_;
   governance::Principal principal_;
   std::string principal_name_ = "-";
+  size_t max_upload_bytes_;
   std::vector<governance::RuntimeGrant> grants_;
   bool grants_loaded_ = false;
 };
@@ -1033,7 +1050,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
       }
     }
     if (catalog == nullptr) catalog = lease_();
-    Handler handler(*meshes_, *mesh, *catalog, request);
+    Handler handler(*meshes_, *mesh, *catalog, request, max_upload_bytes_);
     try {
       HttpResponse response = handler.Route(version_);
       response.principal = handler.principal_name();

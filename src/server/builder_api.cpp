@@ -63,11 +63,59 @@ bool Numeric(const std::string& type) {
          t == "double" || t.rfind("decimal", 0) == 0;
 }
 
+using Files = std::vector<governance::FileRelation>;
+
+spec::FileFormat FormatOf(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+    return spec::FileFormat::kJson;
+  }
+  if (path.size() >= 8 && path.compare(path.size() - 8, 8, ".parquet") == 0) {
+    return spec::FileFormat::kParquet;
+  }
+  return spec::FileFormat::kCsv;
+}
+
+// The domain's files its source blocks read, for a governed preview: only a member of the
+// domain reads them (they are its raw data, without a contract), and they must exist.
+Files FileRelations(const BuilderRequest& r, const std::string& domain_name,
+                    const builder::Flow& flow) {
+  Files files;
+  for (const auto& block : flow.blocks) {
+    if (block.type != builder::BlockType::kSource || block.file.empty()) continue;
+    if (domain_name.empty()) {
+      throw Error(ErrorCode::kUsage,
+                  "block " + block.id + " reads a file: say in which domain ('domain')",
+                  "a domain's files are read by the products built in it");
+    }
+    const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+    if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+    if (!r.principal.InDomain(domain_name)) {
+      throw Error(ErrorCode::kPermissionDenied,
+                  r.principal.ToString() + " may not read the files of " + domain_name +
+                      ": only its members may",
+                  "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                      ") to add you to its members");
+    }
+    const fs::path path = fs::path(r.mesh.root) / domain->folder / block.file;
+    if (!fs::is_regular_file(path)) {
+      throw Error(ErrorCode::kNotFound,
+                  "block " + block.id + ": " + domain_name + " has no file " + block.file,
+                  "upload it, or pick one of the domain's files");
+    }
+    files.push_back({builder::FileRelationName(block.file), path.string(), FormatOf(block.file)});
+  }
+  return files;
+}
+
+// The domain's files with their columns (defined with the uploads, below).
+json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain);
+
 // Runs `sql` for the requester, all its rows kept (at most `max_rows`).
 CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
-                       governance::QueryOutcome* outcome = nullptr) {
+                       governance::QueryOutcome* outcome = nullptr, const Files& files = {}) {
   governance::QueryOptions options;
   options.max_rows = max_rows;
+  options.files = files;
   CollectRows sink;
   auto result = governance::RunGovernedQuery(r.mesh, r.catalog, r.principal, sql, options, sink);
   if (outcome != nullptr) *outcome = result;
@@ -79,7 +127,8 @@ CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t 
 // pipeline runs once: the block materialized, the numbers' bounds from it, then every
 // aggregate over it.
 json Profile(const BuilderRequest& r, const std::string& sql,
-             const std::vector<governance::ResultColumn>& columns, int64_t& row_count) {
+             const std::vector<governance::ResultColumn>& columns, int64_t& row_count,
+             const Files& files) {
   const size_t n = std::min(columns.size(), kProfiledColumns);
   std::vector<size_t> numeric;
   for (size_t i = 0; i < n && numeric.size() < kHistogramColumns; ++i) {
@@ -113,7 +162,7 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     statement += ",\nbounds as (select " + Join(bounds, ", ") + " from profiled)";
   statement += "\nselect " + Join(parts, ", ") + "\nfrom profiled";
   if (!bounds.empty()) statement += ", bounds";
-  CollectRows stats = RunCollect(r, statement, 1);
+  CollectRows stats = RunCollect(r, statement, 1, nullptr, files);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
@@ -163,11 +212,16 @@ std::map<std::string, std::map<std::string, build::ClassificationFinding>> Linea
   spec::Product product;
   product.domain = domain;
   product.name = flow.name;
-  for (const auto& [name, port] : plan.inputs) {
+  for (const auto& planned : plan.inputs) {
     spec::ProductInput input;
-    input.name = name;
-    const auto dot = port.find('.');
-    input.product = spec::PortRef{port.substr(0, dot), port.substr(dot + 1), {}};
+    input.name = planned.name;
+    if (planned.file.empty()) {
+      const auto dot = planned.port.find('.');
+      input.product = spec::PortRef{planned.port.substr(0, dot), planned.port.substr(dot + 1), {}};
+    } else {
+      input.file = planned.file;
+      input.format = FormatOf(planned.file);
+    }
     product.inputs.push_back(input);
   }
   for (const auto& model : plan.models) {
@@ -209,6 +263,7 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
   for (const auto* output : builder::Outputs(flow)) {
     governance::QueryOptions options;
     options.max_rows = 1;
+    options.files = FileRelations(r, domain, flow);
     governance::GovernedQuery query(r.mesh, r.catalog, r.principal,
                                     builder::PreviewSql(flow, output->id), options);
     auto& columns = bound[output->port_name];
@@ -272,7 +327,12 @@ std::string BuilderSources(const BuilderRequest& r) {
       }
     }
   }
-  return json({{"sources", out}}).dump();
+  json files = json::array();
+  for (const auto& domain : r.mesh.domains) {
+    if (!r.principal.InDomain(domain.name)) continue;
+    for (auto& item : ListDomainFiles(r, domain)) files.push_back(std::move(item));
+  }
+  return json({{"sources", out}, {"files", files}}).dump();
 }
 
 std::string BuilderVocabulary(const spec::Mesh& mesh) {
@@ -343,19 +403,24 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
   }
   const auto start = std::chrono::steady_clock::now();
   const std::string sql = builder::PreviewSql(flow, block);
+  std::string domain;
+  if (auto it = body.find("domain"); it != body.end() && it->is_string()) {
+    domain = it->get<std::string>();
+  }
+  const Files files = FileRelations(r, domain, flow);
   governance::QueryOutcome outcome;
-  CollectRows rows = RunCollect(r, sql, limit, &outcome);
+  CollectRows rows = RunCollect(r, sql, limit, &outcome, files);
   // The profile is the costly part (every column over every row): {"profile": false} asks
   // for the rows and their count alone, and the profile when it is looked at.
   int64_t row_count = 0;
   json profile = nullptr;
   if (body.value("profile", true)) {
-    profile = Profile(r, sql, rows.columns(), row_count);
+    profile = Profile(r, sql, rows.columns(), row_count, files);
   } else if (!outcome.truncated) {
     row_count = outcome.rows;
   } else {
     const CollectRows counted =
-        RunCollect(r, "select count(*) from (\n" + sql + "\n) as counted", 1);
+        RunCollect(r, "select count(*) from (\n" + sql + "\n) as counted", 1, nullptr, files);
     const json& n = counted.rows().at(0).at(0);
     row_count = n.is_number() ? n.get<int64_t>() : 0;
   }
@@ -453,7 +518,9 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const governance::Principal builder_principal =
       governance::ResolvePrincipal(r.mesh, "domain:" + domain_name);
   const auto grants = governance::LoadGrants(r.catalog);
-  for (const auto& [input, port] : plan.inputs) {
+  for (const auto& input : plan.inputs) {
+    if (input.port.empty()) continue;  // the domain's own file
+    const std::string& port = input.port;
     const auto dot = port.find('.');
     const auto [upstream, output] = r.mesh.FindPort(port.substr(0, dot), port.substr(dot + 1));
     if (upstream == nullptr || output == nullptr) continue;
@@ -659,6 +726,254 @@ std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
                 "it made; save a flow as a new product to start one"},
                {"models", models}})
       .dump();
+}
+
+namespace {
+
+json ErrorBody(ErrorCode code, const std::string& message, const std::string& hint) {
+  json error = {{"code", ErrorCodeName(code)}, {"message", message}};
+  if (!hint.empty()) error["hint"] = hint;
+  return json({{"error", error}});
+}
+
+// What the bytes are, by their content: Parquet by its magic at both ends, JSON by its
+// first character, CSV when it is UTF-8 text; nullopt for anything else (binary).
+std::optional<spec::FileFormat> Sniff(std::string_view bytes) {
+  if (bytes.size() >= 12 && bytes.substr(0, 4) == "PAR1" &&
+      bytes.substr(bytes.size() - 4) == "PAR1") {
+    return spec::FileFormat::kParquet;
+  }
+  std::string_view text = bytes;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.find('\0') != std::string_view::npos || !ValidUtf8(text)) return std::nullopt;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (text[first] == '{' || text[first] == '[')) {
+    return spec::FileFormat::kJson;
+  }
+  return spec::FileFormat::kCsv;
+}
+
+const char* FormatName(spec::FileFormat format) {
+  return format == spec::FileFormat::kParquet ? "parquet"
+         : format == spec::FileFormat::kJson  ? "json"
+                                              : "csv";
+}
+
+struct Described {
+  json columns = json::array();
+  int64_t rows = 0;
+};
+
+// The columns and rows of a domain file as its member reads it (a governed query).
+Described Describe(const BuilderRequest& r, const std::string& relation, const fs::path& path,
+                   spec::FileFormat format) {
+  const Files files = {{relation, path.string(), format}};
+  CollectRows counted =
+      RunCollect(r, std::string("select count(*) from ") + governance::kFileSchema + "." + relation,
+                 1, nullptr, files);
+  Described out;
+  const json& n = counted.rows().at(0).at(0);
+  out.rows = n.is_number() ? n.get<int64_t>() : 0;
+  governance::QueryOptions options;
+  options.max_rows = 1;
+  options.files = files;
+  governance::GovernedQuery query(
+      r.mesh, r.catalog, r.principal,
+      std::string("select * from ") + governance::kFileSchema + "." + relation, options);
+  for (const auto& column : query.columns()) {
+    out.columns.push_back({{"name", column.name}, {"type", column.type}});
+  }
+  query.Close();
+  return out;
+}
+
+// Describing a file reads it: keep what was learnt for as long as the file is the same.
+class DescribedFiles {
+ public:
+  std::optional<Described> Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = kept_.find(key);
+    if (it == kept_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Put(const std::string& key, Described value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (kept_.size() > 1024) kept_.clear();
+    kept_[key] = std::move(value);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Described> kept_;
+};
+
+DescribedFiles& KeptDescriptions() {
+  static DescribedFiles* kept = new DescribedFiles();
+  return *kept;
+}
+
+std::string FileStamp(const fs::path& path) {
+  std::error_code ec;
+  return path.string() + "|" + std::to_string(fs::file_size(path, ec)) + "|" +
+         std::to_string(fs::last_write_time(path, ec).time_since_epoch().count());
+}
+
+// The domain's files (data/*.csv|json|parquet) with their columns; a file that cannot be
+// read is listed with its error.
+json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain) {
+  json out = json::array();
+  const fs::path folder = fs::path(r.mesh.root) / domain.folder / "data";
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return out;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ec) && builder::IsDomainFile("data/" + name)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string file = "data/" + name;
+    const fs::path path = folder / name;
+    json item = {{"domain", domain.name},
+                 {"file", file},
+                 {"format", FormatName(FormatOf(file))},
+                 {"bytes", fs::file_size(path, ec)}};
+    const std::string stamp = FileStamp(path);
+    auto described = KeptDescriptions().Get(stamp);
+    if (!described) {
+      try {
+        described = Describe(r, builder::FileRelationName(file), path, FormatOf(file));
+        KeptDescriptions().Put(stamp, *described);
+      } catch (const Error& e) {
+        item["error"] = e.what();
+      }
+    }
+    if (described) {
+      item["rows"] = described->rows;
+      item["columns"] = described->columns;
+    }
+    out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DomainFiles(const BuilderRequest& r, const std::string& domain_name, size_t max_bytes) {
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+  if (!r.principal.InDomain(domain_name)) {
+    throw Error(ErrorCode::kPermissionDenied,
+                r.principal.ToString() + " may not see the files of " + domain_name +
+                    ": only its members may",
+                "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                    ") to add you to its members");
+  }
+  return json({{"files", ListDomainFiles(r, *domain)}, {"max_bytes", max_bytes}}).dump();
+}
+
+std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::string& domain_name,
+                                       const std::string& name, bool replace,
+                                       const std::string& bytes, size_t max_bytes) {
+  const std::string who = r.principal.ToString();
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+  const std::string file = "data/" + name;
+  const std::string target = domain_name + "/" + file;
+  auto refuse = [&](int status, ErrorCode code, const std::string& outcome,
+                    const std::string& message, const std::string& hint) {
+    governance::RecordAudit(r.catalog, who, "upload", target, outcome,
+                            json({{"reason", message}, {"bytes", bytes.size()}}).dump());
+    return std::pair<int, std::string>(status, ErrorBody(code, message, hint).dump());
+  };
+  if (!r.principal.InDomain(domain_name)) {
+    return refuse(HttpStatusFor(ErrorCode::kPermissionDenied), ErrorCode::kPermissionDenied,
+                  "denied",
+                  who + " may not upload files into " + domain_name + ": only its members may",
+                  "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                      ") to add you to its members");
+  }
+  if (!builder::IsDomainFile(file)) {
+    return refuse(400, ErrorCode::kUsage, "invalid",
+                  "'" + name + "' is not a name for a domain's file",
+                  "name it <name>.csv, <name>.json or <name>.parquet, where <name> is lowercase "
+                  "letters, digits and underscores, starting with a letter");
+  }
+  if (bytes.size() > max_bytes) {
+    return refuse(
+        413, ErrorCode::kUsage, "invalid",
+        "the file is " + std::to_string(bytes.size()) + " bytes; at most " +
+            std::to_string(max_bytes) + " may be uploaded",
+        "upload a smaller file, or ask the platform team to raise canopy serve --max-upload-mb");
+  }
+  if (bytes.empty()) return refuse(400, ErrorCode::kUsage, "invalid", "the file is empty", "");
+  const spec::FileFormat named = FormatOf(file);
+  const auto sniffed = Sniff(bytes);
+  if (!sniffed) {
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  name + " is neither Parquet nor UTF-8 text (CSV or JSON)",
+                  "export it as CSV (UTF-8), JSON or Parquet");
+  }
+  if (*sniffed != named) {
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  name + " holds " + FormatName(*sniffed) + ", not " + FormatName(named),
+                  "name it " + name.substr(0, name.rfind('.')) + "." + FormatName(*sniffed));
+  }
+  const fs::path folder = fs::path(r.mesh.root) / domain->folder;
+  const spec::ResolvedPath resolved = spec::ResolveInside(folder.string(), file);
+  if (resolved.status != spec::PathStatus::kInside &&
+      resolved.status != spec::PathStatus::kMissing) {
+    return refuse(HttpStatusFor(ErrorCode::kPermissionDenied), ErrorCode::kPermissionDenied,
+                  "denied", file + " is not inside " + domain->folder,
+                  "the data folder of a domain must be a folder of its own");
+  }
+  const fs::path path = folder / file;
+  const bool exists = fs::exists(path);
+  if (exists && !replace) {
+    return refuse(409, ErrorCode::kConflict, "conflict",
+                  domain_name + " has a file " + file + " already",
+                  "upload it again with ?replace=true to replace it");
+  }
+  // Written beside its place, read back as a member would read it, then renamed over it:
+  // a file that does not read leaves nothing behind, and a replaced one is never half new.
+  fs::create_directories(path.parent_path());
+  const fs::path staged =
+      path.parent_path() / (".upload-" + RandomHex(8) + "." + FormatName(named));
+  {
+    std::ofstream out(staged, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(staged, ec);
+      throw Error(ErrorCode::kFailed, "cannot write " + file + " in " + domain->folder);
+    }
+  }
+  Described described;
+  try {
+    described = Describe(r, builder::FileRelationName(file), staged, named);
+  } catch (const Error& e) {
+    std::error_code ec;
+    fs::remove(staged, ec);
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  "cannot read " + name + " as " + FormatName(named) + ": " + e.what(),
+                  "check the file opens in the tool that made it, and upload it again");
+  }
+  fs::rename(staged, path);
+  KeptDescriptions().Put(FileStamp(path), described);
+  governance::RecordAudit(r.catalog, who, "upload", target, "ok",
+                          json({{"bytes", bytes.size()},
+                                {"rows", described.rows},
+                                {"format", FormatName(named)},
+                                {"replaced", exists}})
+                              .dump());
+  return {201, json({{"file", file},
+                     {"format", FormatName(named)},
+                     {"bytes", bytes.size()},
+                     {"rows", described.rows},
+                     {"columns", described.columns},
+                     {"replaced", exists}})
+                   .dump()};
 }
 
 }  // namespace canopy::server

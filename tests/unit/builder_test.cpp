@@ -20,6 +20,7 @@
 #include "governance/tokens.h"
 #include "server/api.h"
 #include "server/builder_api.h"
+#include "server/server_util.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
@@ -580,3 +581,163 @@ TEST_F(ApiBuilderTest, TheVocabularyNamesTheMeshsClassificationsInOrder) {
 }
 
 }  // namespace
+
+// --- files uploaded into a domain's folder, as sources -----------------------------------
+
+namespace {
+
+server::HttpResponse Upload(const test::GovernanceMeshApi& env, const std::string& user,
+                            const std::string& domain, const std::string& name,
+                            const std::string& bytes, bool replace = false) {
+  server::HttpRequest request;
+  request.method = "POST";
+  request.path = "/api/v1/domains/" + domain + "/uploads";
+  request.query["name"] = name;
+  if (replace) request.query["replace"] = "true";
+  request.body = bytes;
+  request.authorization = "Bearer " + env.tokens.at(user);
+  return env.api->Handle(request);
+}
+
+json TargetsFlow(const std::string& name) {
+  return {{"product", {{"name", name}, {"purpose", "Regions above their target"}}},
+          {"blocks",
+           json::array({{{"id", "targets"}, {"type", "source"}, {"file", "data/targets.csv"}},
+                        {{"id", "high"},
+                         {"type", "filter"},
+                         {"input", "targets"},
+                         {"where",
+                          {{"group", "and"},
+                           {"conditions",
+                            json::array({{{"column", "target"}, {"op", ">"}, {"value", 150}}})}}}},
+                        {{"id", "out"}, {"type", "output"}, {"input", "high"}, {"name", name}}})}};
+}
+
+bool StagedLeftovers(const fs::path& data) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data, ec)) {
+    if (entry.path().filename().string().rfind(".upload-", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_F(ApiBuilderTest, AMemberUploadsAFileThatBecomesASourceAPreviewAndAnInput) {
+  auto uploaded = Upload(*env_, "ben", "sales", "targets.csv", "region,target\nEU,100\nUS,200\n");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  const json u = Json(uploaded);
+  EXPECT_EQ(u["file"], "data/targets.csv");
+  EXPECT_EQ(u["format"], "csv");
+  EXPECT_EQ(u["rows"], 2);
+  ASSERT_EQ(u["columns"].size(), 2u);
+  EXPECT_EQ(u["columns"][1]["name"], "target");
+  EXPECT_TRUE(fs::exists(Sales() / "data/targets.csv"));
+  EXPECT_EQ(
+      LastAudit("upload"),
+      json({{"principal", "user:ben"}, {"target", "sales/data/targets.csv"}, {"outcome", "ok"}}));
+
+  // Listed for the domain's members, and in the builder's palette.
+  auto listed = Call("GET", "/api/v1/domains/sales/uploads", "ben", nullptr);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find("data/targets.csv"), std::string::npos);
+  const json sources = Json(Call("GET", "/api/v1/builder/sources", "ben", nullptr));
+  bool in_palette = false;
+  for (const auto& file : sources["files"]) {
+    in_palette = in_palette || (file["domain"] == "sales" && file["file"] == "data/targets.csv" &&
+                                file["columns"].size() == 2);
+  }
+  EXPECT_TRUE(in_palette) << sources["files"];
+  // Not for others: dana is no member of sales.
+  EXPECT_EQ(Call("GET", "/api/v1/domains/sales/uploads", "dana", nullptr).status, 403);
+  const json dana_sources = Json(Call("GET", "/api/v1/builder/sources", "dana", nullptr));
+  EXPECT_EQ(dana_sources["files"].dump().find("targets.csv"), std::string::npos);
+
+  // A source block reads it in a preview, governed as the member's query.
+  const json flow = TargetsFlow("high_targets");
+  auto preview = Call("POST", "/api/v1/builder/preview", "ben",
+                      {{"flow", flow}, {"block", "high"}, {"domain", "sales"}});
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  EXPECT_EQ(Json(preview)["rows"], json::parse(R"([["US",200]])"));
+  EXPECT_EQ(LastAudit("query")["principal"], "user:ben");
+  auto outsider = Call("POST", "/api/v1/builder/preview", "dana",
+                       {{"flow", flow}, {"block", "high"}, {"domain", "sales"}});
+  EXPECT_EQ(outsider.status, 403) << outsider.body;
+  auto nowhere =
+      Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "high"}});
+  EXPECT_EQ(nowhere.status, 400) << nowhere.body;
+  // The file is the builder's to read for members, never a table of the query API.
+  auto direct =
+      Call("POST", "/api/v1/query", "ben", {{"sql", "select * from canopy_files.targets_csv"}});
+  EXPECT_EQ(direct.status, 400) << direct.body;
+
+  // Saved, the file is the product's input, as a person would have written it; it builds.
+  auto saved = Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", flow}});
+  ASSERT_EQ(saved.status, 201) << saved.body;
+  const auto yaml = server::ReadText(Sales() / "products/high_targets.yaml");
+  ASSERT_TRUE(yaml.has_value());
+  EXPECT_NE(yaml->find("file: data/targets.csv"), std::string::npos) << *yaml;
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+  build::CheckMesh(mesh, diagnostics);
+  EXPECT_FALSE(diagnostics.HasErrors());
+  auto storage = build::NewLocalStorage();
+  build::BuildOptions options;
+  options.targets = {"sales.high_targets"};
+  auto report = build::RunBuild(mesh, *catalog_, *storage, options, nullptr);
+  ASSERT_TRUE(report.ok());
+  auto live = catalog_->Live("sales", "high_targets");
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->ports.at(0).rows, 1);
+}
+
+TEST_F(ApiBuilderTest, AnUploadIsRefusedWithItsReasonAndLeavesNothingBehind) {
+  const fs::path data = Sales() / "data";
+  // Not a member.
+  auto dana = Upload(*env_, "dana", "sales", "mine.csv", "a\n1\n");
+  EXPECT_EQ(dana.status, 403) << dana.body;
+  EXPECT_EQ(
+      LastAudit("upload"),
+      json({{"principal", "user:dana"}, {"target", "sales/data/mine.csv"}, {"outcome", "denied"}}));
+  EXPECT_FALSE(fs::exists(data / "mine.csv"));
+  // Names that are not a domain file's: a path, capitals, another extension.
+  for (const std::string name : {"../escape.csv", "sub/x.csv", "Targets.CSV", "x.txt", "x", ""}) {
+    auto bad = Upload(*env_, "ben", "sales", name, "a\n1\n");
+    EXPECT_EQ(bad.status, 400) << name << ": " << bad.body;
+    EXPECT_NE(Json(bad)["error"]["hint"].get<std::string>().find("lowercase"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(Sales() / "escape.csv"));
+  // The content must be what the name says.
+  auto parquet = Upload(*env_, "ben", "sales", "p.csv", std::string("PAR1xxxxxxxxPAR1"));
+  EXPECT_EQ(parquet.status, 400);
+  EXPECT_NE(Json(parquet)["error"]["hint"].get<std::string>().find("p.parquet"), std::string::npos);
+  auto json_named_csv = Upload(*env_, "ben", "sales", "j.csv", R"([{"a": 1}])");
+  EXPECT_EQ(json_named_csv.status, 400) << json_named_csv.body;
+  auto binary = Upload(*env_, "ben", "sales", "b.csv", std::string("a\0b\n", 4));
+  EXPECT_EQ(binary.status, 400) << binary.body;
+  auto empty = Upload(*env_, "ben", "sales", "e.csv", "");
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  // A file that does not read is not kept (the engine's message says why).
+  auto broken = Upload(*env_, "ben", "sales", "broken.json", R"({"a": )");
+  EXPECT_EQ(broken.status, 400) << broken.body;
+  EXPECT_NE(Json(broken)["error"]["message"].get<std::string>().find("cannot read broken.json"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(data / "broken.json"));
+  EXPECT_FALSE(StagedLeftovers(data));
+  // Too large for the server's limit.
+  env_->api->set_max_upload_bytes(8);
+  auto large = Upload(*env_, "ben", "sales", "large.csv", "a\n123456789\n");
+  env_->api->set_max_upload_bytes(size_t{64} << 20);
+  EXPECT_EQ(large.status, 413) << large.body;
+  // A second upload of a name replaces only when asked, whole.
+  ASSERT_EQ(Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 1}])").status, 201);
+  auto again = Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 2}, {"a": 3}])");
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(Json(again)["error"]["hint"].get<std::string>().find("replace=true"),
+            std::string::npos);
+  auto replaced = Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 2}, {"a": 3}])", true);
+  ASSERT_EQ(replaced.status, 201) << replaced.body;
+  EXPECT_TRUE(Json(replaced)["replaced"].get<bool>());
+  EXPECT_EQ(Json(replaced)["rows"], 2);
+  EXPECT_FALSE(StagedLeftovers(data));
+}

@@ -760,6 +760,33 @@ TEST_F(ServerTest, ServesLimitsBodiesAndStopsGracefully) {
   EXPECT_NE(text.find(" stopped"), std::string::npos) << text;
 }
 
+TEST_F(ServerTest, AnUploadHasItsOwnLargerLimit) {
+  // 2 MiB into a domain's uploads is read whole and judged (dana is no member of sales:
+  // 403, not 413); the same body anywhere else is over the 1 MiB limit.
+  std::string csv = "a,b\n";
+  while (csv.size() < (size_t{2} << 20)) csv += "1,2\n";
+  Wire upload(port_);
+  ASSERT_TRUE(
+      upload.Send(Request("POST", "/api/v1/domains/sales/uploads?name=big.csv", *token_, csv)));
+  auto judged = upload.Read();
+  ASSERT_TRUE(judged);
+  EXPECT_EQ(judged->status, 403) << judged->body;
+  Wire other(port_);
+  ASSERT_TRUE(other.Send(Request("POST", "/api/v1/domains/sales/products", *token_, csv)));
+  auto refused = other.Read();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  // Over the upload limit (64 MiB by default), from the headers alone.
+  Wire huge(port_);
+  std::string head = Request("POST", "/api/v1/domains/sales/uploads?name=huge.csv", *token_);
+  head.replace(head.find("Content-Length: 0"), 17, "Content-Length: 67108865");
+  ASSERT_TRUE(huge.Send(head));
+  auto too_large = huge.Read();
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413);
+  EXPECT_TRUE(Healthy());
+}
+
 TEST_F(ServerTest, RefusesABodyOverTheLimitFromItsContentLength) {
   // 2 MiB announced, 1 KiB sent: the answer comes from the headers, without the body.
   Wire wire(port_);

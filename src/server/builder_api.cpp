@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -818,6 +819,21 @@ std::string FileStamp(const fs::path& path) {
          std::to_string(fs::last_write_time(path, ec).time_since_epoch().count());
 }
 
+// When a file was last written, as ISO 8601 in UTC ("" when it cannot be told).
+std::string Modified(const fs::path& path) {
+  std::error_code ec;
+  const auto written = fs::last_write_time(path, ec);
+  if (ec) return "";
+  const auto at = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      std::chrono::file_clock::to_sys(written));
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
 // The domain's files (data/*.csv|json|parquet) with their columns; a file that cannot be
 // read is listed with its error.
 json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain) {
@@ -837,7 +853,8 @@ json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain) {
     json item = {{"domain", domain.name},
                  {"file", file},
                  {"format", FormatName(FormatOf(file))},
-                 {"bytes", fs::file_size(path, ec)}};
+                 {"bytes", fs::file_size(path, ec)},
+                 {"modified", Modified(path)}};
     const std::string stamp = FileStamp(path);
     auto described = KeptDescriptions().Get(stamp);
     if (!described) {

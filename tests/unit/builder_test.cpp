@@ -641,6 +641,12 @@ TEST_F(ApiBuilderTest, AMemberUploadsAFileThatBecomesASourceAPreviewAndAnInput) 
   auto listed = Call("GET", "/api/v1/domains/sales/uploads", "ben", nullptr);
   ASSERT_EQ(listed.status, 200) << listed.body;
   EXPECT_NE(listed.body.find("data/targets.csv"), std::string::npos);
+  for (const auto& file : Json(listed)["files"]) {
+    if (file["file"] == "data/targets.csv") {
+      EXPECT_EQ(file["modified"].get<std::string>().size(), 20u) << file;  // …T…Z
+      EXPECT_EQ(file["rows"], 2);
+    }
+  }
   const json sources = Json(Call("GET", "/api/v1/builder/sources", "ben", nullptr));
   bool in_palette = false;
   for (const auto& file : sources["files"]) {

@@ -315,9 +315,12 @@ class CatalogStore {
   virtual std::vector<ProductRun> Runs(const std::string& build_id) = 0;
 
   // Makes `version` the live version of its product, in one transaction, with its
-  // ports, columns, quality results and lineage. Throws Error(kFailed) and changes
-  // nothing on failure.
-  virtual void Publish(const PublishedVersion& version) = 0;
+  // ports, columns, quality results and lineage, and appends `audit` to the audit log
+  // in that same transaction (as AppendAudit does, checkpoint included), so that a
+  // version is never live without the entries that record its publish, whenever the
+  // process dies. Throws Error(kFailed) and changes nothing on failure.
+  virtual void Publish(const PublishedVersion& version, const std::vector<AuditEntry>& audit) = 0;
+  void Publish(const PublishedVersion& version) { Publish(version, {}); }
 
   virtual std::optional<LiveVersion> Live(const std::string& domain,
                                           const std::string& product) = 0;

@@ -13,6 +13,7 @@
 #include "catalog/pg_handle.h"
 #include "catalog/store_util.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 #include "core/text.h"
 
@@ -508,6 +509,25 @@ int64_t UpsertProduct(Connection& db, const ProductRecord& p) {
 }
 
 // Inserts a version and everything that hangs off it; returns its id.
+// Appends `entry` to the chain inside the caller's transaction, under the audit lock
+// (taken here, held to the end of the transaction), linked to the head as read under it.
+AuditEntry InsertAudit(Connection& db, const AuditSeal& seal, const AuditEntry& entry) {
+  static const std::string lock = std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")";
+  db.Query(lock.c_str(), {"audit"});
+  AuditEntry stored = entry;
+  Result last = db.Query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  stored.seq = last.Empty() ? 1 : last.Int(0, 0) + 1;
+  stored.prev_hash = last.Empty() ? std::string(64, '0') : last.Text(0, 1);
+  stored.hash = seal.Hash(stored);
+  db.Query(R"sql(
+    INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql",
+           {stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
+            stored.details, stored.prev_hash, stored.hash});
+  fault::Hit(fault::Point::kAuditAppend);
+  return stored;
+}
+
 int64_t InsertVersion(Connection& db, int64_t product_id, const PublishedVersion& v) {
   const int64_t version_id = db.Query(R"sql(
     INSERT INTO versions (product_id, version, build_id, fingerprint, published_at,
@@ -943,8 +963,9 @@ std::vector<ProductRun> PgCatalog::Runs(const std::string& build_id) {
   });
 }
 
-void PgCatalog::Publish(const PublishedVersion& v) {
+void PgCatalog::Publish(const PublishedVersion& v, const std::vector<AuditEntry>& audit) {
   const std::string name = v.domain + "." + v.product;
+  if (!audit.empty() && !seal_->has_key()) throw MissingAuditKey(*seal_);
   Doing("publish " + name + " build " + v.build_id, [&] {
     WriteTransaction transaction(*db_);
     EnsureDomain(*db_, v.domain);
@@ -961,7 +982,12 @@ void PgCatalog::Publish(const PublishedVersion& v) {
     const int64_t version_id = InsertVersion(*db_, product_id, v);
     db_->Query("UPDATE products SET live_version_id = $1 WHERE id = $2", {version_id, product_id});
     RefreshSearch(*db_, product_id);
+    // The write lock first, then the audit lock: no transaction takes them the other way.
+    std::optional<AuditEntry> head;
+    for (const auto& entry : audit) head = InsertAudit(*db_, *seal_, entry);
+    fault::Hit(fault::Point::kCatalogPublish);
     transaction.Commit();
+    if (head) AdvanceCheckpoint(*head);
   });
 }
 
@@ -1081,6 +1107,7 @@ void PgCatalog::RecordLineageEvent(const std::string& build_id, const std::strin
     WriteTransaction transaction(*db_);
     db_->Query("INSERT INTO openlineage_events (build_id, event) VALUES ($1, $2)",
                {build_id, event});
+    fault::Hit(fault::Point::kLineageRecord);
     transaction.Commit();
   });
 }
@@ -1234,24 +1261,18 @@ AuditEntry PgCatalog::AppendAudit(const AuditEntry& entry) {
     // Appends queue on their own lock (not the catalog's write lock: a query's audit
     // entry never waits for a publish), so every process extends one chain.
     Transaction transaction(*db_, Transaction::Mode::kWrite);
-    static const std::string lock = std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")";
-    db_->Query(lock.c_str(), {"audit"});
-    AuditEntry stored = entry;
-    Result last = db_->Query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    stored.seq = last.Empty() ? 1 : last.Int(0, 0) + 1;
-    stored.prev_hash = last.Empty() ? std::string(64, '0') : last.Text(0, 1);
-    stored.hash = seal_->Hash(stored);
-    db_->Query(R"sql(
-      INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql",
-               {stored.seq, stored.at, stored.principal, stored.action, stored.target,
-                stored.outcome, stored.details, stored.prev_hash, stored.hash});
+    AuditEntry stored = InsertAudit(*db_, *seal_, entry);
     transaction.Commit();
-    seal_->Advance(stored.seq, stored.hash, [this](int64_t seq) {
-      Result at = db_->Query("SELECT hash FROM audit_log WHERE seq = $1", {seq});
-      return at.Empty() ? std::string() : at.Text(0, 0);
-    });
+    AdvanceCheckpoint(stored);
     return stored;
+  });
+}
+
+void PgCatalog::AdvanceCheckpoint(const AuditEntry& head) {
+  fault::Hit(fault::Point::kAuditCommitted);
+  seal_->Advance(head.seq, head.hash, [this](int64_t seq) {
+    Result at = db_->Query("SELECT hash FROM audit_log WHERE seq = $1", {seq});
+    return at.Empty() ? std::string() : at.Text(0, 0);
   });
 }
 

@@ -20,6 +20,7 @@
 #include "catalog/store_util.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 
 namespace canopy::catalog {
@@ -318,6 +319,29 @@ void InsertPorts(Connection& db, int64_t version_id, const std::vector<PortRecor
           .Run();
     }
   }
+}
+
+// Appends `entry` to the chain inside the caller's write transaction: it links to the
+// head as read in that transaction, which the write lock keeps from moving.
+AuditEntry InsertAudit(Connection& db, const AuditSeal& seal, const AuditEntry& entry) {
+  AuditEntry stored = entry;
+  Statement last(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  if (last.Step()) {
+    stored.seq = last.Int(0) + 1;
+    stored.prev_hash = last.Text(1);
+  } else {
+    stored.seq = 1;
+    stored.prev_hash = std::string(64, '0');
+  }
+  stored.hash = seal.Hash(stored);
+  Statement(db, R"sql(
+    INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
+      .Bind(stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
+            stored.details, stored.prev_hash, stored.hash)
+      .Run();
+  fault::Hit(fault::Point::kAuditAppend);
+  return stored;
 }
 
 void InsertVersionDetails(Connection& db, int64_t version_id, const PublishedVersion& v) {
@@ -794,8 +818,9 @@ std::vector<ProductRun> SqliteCatalog::Runs(const std::string& build_id) {
   });
 }
 
-void SqliteCatalog::Publish(const PublishedVersion& v) {
+void SqliteCatalog::Publish(const PublishedVersion& v, const std::vector<AuditEntry>& audit) {
   const std::string name = v.domain + "." + v.product;
+  if (!audit.empty() && !seal_->has_key()) throw MissingAuditKey(*seal_);
   Doing("publish " + name + " build " + v.build_id, [&] {
     Transaction transaction(*db_, Transaction::Mode::kWrite);
     EnsureDomain(*db_, v.domain);
@@ -822,7 +847,11 @@ void SqliteCatalog::Publish(const PublishedVersion& v) {
         .Bind(version_id, product_id)
         .Run();
     RefreshSearch(*db_, product_id);
+    std::optional<AuditEntry> head;
+    for (const auto& entry : audit) head = InsertAudit(*db_, *seal_, entry);
+    fault::Hit(fault::Point::kCatalogPublish);
     transaction.Commit();
+    if (head) AdvanceCheckpoint(*head);
   });
 }
 
@@ -930,6 +959,7 @@ void SqliteCatalog::RecordLineageEvent(const std::string& build_id, const std::s
     Statement(*db_, "INSERT INTO openlineage_events (build_id, event) VALUES (?, ?)")
         .Bind(build_id, event)
         .Run();
+    fault::Hit(fault::Point::kLineageRecord);
     transaction.Commit();
   });
 }
@@ -1101,28 +1131,18 @@ AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
   if (!seal_->has_key()) throw MissingAuditKey(*seal_);
   return Doing("append to the audit log", [&] {
     Transaction transaction(*db_, Transaction::Mode::kWrite);
-    AuditEntry stored = entry;
-    Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    if (last.Step()) {
-      stored.seq = last.Int(0) + 1;
-      stored.prev_hash = last.Text(1);
-    } else {
-      stored.seq = 1;
-      stored.prev_hash = std::string(64, '0');
-    }
-    stored.hash = seal_->Hash(stored);
-    Statement(*db_, R"sql(
-      INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
-        .Bind(stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
-              stored.details, stored.prev_hash, stored.hash)
-        .Run();
+    AuditEntry stored = InsertAudit(*db_, *seal_, entry);
     transaction.Commit();
-    seal_->Advance(stored.seq, stored.hash, [this](int64_t seq) {
-      Statement at(*db_, "SELECT hash FROM audit_log WHERE seq = ?");
-      return at.Bind(seq).Step() ? at.Text(0) : std::string();
-    });
+    AdvanceCheckpoint(stored);
     return stored;
+  });
+}
+
+void SqliteCatalog::AdvanceCheckpoint(const AuditEntry& head) {
+  fault::Hit(fault::Point::kAuditCommitted);
+  seal_->Advance(head.seq, head.hash, [this](int64_t seq) {
+    Statement at(*db_, "SELECT hash FROM audit_log WHERE seq = ?");
+    return at.Bind(seq).Step() ? at.Text(0) : std::string();
   });
 }
 

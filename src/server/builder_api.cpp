@@ -17,8 +17,10 @@
 #include "build/check_mesh.h"
 #include "build/lineage_step.h"
 #include "build/runner.h"
+#include "build/sandbox.h"
 #include "build/storage.h"
 #include "builder/flow.h"
+#include "builder/from_sql.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/text.h"
@@ -287,6 +289,55 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
   return bound;
 }
 
+// A product written by hand as a flow: when every part of it maps onto blocks, and the
+// blocks give the rows its SQL gives on the same data (its files as they are, at most 10000
+// rows, and made-up rows of the columns the ports it reads declare); otherwise why not.
+builder::Conversion ConvertHandWritten(const spec::Mesh& mesh, const spec::Product& product,
+                                       const spec::Domain& domain) {
+  engine::Database parsing(engine::WithoutFileAccess());
+  engine::Connection parser(parsing);
+  builder::Conversion conversion = builder::FlowFromProduct(product, parser);
+  if (!conversion.flow) return conversion;
+  auto refuse = [&](const std::string& reason) {
+    conversion.flow.reset();
+    conversion.reason = reason;
+    return conversion;
+  };
+  engine::Database database;
+  engine::Connection data(database);
+  for (const auto& input : product.inputs) {
+    try {
+      if (input.product) {
+        const auto [upstream, port] = mesh.FindPort(input.product->domain, input.product->port);
+        if (port == nullptr)
+          return refuse("input " + input.name + ": no port " + input.product->ToString());
+        std::vector<builder::SampleColumn> columns;
+        for (const auto& p : port->contract.properties)
+          columns.emplace_back(p.name, p.physical_type);
+        if (columns.empty()) {
+          return refuse("input " + input.name + ": " + input.product->ToString() +
+                        " declares no columns to check the blocks with");
+        }
+        builder::MakeSample(data, input.name, columns);
+      } else if (input.file) {
+        const fs::path path = fs::path(mesh.root) / domain.folder / *input.file;
+        data.Execute("create table " + SqlIdentifier(input.name) + " as select * from " +
+                     build::InputReader(input, path.string()) + " limit 10000");
+      }
+    } catch (const Error& e) {
+      return refuse("input " + input.name + " could not be read to check the blocks: " + e.what());
+    }
+  }
+  // The models run over what was loaded, and nothing else.
+  data.Execute("SET enable_external_access = false; SET lock_configuration = true;");
+  const std::string differs = builder::CompareRoundTrip(product, *conversion.flow, data);
+  if (!differs.empty()) return refuse("the blocks would not give what its SQL gives: " + differs);
+  return conversion;
+}
+
+constexpr const char* kConvertedNote =
+    "made by hand; saving it from the builder rewrites its files as the builder writes them";
+
 }  // namespace
 
 std::string BuilderSources(const BuilderRequest& r) {
@@ -474,6 +525,7 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const spec::Product* existing = r.mesh.FindProduct(domain_name, flow.name);
   const fs::path folder = fs::path(r.mesh.root) / domain->folder;
   const std::string flow_file = "products/" + flow.name + ".flow.json";
+  bool hand_written = false;
   if (name.empty()) {
     if (existing != nullptr) {
       throw Error(ErrorCode::kConflict, "the product " + address + " exists already",
@@ -487,8 +539,15 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
     }
     if (existing == nullptr) throw Error(ErrorCode::kNotFound, "no product " + address);
     if (!fs::exists(folder / flow_file)) {
-      throw Error(ErrorCode::kConflict, address + " was written by hand, not with the builder",
-                  "edit its files, or save the flow as a new product");
+      // Written by hand: the builder rewrites it only when it could draw it.
+      const builder::Conversion conversion = ConvertHandWritten(r.mesh, *existing, *domain);
+      if (!conversion.flow) {
+        throw Error(
+            ErrorCode::kConflict,
+            address + " was written by hand, and the builder cannot draw it: " + conversion.reason,
+            "edit its files, or save the flow as a new product");
+      }
+      hand_written = true;
     }
   }
 
@@ -512,6 +571,47 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
     listing.push_back({{"path", domain->folder + "/" + file.path},
                        {"content", file.content},
                        {"previous", previous ? json(*previous) : json(nullptr)}});
+  }
+  // A product written by hand leaves behind the files the builder's do not replace: its
+  // SQL files (unless another product reads them too) and its YAML under another name.
+  std::vector<fs::path> removals;
+  if (hand_written) {
+    std::set<std::string> written;
+    for (const auto& file : files) written.insert((folder / file.path).lexically_normal().string());
+    std::set<std::string> shared;
+    for (const auto& d : r.mesh.domains) {
+      for (const auto& p : d.products) {
+        if (p.domain == existing->domain && p.name == existing->name) continue;
+        for (const auto& m : p.transform) {
+          if (m.sql_file) {
+            shared.insert(
+                (fs::path(r.mesh.root) / d.folder / *m.sql_file).lexically_normal().string());
+          }
+        }
+      }
+    }
+    std::vector<std::pair<fs::path, std::string>> candidates;  // absolute, as listed
+    for (const auto& model : existing->transform) {
+      if (model.sql_file) {
+        candidates.emplace_back(folder / *model.sql_file, domain->folder + "/" + *model.sql_file);
+      }
+    }
+    candidates.emplace_back(fs::path(r.mesh.root) / existing->file, existing->file);
+    for (const auto& [path, listed] : candidates) {
+      const std::string normal = path.lexically_normal().string();
+      if (written.count(normal) != 0 || shared.count(normal) != 0) continue;
+      const spec::ResolvedPath resolved =
+          spec::ResolveInside(folder.string(), fs::relative(path, folder).string());
+      if (resolved.status != spec::PathStatus::kInside) continue;
+      if (std::find(removals.begin(), removals.end(), path.lexically_normal()) != removals.end()) {
+        continue;
+      }
+      removals.push_back(path.lexically_normal());
+      auto previous = ReadText(path);
+      listing.push_back({{"path", listed},
+                         {"removed", true},
+                         {"previous", previous ? json(*previous) : json(nullptr)}});
+    }
   }
   // The product is built as its domain, not as the person who draws it: say which sources
   // the domain may not read (the build would stop there) and how to settle it.
@@ -559,7 +659,7 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   std::lock_guard<std::mutex> writing(source.writer());
   std::vector<std::pair<fs::path, std::string>> writes;
   for (const auto& file : files) writes.emplace_back(folder / file.path, file.content);
-  Applied applied = ApplyFiles(r.mesh.root, writes, {folder / "sql" / flow.name});
+  Applied applied = ApplyFiles(r.mesh.root, writes, {folder / "sql" / flow.name}, removals);
   if (!applied.mesh) {
     const Diagnostics& diagnostics = applied.diagnostics;
     governance::RecordAudit(r.catalog, who, "product.save", address, "invalid",
@@ -576,6 +676,10 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const Diagnostics& diagnostics = applied.diagnostics;
   json paths = json::array();
   for (const auto& file : files) paths.push_back(domain->folder + "/" + file.path);
+  json removed = json::array();
+  for (const auto& item : listing) {
+    if (item.value("removed", false)) removed.push_back(item["path"]);
+  }
   // The mesh's other warnings are not this save's news: only those about this product.
   const std::string own_files = domain->folder + "/";
   const std::string gate_row = "domain=" + domain_name + ", product=" + flow.name;
@@ -593,7 +697,11 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   }
   build::SyncCatalogWithSpec(next, r.catalog);
   governance::RecordAudit(r.catalog, who, "product.save", address, "ok",
-                          json({{"files", paths}, {"created", existing == nullptr}}).dump());
+                          json({{"files", paths},
+                                {"removed", removed},
+                                {"created", existing == nullptr},
+                                {"converted", hand_written}})
+                              .dump());
   source.Replace(std::move(next));
   return {
       existing == nullptr ? 201 : 200,
@@ -713,8 +821,21 @@ std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
                                    : json("only members of " + domain_name + " may change it")}})
         .dump();
   }
+  std::string reason =
+      "written by hand: only members of " + domain_name + " may open it in the builder";
   json models = json::array();  // its SQL, for the members who may read the domain's files
   if (member) {
+    const builder::Conversion conversion = ConvertHandWritten(r.mesh, *product, *domain);
+    if (conversion.flow) {
+      return json({{"product", product->Address()},
+                   {"flow", json::parse(conversion.flow->text)},
+                   {"read_only", false},
+                   {"converted", true},
+                   {"note", kConvertedNote}})
+          .dump();
+    }
+    reason = "written by hand, and the builder cannot draw it: " + conversion.reason +
+             ". Its SQL is shown as it is; save a flow as a new product to start one";
     for (const auto& model : product->transform) {
       models.push_back({{"name", model.name}, {"sql", model.sql}});
     }
@@ -722,9 +843,7 @@ std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
   return json({{"product", product->Address()},
                {"flow", nullptr},
                {"read_only", true},
-               {"reason",
-                "written by hand: its SQL is shown as it is. The builder edits the products "
-                "it made; save a flow as a new product to start one"},
+               {"reason", reason},
                {"models", models}})
       .dump();
 }

@@ -249,7 +249,23 @@ TEST(FlowTest, AnExpressionStaysOneExpression) {
 class ApiBuilderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    canopy::test::MakeGovernanceMeshApi(env_, "canopy-builder-");
+    canopy::test::MakeGovernanceMeshApi(env_, "canopy-builder-", [](const fs::path& mesh) {
+      // A product of sales written by hand whose SQL the blocks express.
+      std::ofstream(mesh / "domains/sales/products/region_totals.yaml")
+          << "apiVersion: canopy/v1\nkind: DataProduct\nname: region_totals\nversion: 1.0.0\n"
+             "owner: alice\ndescription: Orders per region, written by hand\n"
+             "visibility: internal\n"
+             "inputs:\n  - { name: orders, product: sales.orders }\n"
+             "transform:\n  - { name: totals, sql_file: sql/region_totals.sql }\n"
+             "outputs:\n  - name: totals\n    contract:\n      properties:\n"
+             "        - { name: region, physicalType: VARCHAR, description: The region }\n"
+             "        - { name: n_orders, physicalType: BIGINT, required: true }\n"
+             "        - { name: amount, physicalType: \"DECIMAL(38,2)\" }\n";
+      fs::create_directories(mesh / "domains/sales/sql");
+      std::ofstream(mesh / "domains/sales/sql/region_totals.sql")
+          << "select region, count(*) as n_orders, sum(amount) as amount\nfrom orders\n"
+             "where amount > 0\ngroup by region\n";
+    });
     if (!env_) return;
     dir_ = &env_->dir;
     catalog_ = env_->catalog.get();
@@ -413,12 +429,95 @@ TEST_F(ApiBuilderTest, AHandWrittenProductOpensReadOnly) {
   const json body = Json(open);
   EXPECT_TRUE(body["flow"].is_null());
   EXPECT_TRUE(body["read_only"].get<bool>());
-  EXPECT_NE(body["reason"].get<std::string>().find("written by hand"), std::string::npos);
+  EXPECT_NE(body["reason"].get<std::string>().find(
+                "written by hand, and the builder cannot draw it: input raw: reader options have "
+                "no block"),
+            std::string::npos)
+      << body["reason"];
+  EXPECT_EQ(body["models"].size(), 1u);
   json flow = SalesFlow("orders");
   auto put = Call("PUT", "/api/v1/domains/sales/products/orders", "ben", {{"flow", flow}});
   EXPECT_EQ(put.status, 409) << put.body;
   EXPECT_NE(Json(put)["error"]["message"].get<std::string>().find("written by hand"),
             std::string::npos);
+  // crm.customers has a row filter; its owner is told so.
+  auto customers = Call("GET", "/api/v1/domains/crm/products/customers/flow", "carl", nullptr);
+  ASSERT_EQ(customers.status, 200) << customers.body;
+  EXPECT_NE(Json(customers)["reason"].get<std::string>().find("a row filter policy has no block"),
+            std::string::npos)
+      << customers.body;
+}
+
+TEST_F(ApiBuilderTest, AHandWrittenProductWithinTheBlocksOpensEditable) {
+  auto open = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr);
+  ASSERT_EQ(open.status, 200) << open.body;
+  const json body = Json(open);
+  EXPECT_FALSE(body["read_only"].get<bool>());
+  EXPECT_TRUE(body["converted"].get<bool>());
+  EXPECT_NE(body["note"].get<std::string>().find("rewrites its files"), std::string::npos);
+  std::vector<std::string> types;
+  for (const auto& block : body["flow"]["blocks"])
+    types.push_back(block["type"].get<std::string>());
+  EXPECT_EQ(types, (std::vector<std::string>{"source", "filter", "aggregate", "output"}));
+  // Someone outside sales is not shown its SQL, nor a flow of it.
+  auto dana = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "dana", nullptr);
+  ASSERT_EQ(dana.status, 200) << dana.body;
+  EXPECT_TRUE(Json(dana)["flow"].is_null());
+  EXPECT_TRUE(Json(dana)["read_only"].get<bool>());
+  EXPECT_NE(Json(dana)["reason"].get<std::string>().find("only members"), std::string::npos);
+}
+
+TEST_F(ApiBuilderTest, SavingAConvertedProductRewritesItsFilesAndRemovesTheUnusedSql) {
+  const fs::path sql = Sales() / "sql/region_totals.sql";
+  const json flow = Json(
+      Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr))["flow"];
+  ASSERT_TRUE(flow.is_object());
+  const std::string path = "/api/v1/domains/sales/products/region_totals";
+  EXPECT_EQ(Call("PUT", path, "dana", {{"flow", flow}}).status, 403);
+  auto dry = Call("PUT", path, "ben", {{"flow", flow}, {"dry_run", true}});
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  bool listed = false;
+  const json listing = Json(dry);
+  for (const auto& file : listing["files"]) {
+    if (file["path"] == "domains/sales/sql/region_totals.sql") {
+      listed = file.value("removed", false) && file["previous"].is_string();
+    }
+  }
+  EXPECT_TRUE(listed) << dry.body;
+  EXPECT_TRUE(fs::exists(sql));
+  EXPECT_FALSE(fs::exists(Sales() / "products/region_totals.flow.json"));
+
+  auto saved = Call("PUT", path, "ben", {{"flow", flow}});
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_FALSE(fs::exists(sql));
+  EXPECT_TRUE(fs::exists(Sales() / "products/region_totals.flow.json"));
+  EXPECT_TRUE(fs::exists(Sales() / "sql/region_totals/totals.sql"));
+  // It opens as a builder product now, and validates and builds.
+  auto open = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr);
+  EXPECT_FALSE(Json(open).contains("converted")) << open.body;
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+  build::CheckMesh(mesh, diagnostics);
+  EXPECT_FALSE(diagnostics.HasErrors());
+  auto storage = build::NewLocalStorage();
+  build::BuildOptions options;
+  options.targets = {"sales.region_totals"};
+  EXPECT_TRUE(build::RunBuild(mesh, *catalog_, *storage, options, nullptr).ok());
+}
+
+TEST(ApplyFilesTest, AFileRemovedIsPutBackWhenTheMeshDoesNotValidate) {
+  const fs::path root = fs::temp_directory_path() / ("canopy-apply-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", root, fs::copy_options::recursive);
+  const fs::path removed = root / "domains/sales/data/orders.csv";
+  const auto before = server::ReadText(removed);
+  const auto applied = server::ApplyFiles(
+      root.string(), {{root / "domains/sales/products/broken.yaml", "kind: DataProduct\n"}}, {},
+      {removed});
+  EXPECT_FALSE(applied.mesh.has_value());
+  EXPECT_EQ(server::ReadText(removed), before);
+  EXPECT_FALSE(fs::exists(root / "domains/sales/products/broken.yaml"));
+  fs::remove_all(root);
 }
 
 TEST_F(ApiBuilderTest, AnInvalidFlowIsRefusedWithAClearMessageAndNothingWritten) {

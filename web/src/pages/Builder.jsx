@@ -280,6 +280,11 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
           masked); saving writes the product's files into {domain || 'a domain'} for review like any change.
         </p>
       </header>
+      {opened.data?.converted && (
+        <Notice kind="info" testid="builder-converted">
+          <strong>{address} was {opened.data.note}.</strong> Review the files before saving: its hand-written SQL files that the flow no longer uses are removed.
+        </Notice>
+      )}
       {readOnly && (
         <Notice kind="warn" testid="builder-read-only">
           <strong>Read-only:</strong> {opened.data.reason}. You can look at each block and its preview; saving is for the members of {routeDomain}.

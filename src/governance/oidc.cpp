@@ -170,7 +170,10 @@ std::string Printable(const std::string& text) {
 }
 
 std::string ReasonFor(const std::error_code& ec) {
-  if (ec == jwt::VerificationErrc::InvalidSignature) return "bad signature";
+  // RS256/ES256 report a signature that does not verify as the algorithm's error.
+  if (ec == jwt::VerificationErrc::InvalidSignature || ec == jwt::AlgorithmErrc::VerificationErr) {
+    return "bad signature";
+  }
   if (ec == jwt::VerificationErrc::TokenExpired) return "expired";
   if (ec == jwt::VerificationErrc::ImmatureSignature) return "not yet valid";
   if (ec == jwt::VerificationErrc::InvalidAlgorithm) return "algorithm not accepted";

@@ -215,6 +215,10 @@ class Handler {
   const std::string& principal_key() const { return principal_key_; }
   // When the token that authenticated this request expires (nullopt: never).
   std::optional<int64_t> expires_at() const { return expires_at_; }
+  // Whether the token may be kept as this principal's between requests: a Canopy token is
+  // revoked through the catalog (whose generation the kept answers follow); an OIDC token
+  // stops being valid when its provider drops the key, which the catalog never sees.
+  bool token_keepable() const { return token_keepable_; }
 
  private:
   BuilderRequest Builder() const { return {mesh_, catalog_, principal_}; }
@@ -281,6 +285,7 @@ class Handler {
     principal_key_ = principal_name_;
     for (const std::string& group : auth.groups) principal_key_ += "+" + group;
     expires_at_ = auth.expires_at;
+    token_keepable_ = auth.kind != "oidc";
   }
 
   json Body() const {
@@ -875,6 +880,7 @@ class Handler {
   std::string principal_name_ = "-";
   std::string principal_key_ = "-";
   std::optional<int64_t> expires_at_;
+  bool token_keepable_ = false;
   std::vector<governance::RuntimeGrant> grants_;
   bool grants_loaded_ = false;
 };
@@ -1069,7 +1075,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
             std::pair<std::shared_ptr<catalog::CatalogStore>, std::shared_ptr<const spec::Mesh>>>(
             catalog, mesh);
       }
-      if (cacheable && response.status == 200 && !response.stream &&
+      if (cacheable && handler.token_keepable() && response.status == 200 && !response.stream &&
           response.content_type == "application/json") {
         const auto expires = handler.expires_at();
         cache_->Put(token_key, generation,

@@ -227,26 +227,28 @@ TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
 
 namespace {
 
-// A catalog one migration behind (as a canopy before the spec's fingerprint left it):
+// A catalog two migrations behind (as a canopy before the spec's fingerprint left it):
 // servers and builds refuse it and name the command; `canopy catalog upgrade` brings it
 // forward with everything it held.
 TEST_F(CatalogCliTest, AnOlderSchemaIsRefusedUntilCatalogUpgrade) {
   ASSERT_EQ(Canopy("build").exit_code, 0);
   const std::string catalog_file = (dir_ / "mesh/.canopy/catalog.db").string();
   ASSERT_TRUE(canopy::test::ExecuteOnCatalog(
-      catalog_file, "DROP TABLE spec_sync; DELETE FROM schema_migrations WHERE version = 6;"));
+      catalog_file,
+      "DROP TABLE spec_sync; ALTER TABLE api_tokens DROP COLUMN expires_at; "
+      "DELETE FROM schema_migrations WHERE version >= 6;"));
 
   for (const std::string command : {"build", "products", "serve --listen 127.0.0.1:0"}) {
     const CliRun refused = Canopy(command, "timeout 30");  // a server that starts is stopped
     EXPECT_EQ(refused.exit_code, 1) << command;
-    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 6"),
+    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 7"),
               std::string::npos)
         << command << ": " << refused.err;
     EXPECT_NE(refused.err.find("run `canopy catalog upgrade`"), std::string::npos) << refused.err;
   }
   const CliRun upgraded = Canopy("catalog upgrade");
   ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
-  EXPECT_NE(upgraded.out.find("from schema version 5 to 6"), std::string::npos) << upgraded.out;
+  EXPECT_NE(upgraded.out.find("from schema version 5 to 7"), std::string::npos) << upgraded.out;
   const CliRun again = Canopy("catalog upgrade");
   EXPECT_NE(again.out.find("at schema version 7 already"), std::string::npos) << again.out;
 

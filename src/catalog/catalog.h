@@ -252,6 +252,7 @@ struct TokenRecord {
   std::string secret_hash;  // hex SHA-256 of the secret part
   std::string created_at;
   std::string revoked_at;  // empty while valid
+  std::string expires_at;  // ISO 8601 UTC; empty: never expires
 };
 
 // What `canopy catalog info` shows.
@@ -385,8 +386,9 @@ class CatalogStore {
 
   // --- API tokens ---
 
+  // `expires_at`: ISO 8601 UTC, or empty for a token that never expires.
   virtual int64_t CreateToken(const std::string& user, const std::string& secret_hash,
-                              const std::string& created_at) = 0;
+                              const std::string& created_at, const std::string& expires_at) = 0;
   virtual std::optional<TokenRecord> GetToken(int64_t id) = 0;
   virtual std::vector<TokenRecord> Tokens() = 0;
   // False when there is no such valid token.

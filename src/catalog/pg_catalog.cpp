@@ -345,15 +345,20 @@ BEGIN
 END $$;
 )sql";
 
+// Version 7: tokens expire (empty: never, as every token made before).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+)sql";
+
 struct PgMigration {
   int version;
   std::string sql;
 };
 
 const std::vector<PgMigration>& Migrations() {
-  static const std::vector<PgMigration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
-                                                      {3, kSchemaV3},  {4, SchemaV4()},
-                                                      {5, SchemaV5()}, {6, kSchemaV6}};
+  static const std::vector<PgMigration> migrations = {
+      {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
   return migrations;
 }
 
@@ -771,8 +776,16 @@ std::string Snippet(const std::string& body, const std::vector<std::string>& wor
   return out;
 }
 
+constexpr const char* kTokenById =
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " WHERE id = $1";
+constexpr const char* kTokensInOrder =
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " ORDER BY id";
+
 TokenRecord ReadToken(const Result& r, int row) {
-  return {r.Int(row, 0), r.Text(row, 1), r.Text(row, 2), r.Text(row, 3), r.Text(row, 4)};
+  return {r.Int(row, 0),  r.Text(row, 1), r.Text(row, 2),
+          r.Text(row, 3), r.Text(row, 4), r.Text(row, 5)};
 }
 
 constexpr const char* kRequestSelect =
@@ -1297,14 +1310,14 @@ std::string PgCatalog::MaskSalt() {
 }
 
 int64_t PgCatalog::CreateToken(const std::string& user, const std::string& secret_hash,
-                               const std::string& created_at) {
+                               const std::string& created_at, const std::string& expires_at) {
   return Doing("create a token for " + user, [&] {
     WriteTransaction transaction(*db_);
     const int64_t id =
         db_->Query(
-               "INSERT INTO api_tokens (username, secret_hash, created_at) VALUES ($1, $2, $3) "
-               "RETURNING id",
-               {user, secret_hash, created_at})
+               "INSERT INTO api_tokens (username, secret_hash, created_at, expires_at) "
+               "VALUES ($1, $2, $3, $4) RETURNING id",
+               {user, secret_hash, created_at, expires_at})
             .Int(0, 0);
     transaction.Commit();
     return id;
@@ -1313,9 +1326,7 @@ int64_t PgCatalog::CreateToken(const std::string& user, const std::string& secre
 
 std::optional<TokenRecord> PgCatalog::GetToken(int64_t id) {
   return Doing("read a token", [&]() -> std::optional<TokenRecord> {
-    Result r = db_->Query(
-        "SELECT id, username, secret_hash, created_at, revoked_at FROM api_tokens WHERE id = $1",
-        {id});
+    Result r = db_->Query(kTokenById, {id});
     if (r.Empty()) return std::nullopt;
     return ReadToken(r, 0);
   });
@@ -1324,8 +1335,7 @@ std::optional<TokenRecord> PgCatalog::GetToken(int64_t id) {
 std::vector<TokenRecord> PgCatalog::Tokens() {
   return Doing("read the tokens", [&] {
     std::vector<TokenRecord> tokens;
-    Result r = db_->Query(
-        "SELECT id, username, secret_hash, created_at, revoked_at FROM api_tokens ORDER BY id");
+    Result r = db_->Query(kTokensInOrder);
     for (int i = 0; i < r.Rows(); ++i) tokens.push_back(ReadToken(r, i));
     return tokens;
   });
@@ -1559,9 +1569,9 @@ void PgCatalog::Load(const CatalogDump& dump) {
     }
     for (const TokenRecord& t : dump.tokens) {
       db_->Query(R"sql(
-        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at)
-        VALUES ($1, $2, $3, $4, $5))sql",
-                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at});
+        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6))sql",
+                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at, t.expires_at});
     }
     for (const AuditEntry& e : dump.audit) {
       db_->Query(R"sql(

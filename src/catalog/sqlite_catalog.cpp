@@ -617,8 +617,20 @@ CREATE TABLE spec_sync (
 );
 )sql";
 
+// Version 7: tokens expire (empty: never, as every token made before).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kTokenById =
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " WHERE id = ?";
+constexpr const char* kTokensInOrder =
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " ORDER BY id";
+
 TokenRecord ReadToken(const Statement& row) {
-  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
+  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5)};
 }
 
 AccessRequest ReadRequest(const Statement& row) {
@@ -680,9 +692,9 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 }
 
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
-                                                    {3, kSchemaV3},  {4, SchemaV4()},
-                                                    {5, SchemaV5()}, {6, kSchemaV6}};
+  static const std::vector<Migration> migrations = {
+      {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
   return migrations;
 }
 
@@ -1178,10 +1190,12 @@ int64_t SqliteCatalog::Generation() {
 }
 
 int64_t SqliteCatalog::CreateToken(const std::string& user, const std::string& secret_hash,
-                                   const std::string& created_at) {
+                                   const std::string& created_at, const std::string& expires_at) {
   return Doing("create a token for " + user, [&] {
-    Statement(*db_, "INSERT INTO api_tokens (user, secret_hash, created_at) VALUES (?, ?, ?)")
-        .Bind(user, secret_hash, created_at)
+    Statement(*db_,
+              "INSERT INTO api_tokens (user, secret_hash, created_at, expires_at) "
+              "VALUES (?, ?, ?, ?)")
+        .Bind(user, secret_hash, created_at, expires_at)
         .Run();
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
   });
@@ -1189,9 +1203,7 @@ int64_t SqliteCatalog::CreateToken(const std::string& user, const std::string& s
 
 std::optional<TokenRecord> SqliteCatalog::GetToken(int64_t id) {
   return Doing("read a token", [&]() -> std::optional<TokenRecord> {
-    Statement select(*db_,
-                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
-                     "WHERE id = ?");
+    Statement select(*db_, kTokenById);
     if (!select.Bind(id).Step()) return std::nullopt;
     return ReadToken(select);
   });
@@ -1200,9 +1212,7 @@ std::optional<TokenRecord> SqliteCatalog::GetToken(int64_t id) {
 std::vector<TokenRecord> SqliteCatalog::Tokens() {
   return Doing("read the tokens", [&] {
     std::vector<TokenRecord> tokens;
-    Statement select(*db_,
-                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
-                     "ORDER BY id");
+    Statement select(*db_, kTokensInOrder);
     while (select.Step()) tokens.push_back(ReadToken(select));
     return tokens;
   });

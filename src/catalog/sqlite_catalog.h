@@ -97,7 +97,7 @@ class SqliteCatalog final : public CatalogStore {
   CatalogDump Dump() override;
   void Load(const CatalogDump& dump) override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
-                      const std::string& created_at) override;
+                      const std::string& created_at, const std::string& expires_at) override;
   std::optional<TokenRecord> GetToken(int64_t id) override;
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;

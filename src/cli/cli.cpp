@@ -269,8 +269,12 @@ int RunCli(int argc, char** argv) {
   std::string token_user;
   int64_t token_id = 0;
   auto* create = token->add_subcommand("create", "Print a new token for USER, once");
+  std::string token_expires;
   create->add_option("user", token_user, "A user of the mesh")->required();
-  create->callback([&] { exit_code = RunTokenCreate(with_mesh(), token_user); });
+  create->add_option("--expires", token_expires,
+                     "Lifetime: a number and s, m, h or d (e.g. 30d); default: mesh.yaml's "
+                     "auth.tokens.default_expiry, else never");
+  create->callback([&] { exit_code = RunTokenCreate(with_mesh(), token_user, token_expires); });
   auto* token_list = token->add_subcommand("list", "List tokens (never their secrets)");
   add_format(token_list);
   token_list->callback([&] { exit_code = RunTokenList(with_mesh(), chosen_format()); });

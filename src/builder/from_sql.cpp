@@ -653,12 +653,6 @@ json OutputOf(const spec::OutputPort& port, const std::string& id) {
   return block;
 }
 
-std::string FormatExtension(spec::FileFormat format) {
-  return format == spec::FileFormat::kParquet ? "parquet"
-         : format == spec::FileFormat::kJson  ? "json"
-                                              : "csv";
-}
-
 }  // namespace
 
 Conversion FlowFromProduct(const spec::Product& product, engine::Connection& parser) {
@@ -676,7 +670,7 @@ Conversion FlowFromProduct(const spec::Product& product, engine::Connection& par
       } else if (input.file) {
         if (!input.options.empty()) Refuse(where + ": reader options have no block");
         if (!IsDomainFile(*input.file) ||
-            input.file->substr(input.file->rfind('.') + 1) != FormatExtension(input.format)) {
+            input.file->substr(input.file->rfind('.') + 1) != spec::ToString(input.format)) {
           Refuse(where + ": only data/<name>.csv|json|parquet files are sources");
         }
         block["file"] = *input.file;

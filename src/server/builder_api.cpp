@@ -873,12 +873,6 @@ std::optional<spec::FileFormat> Sniff(std::string_view bytes) {
   return spec::FileFormat::kCsv;
 }
 
-const char* FormatName(spec::FileFormat format) {
-  return format == spec::FileFormat::kParquet ? "parquet"
-         : format == spec::FileFormat::kJson  ? "json"
-                                              : "csv";
-}
-
 struct Described {
   json columns = json::array();
   int64_t rows = 0;
@@ -971,7 +965,7 @@ json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain) {
     const fs::path path = folder / name;
     json item = {{"domain", domain.name},
                  {"file", file},
-                 {"format", FormatName(FormatOf(file))},
+                 {"format", spec::ToString(FormatOf(file))},
                  {"bytes", fs::file_size(path, ec)},
                  {"modified", Modified(path)}};
     const std::string stamp = FileStamp(path);
@@ -1052,8 +1046,8 @@ std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::strin
   }
   if (*sniffed != named) {
     return refuse(400, ErrorCode::kInvalidInput, "invalid",
-                  name + " holds " + FormatName(*sniffed) + ", not " + FormatName(named),
-                  "name it " + name.substr(0, name.rfind('.')) + "." + FormatName(*sniffed));
+                  name + " holds " + spec::ToString(*sniffed) + ", not " + spec::ToString(named),
+                  "name it " + name.substr(0, name.rfind('.')) + "." + spec::ToString(*sniffed));
   }
   const fs::path folder = fs::path(r.mesh.root) / domain->folder;
   const spec::ResolvedPath resolved = spec::ResolveInside(folder.string(), file);
@@ -1074,7 +1068,7 @@ std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::strin
   // a file that does not read leaves nothing behind, and a replaced one is never half new.
   fs::create_directories(path.parent_path());
   const fs::path staged =
-      path.parent_path() / (".upload-" + RandomHex(8) + "." + FormatName(named));
+      path.parent_path() / (".upload-" + RandomHex(8) + "." + spec::ToString(named));
   {
     std::ofstream out(staged, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -1092,7 +1086,7 @@ std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::strin
     std::error_code ec;
     fs::remove(staged, ec);
     return refuse(400, ErrorCode::kInvalidInput, "invalid",
-                  "cannot read " + name + " as " + FormatName(named) + ": " + e.what(),
+                  "cannot read " + name + " as " + spec::ToString(named) + ": " + e.what(),
                   "check the file opens in the tool that made it, and upload it again");
   }
   fs::rename(staged, path);
@@ -1100,11 +1094,11 @@ std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::strin
   governance::RecordAudit(r.catalog, who, "upload", target, "ok",
                           json({{"bytes", bytes.size()},
                                 {"rows", described.rows},
-                                {"format", FormatName(named)},
+                                {"format", spec::ToString(named)},
                                 {"replaced", exists}})
                               .dump());
   return {201, json({{"file", file},
-                     {"format", FormatName(named)},
+                     {"format", spec::ToString(named)},
                      {"bytes", bytes.size()},
                      {"rows", described.rows},
                      {"columns", described.columns},

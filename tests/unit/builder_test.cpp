@@ -341,6 +341,21 @@ TEST_F(ApiBuilderTest, APreviewIsGovernedAsAQueryWouldBe) {
     }
   }
   EXPECT_TRUE(histogram) << b["profile"];
+  // The profile is governed as the rows are: ben's e-mails are hashed in it too.
+  for (const auto& column : b["profile"]) {
+    if (column["column"] != "email") continue;
+    EXPECT_TRUE(column["masked"].get<bool>());
+    EXPECT_EQ(column["min"].get<std::string>().find('@'), std::string::npos) << column;
+    EXPECT_EQ(column["max"].get<std::string>().find('@'), std::string::npos) << column;
+  }
+  // The profile alone, as the profile tab asks for it ({"limit": 0}): the same columns and
+  // figures, and no rows.
+  const json alone = Json(Call("POST", "/api/v1/builder/preview", "ben",
+                               {{"flow", flow}, {"block", "j"}, {"limit", 0}}));
+  EXPECT_EQ(alone["rows"].size(), 0u);
+  EXPECT_EQ(alone["columns"], b["columns"]);
+  EXPECT_EQ(alone["row_count"], b["row_count"]);
+  EXPECT_EQ(alone["profile"], b["profile"]);
 
   // dana, an analyst, is exempt from the row filter: she counts more rows than ben.
   const json d =

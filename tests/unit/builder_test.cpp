@@ -647,8 +647,8 @@ TEST_F(ApiBuilderTest, APreviewJudgesOnlyTheBlockAndWhatItReads) {
   auto response =
       Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "big"}});
   ASSERT_EQ(response.status, 200) << response.body;
-  for (const auto& row : Json(response)["rows"])
-    EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
+  const json answer = Json(response);
+  for (const auto& row : answer["rows"]) EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
   // Without the profile: the same rows and count, no profile.
   auto quick = Call("POST", "/api/v1/builder/preview", "ben",
                     {{"flow", flow}, {"block", "big"}, {"profile", false}, {"limit", 1}});
@@ -755,7 +755,8 @@ TEST_F(ApiBuilderTest, AMemberUploadsAFileThatBecomesASourceAPreviewAndAnInput) 
   auto listed = Call("GET", "/api/v1/domains/sales/uploads", "ben", nullptr);
   ASSERT_EQ(listed.status, 200) << listed.body;
   EXPECT_NE(listed.body.find("data/targets.csv"), std::string::npos);
-  for (const auto& file : Json(listed)["files"]) {
+  const json files = Json(listed);
+  for (const auto& file : files["files"]) {
     if (file["file"] == "data/targets.csv") {
       EXPECT_EQ(file["modified"].get<std::string>().size(), 20u) << file;  // …T…Z
       EXPECT_EQ(file["rows"], 2);

@@ -2,8 +2,8 @@
 # The builder's previews (issue: the stage for business users; goal: a block's preview on
 # the scale-1 example under 300 ms median). Each block is asked for twice, as the builder
 # asks: its first 50 rows and their count (one or two governed queries), and, when the
-# profile tab is opened, the profile alone (two passes over every row: nulls, distinct,
-# min, max and the numbers' bounds, then the numbers' histograms). Beside them, raw DuckDB
+# profile tab is opened, the profile alone (one statement over every row: the block
+# materialized, nulls, distinct, min, max and the numbers' histograms). Beside them, raw DuckDB
 # running one full pass of the same SQL (`select count(*) from (…)`,
 # build/bench/query_bench) in the same run.
 #

@@ -22,6 +22,7 @@
 #include "contract/diff.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 #include "core/text.h"
 #include "engine/engine.h"
@@ -481,6 +482,7 @@ class ProductBuild {
         throw Error(ErrorCode::kFailed, "computing " + port.name + ": " +
                                             SummariseEngineError(e.what(), c_.mesh->root));
       }
+      fault::Hit(fault::Point::kStageParquet);
       Report(c_, address, "checking " + port.name + " (" + std::to_string(rows) + " rows)");
       const std::string relation = SqlIdentifier("__canopy_port_" + port.name);
       db.Execute("CREATE VIEW " + relation + " AS SELECT * FROM read_parquet(" + SqlString(file) +
@@ -648,6 +650,7 @@ class ProductBuild {
     manifest["published_at"] = version.published_at;
     version.manifest_path = relative_dir + "/manifest.json";
     c_.storage->WriteFile(staging_ + "/manifest.json", manifest.dump(2));
+    fault::Hit(fault::Point::kPublishManifest);
     c_.storage->RemoveAll(staging_ + "/tmp");
 
     // Move the finished version into place, then make it live in one transaction.
@@ -655,24 +658,29 @@ class ProductBuild {
     c_.storage->CreateDirectories(fs::path(final_dir).parent_path().string());
     c_.storage->Rename(staging_, final_dir);
     staging_.clear();
+    fault::Hit(fault::Point::kPublishRenamed);
     version.duration_ms = 0;
+    // The publish's audit entries are appended in its own transaction: a version is
+    // never live without them, whenever the process dies.
+    const std::string principal = "domain:" + product_.domain;
+    const nlohmann::json details = {{"build_id", version.build_id},
+                                    {"version", version.version},
+                                    {"rows", outcome_.run.rows},
+                                    {"manifest", version.manifest_path}};
+    std::vector<catalog::AuditEntry> audit = {
+        governance::MakeAuditEntry(principal, "publish", address, "ok", details.dump())};
+    for (const auto& f : declassified_) {  // the owner's reasons, with what they outweigh
+      const nlohmann::json why = {{"build_id", version.build_id}, {"version", version.version},
+                                  {"declared", f.declared},       {"lineage", f.lineage},
+                                  {"sources", f.sources},         {"reason", f.reason}};
+      audit.push_back(governance::MakeAuditEntry(principal, "declassify",
+                                                 product_.domain + "." + f.port + "." + f.column,
+                                                 "ok", why.dump()));
+    }
     c_.storage->Commit([&] {
       std::lock_guard<std::mutex> lock(*c_.mutex);
-      c_.catalog->Publish(version);
+      c_.catalog->Publish(version, audit);
       (*c_.live)[address] = FromLive(c_.root, version.build_id, version.ports);
-      nlohmann::json details = {{"build_id", version.build_id},
-                                {"version", version.version},
-                                {"rows", outcome_.run.rows},
-                                {"manifest", version.manifest_path}};
-      governance::RecordAudit(*c_.catalog, "domain:" + product_.domain, "publish", address, "ok",
-                              details.dump());
-      for (const auto& f : declassified_) {  // the owner's reasons, with what they outweigh
-        const nlohmann::json why = {{"build_id", version.build_id}, {"version", version.version},
-                                    {"declared", f.declared},       {"lineage", f.lineage},
-                                    {"sources", f.sources},         {"reason", f.reason}};
-        governance::RecordAudit(*c_.catalog, "domain:" + product_.domain, "declassify",
-                                product_.domain + "." + f.port + "." + f.column, "ok", why.dump());
-      }
     });
     outcome_.run.status = "published";
     outcome_.run.message = "version " + version.version + " is live";

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "governance/query.h"
 #include "spec/validate.h"
 #include "standards/yaml_json.h"
 
@@ -229,6 +230,15 @@ void ReadBlock(const json& node, Block& block) {
   auto one_input = [&] { block.inputs = {Text(node, "input", where)}; };
   switch (block.type) {
     case BlockType::kSource: {
+      if (node.contains("file") && !node.contains("port")) {
+        block.file = Text(node, "file", where);
+        if (!IsDomainFile(block.file)) {
+          Fail(where, "'file' must be one of the domain's files, data/<name>.csv|json|parquet",
+               "upload it into the domain, then pick it in the list of sources");
+        }
+        break;
+      }
+      if (node.contains("file")) Fail(where, "a source reads a 'port' or a 'file', not both");
       block.port = Text(node, "port", where);
       const auto dot = block.port.find('.');
       if (dot == std::string::npos || !spec::IsSqlName(block.port.substr(0, dot)) ||
@@ -508,11 +518,32 @@ Flow ParseFlow(std::string_view json_text, bool draft) {
   return flow;
 }
 
+bool IsDomainFile(std::string_view path) {
+  constexpr std::string_view kFolder = "data/";
+  if (path.substr(0, kFolder.size()) != kFolder) return false;
+  const std::string_view name = path.substr(kFolder.size());
+  const auto dot = name.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  const std::string_view ext = name.substr(dot + 1);
+  return (ext == "csv" || ext == "json" || ext == "parquet") &&
+         spec::IsSqlName(std::string(name.substr(0, dot)));
+}
+
+std::string FileRelationName(std::string_view path) {
+  std::string name(path.substr(path.rfind('/') + 1));
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
 std::string BlockSql(const Flow& flow, const Block& block) {
   (void)flow;
   auto input = [&](size_t i) { return Name(block.inputs.at(i)); };
   switch (block.type) {
     case BlockType::kSource:
+      if (!block.file.empty()) {
+        return std::string("select * from ") + governance::kFileSchema + "." +
+               FileRelationName(block.file);
+      }
       return "select * from " + block.port;
     case BlockType::kFilter:
       return "select *\nfrom " + input(0) + "\nwhere " + ConditionSql(block.where, 2);
@@ -599,7 +630,7 @@ Plan PlanProduct(const Flow& flow) {
   std::set<std::string> models;
   for (const auto& block : flow.blocks) {
     if (block.type == BlockType::kSource) {
-      plan.inputs.emplace_back(block.id, block.port);
+      plan.inputs.push_back({block.id, block.port, block.file});
     } else if (block.type != BlockType::kOutput) {
       plan.models.push_back(
           {block.id, BlockSql(flow, block),
@@ -633,8 +664,13 @@ std::vector<CompiledFile> Compile(const Flow& flow, const std::string& domain,
   json inputs = json::array();
   json transform = json::array();
   json outputs = json::array();
-  for (const auto& [name, port] : plan.inputs)
-    inputs.push_back({{"name", name}, {"product", port}});
+  for (const auto& input : plan.inputs) {
+    if (input.file.empty()) {
+      inputs.push_back({{"name", input.name}, {"product", input.port}});
+    } else {
+      inputs.push_back({{"name", input.name}, {"file", input.file}});
+    }
+  }
   for (const auto& model : plan.models) {
     const std::string path = sql_folder + model.name + ".sql";
     files.push_back({path, "-- " + model.comment + "\n" + model.sql + "\n"});

@@ -85,8 +85,9 @@ struct Block {
   std::string id;  // a SQL name: the model's (and the CTE's) name
   BlockType type = BlockType::kSource;
   std::vector<std::string> inputs;  // ids of the blocks it reads, in order
-  // source
+  // source: a port, or a file of the domain's own folder (exactly one is set)
   std::string port;  // "domain.port"
+  std::string file;  // "data/<name>.csv|json|parquet", relative to the domain folder
   // filter
   Condition where;
   // select
@@ -135,6 +136,12 @@ struct Flow {
 // A draft (what a preview reads) may leave the product unnamed and have no output block.
 Flow ParseFlow(std::string_view json_text, bool draft = false);
 
+// A file a source block may read: "data/<name>.csv|json|parquet", where <name> is a SQL
+// name (so the path stays inside the domain's data folder by construction).
+bool IsDomainFile(std::string_view path);
+// The table that stands for such a file in a preview: canopy_files.<name>_<ext>.
+std::string FileRelationName(std::string_view path);
+
 // The SQL of one block over its inputs, named by their ids (a source reads its port by
 // its SQL name). `previous` holds the ids already compiled.
 std::string BlockSql(const Flow& flow, const Block& block);
@@ -162,8 +169,13 @@ struct PlannedPort {
   const Block* block;
   std::string from;  // the model it publishes
 };
+struct PlannedInput {
+  std::string name;
+  std::string port;  // "domain.port", or
+  std::string file;  // "data/<name>.<ext>" in the domain's folder
+};
 struct Plan {
-  std::vector<std::pair<std::string, std::string>> inputs;  // input name, "domain.port"
+  std::vector<PlannedInput> inputs;
   std::vector<PlannedModel> models;
   std::vector<PlannedPort> ports;
 };

@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 
 namespace fs = std::filesystem;
@@ -139,6 +140,7 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
     throw Error(ErrorCode::kFailed,
                 "cannot lock the audit checkpoint " + lock_path + ": " + std::strerror(errno));
   }
+  RemoveStaleTemporaries();
   AuditCheckpoint current;
   const Checkpoint state = Read(current);
   // A forged checkpoint, or a missing one once the chain has begun, stays as found:
@@ -165,6 +167,7 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
                        ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
                        ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
+  if (written) fault::Hit(fault::Point::kAuditCheckpoint);
   const bool renamed = written && ::rename(staged.c_str(), checkpoint_path_.c_str()) == 0;
   const std::string reason = std::strerror(errno);
   ::close(lock);
@@ -172,6 +175,19 @@ void AuditSeal::Write(const AuditCheckpoint& wanted, bool may_create,
     ::unlink(staged.c_str());
     throw Error(ErrorCode::kFailed,
                 "cannot write the audit checkpoint " + checkpoint_path_ + ": " + reason);
+  }
+}
+
+void AuditSeal::RemoveStaleTemporaries() const {
+  // Temporary checkpoints are made and renamed under the lock the caller holds: any
+  // found now is what a process that died between the two left.
+  const fs::path checkpoint(checkpoint_path_);
+  const std::string prefix = checkpoint.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(checkpoint.parent_path(), ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) != 0) continue;
+    std::error_code removed;
+    fs::remove(entry.path(), removed);
   }
 }
 

@@ -77,6 +77,9 @@ class AuditSeal {
 
  private:
   std::string Sign(const AuditCheckpoint& checkpoint) const;
+  // Removes the temporary checkpoints of writers that died before their rename; under
+  // the checkpoint's lock.
+  void RemoveStaleTemporaries() const;
   void Write(const AuditCheckpoint& next, bool may_create,
              const std::function<std::string(int64_t)>& hash_at, bool force = false) const;
   std::string key_;

@@ -252,6 +252,7 @@ struct TokenRecord {
   std::string secret_hash;  // hex SHA-256 of the secret part
   std::string created_at;
   std::string revoked_at;  // empty while valid
+  std::string expires_at;  // ISO 8601 UTC; empty: never expires
 };
 
 // What `canopy catalog info` shows.
@@ -315,9 +316,12 @@ class CatalogStore {
   virtual std::vector<ProductRun> Runs(const std::string& build_id) = 0;
 
   // Makes `version` the live version of its product, in one transaction, with its
-  // ports, columns, quality results and lineage. Throws Error(kFailed) and changes
-  // nothing on failure.
-  virtual void Publish(const PublishedVersion& version) = 0;
+  // ports, columns, quality results and lineage, and appends `audit` to the audit log
+  // in that same transaction (as AppendAudit does, checkpoint included), so that a
+  // version is never live without the entries that record its publish, whenever the
+  // process dies. Throws Error(kFailed) and changes nothing on failure.
+  virtual void Publish(const PublishedVersion& version, const std::vector<AuditEntry>& audit) = 0;
+  void Publish(const PublishedVersion& version) { Publish(version, {}); }
 
   virtual std::optional<LiveVersion> Live(const std::string& domain,
                                           const std::string& product) = 0;
@@ -382,8 +386,9 @@ class CatalogStore {
 
   // --- API tokens ---
 
+  // `expires_at`: ISO 8601 UTC, or empty for a token that never expires.
   virtual int64_t CreateToken(const std::string& user, const std::string& secret_hash,
-                              const std::string& created_at) = 0;
+                              const std::string& created_at, const std::string& expires_at) = 0;
   virtual std::optional<TokenRecord> GetToken(int64_t id) = 0;
   virtual std::vector<TokenRecord> Tokens() = 0;
   // False when there is no such valid token.

@@ -13,6 +13,7 @@
 #include "catalog/pg_handle.h"
 #include "catalog/store_util.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 #include "core/text.h"
 
@@ -344,15 +345,20 @@ BEGIN
 END $$;
 )sql";
 
+// Version 7: tokens expire (empty: never, as every token made before).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+)sql";
+
 struct PgMigration {
   int version;
   std::string sql;
 };
 
 const std::vector<PgMigration>& Migrations() {
-  static const std::vector<PgMigration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
-                                                      {3, kSchemaV3},  {4, SchemaV4()},
-                                                      {5, SchemaV5()}, {6, kSchemaV6}};
+  static const std::vector<PgMigration> migrations = {
+      {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
   return migrations;
 }
 
@@ -508,6 +514,25 @@ int64_t UpsertProduct(Connection& db, const ProductRecord& p) {
 }
 
 // Inserts a version and everything that hangs off it; returns its id.
+// Appends `entry` to the chain inside the caller's transaction, under the audit lock
+// (taken here, held to the end of the transaction), linked to the head as read under it.
+AuditEntry InsertAudit(Connection& db, const AuditSeal& seal, const AuditEntry& entry) {
+  static const std::string lock = std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")";
+  db.Query(lock.c_str(), {"audit"});
+  AuditEntry stored = entry;
+  Result last = db.Query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  stored.seq = last.Empty() ? 1 : last.Int(0, 0) + 1;
+  stored.prev_hash = last.Empty() ? std::string(64, '0') : last.Text(0, 1);
+  stored.hash = seal.Hash(stored);
+  db.Query(R"sql(
+    INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql",
+           {stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
+            stored.details, stored.prev_hash, stored.hash});
+  fault::Hit(fault::Point::kAuditAppend);
+  return stored;
+}
+
 int64_t InsertVersion(Connection& db, int64_t product_id, const PublishedVersion& v) {
   const int64_t version_id = db.Query(R"sql(
     INSERT INTO versions (product_id, version, build_id, fingerprint, published_at,
@@ -751,8 +776,16 @@ std::string Snippet(const std::string& body, const std::vector<std::string>& wor
   return out;
 }
 
+constexpr const char* kTokenById =
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " WHERE id = $1";
+constexpr const char* kTokensInOrder =
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " ORDER BY id";
+
 TokenRecord ReadToken(const Result& r, int row) {
-  return {r.Int(row, 0), r.Text(row, 1), r.Text(row, 2), r.Text(row, 3), r.Text(row, 4)};
+  return {r.Int(row, 0),  r.Text(row, 1), r.Text(row, 2),
+          r.Text(row, 3), r.Text(row, 4), r.Text(row, 5)};
 }
 
 constexpr const char* kRequestSelect =
@@ -943,8 +976,9 @@ std::vector<ProductRun> PgCatalog::Runs(const std::string& build_id) {
   });
 }
 
-void PgCatalog::Publish(const PublishedVersion& v) {
+void PgCatalog::Publish(const PublishedVersion& v, const std::vector<AuditEntry>& audit) {
   const std::string name = v.domain + "." + v.product;
+  if (!audit.empty() && !seal_->has_key()) throw MissingAuditKey(*seal_);
   Doing("publish " + name + " build " + v.build_id, [&] {
     WriteTransaction transaction(*db_);
     EnsureDomain(*db_, v.domain);
@@ -961,7 +995,12 @@ void PgCatalog::Publish(const PublishedVersion& v) {
     const int64_t version_id = InsertVersion(*db_, product_id, v);
     db_->Query("UPDATE products SET live_version_id = $1 WHERE id = $2", {version_id, product_id});
     RefreshSearch(*db_, product_id);
+    // The write lock first, then the audit lock: no transaction takes them the other way.
+    std::optional<AuditEntry> head;
+    for (const auto& entry : audit) head = InsertAudit(*db_, *seal_, entry);
+    fault::Hit(fault::Point::kCatalogPublish);
     transaction.Commit();
+    if (head) AdvanceCheckpoint(*head);
   });
 }
 
@@ -1081,6 +1120,7 @@ void PgCatalog::RecordLineageEvent(const std::string& build_id, const std::strin
     WriteTransaction transaction(*db_);
     db_->Query("INSERT INTO openlineage_events (build_id, event) VALUES ($1, $2)",
                {build_id, event});
+    fault::Hit(fault::Point::kLineageRecord);
     transaction.Commit();
   });
 }
@@ -1234,24 +1274,18 @@ AuditEntry PgCatalog::AppendAudit(const AuditEntry& entry) {
     // Appends queue on their own lock (not the catalog's write lock: a query's audit
     // entry never waits for a publish), so every process extends one chain.
     Transaction transaction(*db_, Transaction::Mode::kWrite);
-    static const std::string lock = std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")";
-    db_->Query(lock.c_str(), {"audit"});
-    AuditEntry stored = entry;
-    Result last = db_->Query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    stored.seq = last.Empty() ? 1 : last.Int(0, 0) + 1;
-    stored.prev_hash = last.Empty() ? std::string(64, '0') : last.Text(0, 1);
-    stored.hash = seal_->Hash(stored);
-    db_->Query(R"sql(
-      INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql",
-               {stored.seq, stored.at, stored.principal, stored.action, stored.target,
-                stored.outcome, stored.details, stored.prev_hash, stored.hash});
+    AuditEntry stored = InsertAudit(*db_, *seal_, entry);
     transaction.Commit();
-    seal_->Advance(stored.seq, stored.hash, [this](int64_t seq) {
-      Result at = db_->Query("SELECT hash FROM audit_log WHERE seq = $1", {seq});
-      return at.Empty() ? std::string() : at.Text(0, 0);
-    });
+    AdvanceCheckpoint(stored);
     return stored;
+  });
+}
+
+void PgCatalog::AdvanceCheckpoint(const AuditEntry& head) {
+  fault::Hit(fault::Point::kAuditCommitted);
+  seal_->Advance(head.seq, head.hash, [this](int64_t seq) {
+    Result at = db_->Query("SELECT hash FROM audit_log WHERE seq = $1", {seq});
+    return at.Empty() ? std::string() : at.Text(0, 0);
   });
 }
 
@@ -1276,14 +1310,14 @@ std::string PgCatalog::MaskSalt() {
 }
 
 int64_t PgCatalog::CreateToken(const std::string& user, const std::string& secret_hash,
-                               const std::string& created_at) {
+                               const std::string& created_at, const std::string& expires_at) {
   return Doing("create a token for " + user, [&] {
     WriteTransaction transaction(*db_);
     const int64_t id =
         db_->Query(
-               "INSERT INTO api_tokens (username, secret_hash, created_at) VALUES ($1, $2, $3) "
-               "RETURNING id",
-               {user, secret_hash, created_at})
+               "INSERT INTO api_tokens (username, secret_hash, created_at, expires_at) "
+               "VALUES ($1, $2, $3, $4) RETURNING id",
+               {user, secret_hash, created_at, expires_at})
             .Int(0, 0);
     transaction.Commit();
     return id;
@@ -1292,9 +1326,7 @@ int64_t PgCatalog::CreateToken(const std::string& user, const std::string& secre
 
 std::optional<TokenRecord> PgCatalog::GetToken(int64_t id) {
   return Doing("read a token", [&]() -> std::optional<TokenRecord> {
-    Result r = db_->Query(
-        "SELECT id, username, secret_hash, created_at, revoked_at FROM api_tokens WHERE id = $1",
-        {id});
+    Result r = db_->Query(kTokenById, {id});
     if (r.Empty()) return std::nullopt;
     return ReadToken(r, 0);
   });
@@ -1303,8 +1335,7 @@ std::optional<TokenRecord> PgCatalog::GetToken(int64_t id) {
 std::vector<TokenRecord> PgCatalog::Tokens() {
   return Doing("read the tokens", [&] {
     std::vector<TokenRecord> tokens;
-    Result r = db_->Query(
-        "SELECT id, username, secret_hash, created_at, revoked_at FROM api_tokens ORDER BY id");
+    Result r = db_->Query(kTokensInOrder);
     for (int i = 0; i < r.Rows(); ++i) tokens.push_back(ReadToken(r, i));
     return tokens;
   });
@@ -1538,9 +1569,9 @@ void PgCatalog::Load(const CatalogDump& dump) {
     }
     for (const TokenRecord& t : dump.tokens) {
       db_->Query(R"sql(
-        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at)
-        VALUES ($1, $2, $3, $4, $5))sql",
-                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at});
+        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6))sql",
+                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at, t.expires_at});
     }
     for (const AuditEntry& e : dump.audit) {
       db_->Query(R"sql(

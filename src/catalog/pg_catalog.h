@@ -43,7 +43,8 @@ class PgCatalog final : public CatalogStore {
                    const std::string& finished_at) override;
   void RecordRun(const ProductRun& run) override;
   std::vector<ProductRun> Runs(const std::string& build_id) override;
-  void Publish(const PublishedVersion& version) override;
+  using CatalogStore::Publish;
+  void Publish(const PublishedVersion& version, const std::vector<AuditEntry>& audit) override;
   std::optional<LiveVersion> Live(const std::string& domain, const std::string& product) override;
   std::vector<ProductSummary> ListProducts() override;
   std::optional<ProductDetail> GetProduct(const std::string& domain,
@@ -71,7 +72,7 @@ class PgCatalog final : public CatalogStore {
   void SealAudit() override;
   std::string MaskSalt() override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
-                      const std::string& created_at) override;
+                      const std::string& created_at, const std::string& expires_at) override;
   std::optional<TokenRecord> GetToken(int64_t id) override;
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
@@ -89,6 +90,8 @@ class PgCatalog final : public CatalogStore {
   void Load(const CatalogDump& dump) override;
 
  private:
+  // After an append commits: moves the signed checkpoint to `head`.
+  void AdvanceCheckpoint(const AuditEntry& head);
   std::string url_;  // as given (with its password): for the watch's own connection
   std::unique_ptr<pg::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;

@@ -20,6 +20,7 @@
 #include "catalog/store_util.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/hash.h"
 
 namespace canopy::catalog {
@@ -320,6 +321,29 @@ void InsertPorts(Connection& db, int64_t version_id, const std::vector<PortRecor
   }
 }
 
+// Appends `entry` to the chain inside the caller's write transaction: it links to the
+// head as read in that transaction, which the write lock keeps from moving.
+AuditEntry InsertAudit(Connection& db, const AuditSeal& seal, const AuditEntry& entry) {
+  AuditEntry stored = entry;
+  Statement last(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  if (last.Step()) {
+    stored.seq = last.Int(0) + 1;
+    stored.prev_hash = last.Text(1);
+  } else {
+    stored.seq = 1;
+    stored.prev_hash = std::string(64, '0');
+  }
+  stored.hash = seal.Hash(stored);
+  Statement(db, R"sql(
+    INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
+      .Bind(stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
+            stored.details, stored.prev_hash, stored.hash)
+      .Run();
+  fault::Hit(fault::Point::kAuditAppend);
+  return stored;
+}
+
 void InsertVersionDetails(Connection& db, int64_t version_id, const PublishedVersion& v) {
   InsertPorts(db, version_id, v.ports);
   Statement quality(db, R"sql(
@@ -593,8 +617,20 @@ CREATE TABLE spec_sync (
 );
 )sql";
 
+// Version 7: tokens expire (empty: never, as every token made before).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kTokenById =
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " WHERE id = ?";
+constexpr const char* kTokensInOrder =
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    " ORDER BY id";
+
 TokenRecord ReadToken(const Statement& row) {
-  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)};
+  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5)};
 }
 
 AccessRequest ReadRequest(const Statement& row) {
@@ -656,9 +692,9 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 }
 
 const std::vector<Migration>& SqliteMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1},  {2, kSchemaV2},
-                                                    {3, kSchemaV3},  {4, SchemaV4()},
-                                                    {5, SchemaV5()}, {6, kSchemaV6}};
+  static const std::vector<Migration> migrations = {
+      {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
   return migrations;
 }
 
@@ -794,8 +830,9 @@ std::vector<ProductRun> SqliteCatalog::Runs(const std::string& build_id) {
   });
 }
 
-void SqliteCatalog::Publish(const PublishedVersion& v) {
+void SqliteCatalog::Publish(const PublishedVersion& v, const std::vector<AuditEntry>& audit) {
   const std::string name = v.domain + "." + v.product;
+  if (!audit.empty() && !seal_->has_key()) throw MissingAuditKey(*seal_);
   Doing("publish " + name + " build " + v.build_id, [&] {
     Transaction transaction(*db_, Transaction::Mode::kWrite);
     EnsureDomain(*db_, v.domain);
@@ -822,7 +859,11 @@ void SqliteCatalog::Publish(const PublishedVersion& v) {
         .Bind(version_id, product_id)
         .Run();
     RefreshSearch(*db_, product_id);
+    std::optional<AuditEntry> head;
+    for (const auto& entry : audit) head = InsertAudit(*db_, *seal_, entry);
+    fault::Hit(fault::Point::kCatalogPublish);
     transaction.Commit();
+    if (head) AdvanceCheckpoint(*head);
   });
 }
 
@@ -930,6 +971,7 @@ void SqliteCatalog::RecordLineageEvent(const std::string& build_id, const std::s
     Statement(*db_, "INSERT INTO openlineage_events (build_id, event) VALUES (?, ?)")
         .Bind(build_id, event)
         .Run();
+    fault::Hit(fault::Point::kLineageRecord);
     transaction.Commit();
   });
 }
@@ -1101,28 +1143,18 @@ AuditEntry SqliteCatalog::AppendAudit(const AuditEntry& entry) {
   if (!seal_->has_key()) throw MissingAuditKey(*seal_);
   return Doing("append to the audit log", [&] {
     Transaction transaction(*db_, Transaction::Mode::kWrite);
-    AuditEntry stored = entry;
-    Statement last(*db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    if (last.Step()) {
-      stored.seq = last.Int(0) + 1;
-      stored.prev_hash = last.Text(1);
-    } else {
-      stored.seq = 1;
-      stored.prev_hash = std::string(64, '0');
-    }
-    stored.hash = seal_->Hash(stored);
-    Statement(*db_, R"sql(
-      INSERT INTO audit_log (seq, at, principal, action, target, outcome, details, prev_hash, hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?))sql")
-        .Bind(stored.seq, stored.at, stored.principal, stored.action, stored.target, stored.outcome,
-              stored.details, stored.prev_hash, stored.hash)
-        .Run();
+    AuditEntry stored = InsertAudit(*db_, *seal_, entry);
     transaction.Commit();
-    seal_->Advance(stored.seq, stored.hash, [this](int64_t seq) {
-      Statement at(*db_, "SELECT hash FROM audit_log WHERE seq = ?");
-      return at.Bind(seq).Step() ? at.Text(0) : std::string();
-    });
+    AdvanceCheckpoint(stored);
     return stored;
+  });
+}
+
+void SqliteCatalog::AdvanceCheckpoint(const AuditEntry& head) {
+  fault::Hit(fault::Point::kAuditCommitted);
+  seal_->Advance(head.seq, head.hash, [this](int64_t seq) {
+    Statement at(*db_, "SELECT hash FROM audit_log WHERE seq = ?");
+    return at.Bind(seq).Step() ? at.Text(0) : std::string();
   });
 }
 
@@ -1158,10 +1190,12 @@ int64_t SqliteCatalog::Generation() {
 }
 
 int64_t SqliteCatalog::CreateToken(const std::string& user, const std::string& secret_hash,
-                                   const std::string& created_at) {
+                                   const std::string& created_at, const std::string& expires_at) {
   return Doing("create a token for " + user, [&] {
-    Statement(*db_, "INSERT INTO api_tokens (user, secret_hash, created_at) VALUES (?, ?, ?)")
-        .Bind(user, secret_hash, created_at)
+    Statement(*db_,
+              "INSERT INTO api_tokens (user, secret_hash, created_at, expires_at) "
+              "VALUES (?, ?, ?, ?)")
+        .Bind(user, secret_hash, created_at, expires_at)
         .Run();
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
   });
@@ -1169,9 +1203,7 @@ int64_t SqliteCatalog::CreateToken(const std::string& user, const std::string& s
 
 std::optional<TokenRecord> SqliteCatalog::GetToken(int64_t id) {
   return Doing("read a token", [&]() -> std::optional<TokenRecord> {
-    Statement select(*db_,
-                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
-                     "WHERE id = ?");
+    Statement select(*db_, kTokenById);
     if (!select.Bind(id).Step()) return std::nullopt;
     return ReadToken(select);
   });
@@ -1180,9 +1212,7 @@ std::optional<TokenRecord> SqliteCatalog::GetToken(int64_t id) {
 std::vector<TokenRecord> SqliteCatalog::Tokens() {
   return Doing("read the tokens", [&] {
     std::vector<TokenRecord> tokens;
-    Statement select(*db_,
-                     "SELECT id, user, secret_hash, created_at, revoked_at FROM api_tokens "
-                     "ORDER BY id");
+    Statement select(*db_, kTokensInOrder);
     while (select.Step()) tokens.push_back(ReadToken(select));
     return tokens;
   });

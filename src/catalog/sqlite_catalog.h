@@ -54,7 +54,8 @@ class SqliteCatalog final : public CatalogStore {
   std::vector<ProductRun> Runs(const std::string& build_id) override;
   // Also throws Error(kConflict), changing nothing, when this product already has a
   // version with the same build id. A product missing from the spec is added.
-  void Publish(const PublishedVersion& version) override;
+  using CatalogStore::Publish;
+  void Publish(const PublishedVersion& version, const std::vector<AuditEntry>& audit) override;
   std::optional<LiveVersion> Live(const std::string& domain, const std::string& product) override;
   // Sorted by domain, name; retired products included.
   std::vector<ProductSummary> ListProducts() override;
@@ -96,12 +97,14 @@ class SqliteCatalog final : public CatalogStore {
   CatalogDump Dump() override;
   void Load(const CatalogDump& dump) override;
   int64_t CreateToken(const std::string& user, const std::string& secret_hash,
-                      const std::string& created_at) override;
+                      const std::string& created_at, const std::string& expires_at) override;
   std::optional<TokenRecord> GetToken(int64_t id) override;
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
 
  private:
+  // After an append commits: moves the signed checkpoint to `head`.
+  void AdvanceCheckpoint(const AuditEntry& head);
   std::string path_;
   std::unique_ptr<sqlite::Connection> db_;
   std::unique_ptr<AuditSeal> seal_;

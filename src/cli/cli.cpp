@@ -255,15 +255,26 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   serve->add_option("--pg-tls-key", pg.tls_key, "The certificate's private key (PEM)")
       ->check(CLI::ExistingFile);
-  serve->callback([&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg); });
+  int max_upload_mb = 64;
+  serve
+      ->add_option("--max-upload-mb", max_upload_mb,
+                   "The largest file a domain member may upload for the builder, in MiB "
+                   "(default 64)")
+      ->check(CLI::Range(1, 4096));
+  serve->callback(
+      [&] { exit_code = RunServe(with_mesh(), listen, serve_threads, pg, max_upload_mb); });
 
   auto* token = app.add_subcommand("token", "API tokens for canopy serve");
   token->require_subcommand(1);
   std::string token_user;
   int64_t token_id = 0;
   auto* create = token->add_subcommand("create", "Print a new token for USER, once");
+  std::string token_expires;
   create->add_option("user", token_user, "A user of the mesh")->required();
-  create->callback([&] { exit_code = RunTokenCreate(with_mesh(), token_user); });
+  create->add_option("--expires", token_expires,
+                     "Lifetime: a number and s, m, h or d (e.g. 30d); default: mesh.yaml's "
+                     "auth.tokens.default_expiry, else never");
+  create->callback([&] { exit_code = RunTokenCreate(with_mesh(), token_user, token_expires); });
   auto* token_list = token->add_subcommand("list", "List tokens (never their secrets)");
   add_format(token_list);
   token_list->callback([&] { exit_code = RunTokenList(with_mesh(), chosen_format()); });

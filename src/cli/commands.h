@@ -41,8 +41,9 @@ struct PgServeOptions {
   int idle_timeout_s = 3600;
 };
 int RunServe(const GlobalOptions& global, const std::string& listen, int threads,
-             const PgServeOptions& pg);
-int RunTokenCreate(const GlobalOptions& global, const std::string& user);
+             const PgServeOptions& pg, int max_upload_mb);
+int RunTokenCreate(const GlobalOptions& global, const std::string& user,
+                   const std::string& expires);
 int RunTokenList(const GlobalOptions& global, OutputFormat format);
 int RunTokenRevoke(const GlobalOptions& global, int64_t id);
 int RunContractDiff(const GlobalOptions& global, const std::string& address);

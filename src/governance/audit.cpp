@@ -4,9 +4,9 @@
 
 namespace canopy::governance {
 
-catalog::AuditEntry RecordAudit(catalog::CatalogStore& catalog, const std::string& principal,
-                                const std::string& action, const std::string& target,
-                                const std::string& outcome, const std::string& details) {
+catalog::AuditEntry MakeAuditEntry(const std::string& principal, const std::string& action,
+                                   const std::string& target, const std::string& outcome,
+                                   const std::string& details) {
   catalog::AuditEntry entry;
   entry.at = NowIso8601();
   entry.principal = principal;
@@ -14,7 +14,13 @@ catalog::AuditEntry RecordAudit(catalog::CatalogStore& catalog, const std::strin
   entry.target = target;
   entry.outcome = outcome;
   entry.details = details;
-  return catalog.AppendAudit(entry);
+  return entry;
+}
+
+catalog::AuditEntry RecordAudit(catalog::CatalogStore& catalog, const std::string& principal,
+                                const std::string& action, const std::string& target,
+                                const std::string& outcome, const std::string& details) {
+  return catalog.AppendAudit(MakeAuditEntry(principal, action, target, outcome, details));
 }
 
 AuditVerification VerifyAudit(catalog::CatalogStore& catalog) {

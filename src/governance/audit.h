@@ -9,6 +9,12 @@
 
 namespace canopy::governance {
 
+// An entry made now, not yet chained: for CatalogStore::Publish, which appends a
+// publish's entries in its own transaction. `details` is a JSON object's text.
+catalog::AuditEntry MakeAuditEntry(const std::string& principal, const std::string& action,
+                                   const std::string& target, const std::string& outcome,
+                                   const std::string& details);
+
 // Appends one entry (now, chained). `details` is a JSON object's text.
 catalog::AuditEntry RecordAudit(catalog::CatalogStore& catalog, const std::string& principal,
                                 const std::string& action, const std::string& target,

@@ -54,6 +54,11 @@ bool Principal::HasClearance(const std::string& classification) const {
 }
 
 Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& text) {
+  return ResolvePrincipal(mesh, text, {});
+}
+
+Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& text,
+                           const std::vector<std::string>& extra_groups) {
   Principal principal;
   std::string name = text;
   if (text.rfind("domain:", 0) == 0) {
@@ -81,6 +86,9 @@ Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& text) {
   }
   principal.name = user->name;
   principal.groups = user->groups;
+  for (const auto& group : extra_groups) {
+    if (!principal.InGroup(group)) principal.groups.push_back(group);
+  }
   principal.attributes = user->attributes;
   principal.clearances = user->clearances;
   for (const auto& group : user->groups) {

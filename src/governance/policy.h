@@ -32,6 +32,10 @@ struct Principal {
 // Resolves "alice" / "user:alice" / "domain:finance". Throws Error(kNotFound) for
 // someone the mesh does not know.
 Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& name);
+// The same for a user, who is also in `extra_groups` (groups an identity provider gave:
+// they count for grants, row-filter exemptions and domain membership, never for admin).
+Principal ResolvePrincipal(const spec::Mesh& mesh, const std::string& name,
+                           const std::vector<std::string>& extra_groups);
 
 // A grant made at run time (an approved access request, `canopy grant`), in
 // addition to the standing grants of the product's spec.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <list>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -371,6 +372,17 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
+  std::map<std::string, const FileRelation*> file_relations;
+  for (const auto& file : options.files) {
+    const std::string name = std::string(kFileSchema) + "." + ToLower(file.name);
+    known.insert(name);
+    file_relations[name] = &file;
+  }
+  if (!options.files.empty()) {
+    std::vector<std::string> names;
+    for (const auto& file : options.files) names.push_back(file.name);
+    st.details["files"] = names;
+  }
   st.verdict = CachedGuard(sql, known);
   if (!st.verdict.allowed) {
     st.Audit("denied", st.verdict.reason);
@@ -380,7 +392,12 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
 
   // 2. A decision per port; any denial stops the query.
   const auto grants = LoadGrants(catalog);
+  std::vector<const FileRelation*> read_files;
   for (const auto& sql_name : st.verdict.ports) {
+    if (auto file = file_relations.find(sql_name); file != file_relations.end()) {
+      read_files.push_back(file->second);
+      continue;
+    }
     const auto dot = sql_name.find('.');
     auto [product, port] = mesh.FindPort(sql_name.substr(0, dot), sql_name.substr(dot + 1));
     PortAccess access{product, port, Decide(mesh, grants, principal, *product, *port), "", {}};
@@ -429,6 +446,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
   sandbox_options.config["allow_community_extensions"] = "false";
   std::vector<std::string> files;
   for (const auto& access : st.accesses) files.push_back(access.file);
+  for (const auto* file : read_files) files.push_back(file->path);
   if (!options.parquet_path.empty()) {
     // The one path the engine may write: a staging file beside the output, named
     // here; its folder stays closed.
@@ -437,7 +455,7 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
                          .string();
   }
   const bool filtered = !outcome.filtered.empty();
-  auto setup = [&st, filtered](const std::vector<std::string>& paths) {
+  auto setup = [&st, filtered, &read_files](const std::vector<std::string>& paths) {
     std::vector<std::string> allowed;
     for (const auto& path : paths) allowed.push_back(SqlString(path));
     if (!st.output_file.empty()) allowed.push_back(SqlString(st.output_file));
@@ -458,6 +476,15 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
                              "read_parquet(" + SqlString(paths[i]) + ")") +
               ";";
     }
+    for (size_t i = 0; i < read_files.size(); ++i) {
+      if (i == 0) text += std::string("CREATE SCHEMA ") + kFileSchema + ";";
+      const std::string& path = paths[st.accesses.size() + i];
+      const char* reader = read_files[i]->format == spec::FileFormat::kCsv    ? "read_csv"
+                           : read_files[i]->format == spec::FileFormat::kJson ? "read_json"
+                                                                              : "read_parquet";
+      text += std::string("CREATE VIEW ") + kFileSchema + "." + SqlIdentifier(read_files[i]->name) +
+              " AS SELECT * FROM " + reader + "(" + SqlString(path) + ");";
+    }
     // With a row filter in play, keep the optimizer from moving the reader's predicates
     // below it (or reordering them before it), so they never run on hidden rows — an
     // error raised there would tell the reader something about a row it may not see.
@@ -470,9 +497,17 @@ GovernedQuery::GovernedQuery(const spec::Mesh& mesh, catalog::CatalogStore& cata
     const std::string salt = catalog.MaskSalt();
     auto make = [&] { return MakeSandbox(root, files, salt, sandbox_options, setup); };
     if (st.output_file.empty()) {
+      // A port's file never changes (a new version is a new file); a domain's own file
+      // may be replaced in place, so its size and time are part of what is kept.
+      std::string stamps;
+      for (const auto* file : read_files) {
+        std::error_code ec;
+        stamps += "|" + std::to_string(fs::file_size(file->path, ec)) + "@" +
+                  std::to_string(fs::last_write_time(file->path, ec).time_since_epoch().count());
+      }
       const std::string key =
           Sha256Hex(setup(files) + "|" + salt + "|" + sandbox_options.config.at("memory_limit") +
-                    "|" + sandbox_options.config.at("threads"));
+                    "|" + sandbox_options.config.at("threads") + stamps);
       auto kept = Sandboxes().Get(key);
       st.sandbox = kept ? *kept : make();
       if (!kept) Sandboxes().Put(key, st.sandbox);

@@ -50,12 +50,24 @@ class ResultSink {
   std::vector<Value> values_;  // the default Rows' row, reused
 };
 
+// A file a query may read beside the ports: one in a domain's own folder (an upload, a
+// source file), which the builder previews for the domain's members — the caller has
+// checked that the reader is one. It is the table `canopy_files.<name>`, read as it is:
+// a raw file has no contract, so no decision, mask or row filter applies to it.
+struct FileRelation {
+  std::string name;  // a SQL name
+  std::string path;  // absolute
+  spec::FileFormat format = spec::FileFormat::kCsv;
+};
+inline constexpr const char* kFileSchema = "canopy_files";
+
 struct QueryOptions {
   int64_t max_rows = 0;      // 0: the mesh's limit
   std::string parquet_path;  // when set, the result is written there as Parquet instead
   // Set (from any thread) to stop the query as its time limit would: it fails with
   // "the query was cancelled", within about 50 ms.
   std::shared_ptr<std::atomic<bool>> cancel;
+  std::vector<FileRelation> files;
 };
 
 struct QueryOutcome {

@@ -1,25 +1,48 @@
-// API tokens: "cnp_<id>_<secret>". Only SHA-256(secret) is stored; a token is
-// checked by looking its record up by id and comparing hashes in constant time.
+// Bearer tokens: Canopy's own ("cnp_<id>_<secret>": only SHA-256(secret) is stored; a
+// token is looked up by id and its hash compared in constant time; it may expire), and —
+// when mesh.yaml has `auth: { oidc: … }` — JWTs from the company's identity provider
+// (governance/oidc.h). Every place that takes a token takes both, through Authenticate.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "catalog/catalog.h"
+#include "spec/model.h"
 
 namespace canopy::governance {
 
 struct IssuedToken {
   int64_t id = 0;
-  std::string token;  // shown once, never stored
+  std::string token;       // shown once, never stored
+  std::string expires_at;  // ISO 8601 UTC; empty: never
 };
 
-// A new token for `user` (who must exist; the caller checks), audited.
-IssuedToken IssueToken(catalog::CatalogStore& catalog, const std::string& user);
+// A new token for `user` (who must exist; the caller checks), valid for `lifetime_seconds`
+// from now (nullopt: until revoked), audited.
+IssuedToken IssueToken(catalog::CatalogStore& catalog, const std::string& user,
+                       std::optional<int64_t> lifetime_seconds = std::nullopt);
 
-// The user a token belongs to; nullopt when it is malformed, unknown, revoked or
-// its secret does not match.
-std::optional<std::string> Authenticate(catalog::CatalogStore& catalog, const std::string& token);
+// The verdict on a presented token.
+struct Authentication {
+  std::optional<std::string> user;  // a user of the mesh, when accepted
+  // Groups the identity provider gave (only groups mesh.yaml declares, never an admin
+  // group: admin comes from mesh.yaml alone); empty for Canopy tokens.
+  std::vector<std::string> groups;
+  std::optional<int64_t> expires_at;  // seconds since the epoch; nullopt: never
+  std::string kind = "token";         // "token" (Canopy's) or "oidc"
+  std::string reason;                 // why refused ("expired", "wrong audience" …)
+
+  bool accepted() const { return user.has_value(); }
+};
+
+// Judges `token`: a JWT when it has a JWT's shape and the mesh takes OIDC tokens, else a
+// Canopy token. Refuses (with the reason, never the token) one that is malformed,
+// unknown, revoked, expired, forged, or — for a JWT — of another issuer or audience, of a
+// key the provider does not publish, or naming a user the mesh does not declare.
+Authentication Authenticate(catalog::CatalogStore& catalog, const spec::Mesh& mesh,
+                            const std::string& token);
 
 }  // namespace canopy::governance

@@ -472,10 +472,13 @@ class ProtocolViolation : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The session's token was revoked while it was open: the connection ends.
+// The session's token was revoked, or expired, while it was open: the connection ends.
 class TokenRevoked : public std::runtime_error {
  public:
-  TokenRevoked() : std::runtime_error("the token of this session was revoked") {}
+  explicit TokenRevoked(const std::string& reason)
+      : std::runtime_error(reason == "revoked"
+                               ? "the token of this session was revoked"
+                               : "the token of this session is no longer valid: " + reason) {}
 };
 
 // A statement the session answers itself (SET, SHOW, BEGIN…): its columns and rows, and
@@ -645,12 +648,20 @@ class Session {
     const auto password = ReadCString(body, at);
     // A catalog connection is leased per use, never for a session's life: idle psql
     // sessions must not take the pool from the HTTP API.
-    const auto owner =
-        password ? governance::Authenticate(*lease_(), *password) : std::optional<std::string>();
+    governance::Authentication auth;
+    auth.reason = "no password";
+    try {
+      if (password) auth = governance::Authenticate(*lease_(), *mesh_, *password);
+    } catch (const Error& e) {  // the catalog is busy or gone: say so, in the protocol
+      Fatal("53300", e.what(), e.hint().empty() ? "try again in a moment" : e.hint());
+      return false;
+    }
+    const std::optional<std::string>& owner = auth.user;
     // The principal is the token's; the claimed name must be the same person's.
     token_ = password.value_or("");
     if (!owner || *owner != claimed_) {
-      AuditLogin("denied", owner ? "the token belongs to another user" : "not a valid token");
+      AuditLogin("denied", owner ? "the token belongs to another user"
+                                 : "not a valid token (" + auth.kind + "): " + auth.reason);
       if (const int64_t wait = governance::ProcessAuthThrottle().Failed(address); wait > 0) {
         AuditThrottle(address, wait);
       }
@@ -659,13 +670,17 @@ class Session {
       return false;
     }
     try {
-      principal_ = governance::ResolvePrincipal(*mesh_, *owner);
+      principal_ = governance::ResolvePrincipal(*mesh_, *owner, auth.groups);
     } catch (const Error&) {
       Fatal("28000", "the token's user is no longer in the mesh");
       return false;
     }
     governance::ProcessAuthThrottle().Succeeded(address);
-    AuditLogin("ok", "");
+    // A session nobody can account for is not opened: no audit entry, no login.
+    if (!AuditLogin("ok", "")) {
+      Fatal("53300", "the server is too busy to record the login", "try again in a moment");
+      return false;
+    }
     out_.AuthenticationOk();
     const std::pair<const char*, std::string> parameters[] = {
         {"server_version", "15.0 (Canopy " + options_.version + ")"},
@@ -698,7 +713,8 @@ class Session {
     }
   }
 
-  void AuditLogin(const std::string& outcome, const std::string& why) {
+  // False when the entry could not be written (said on stderr).
+  bool AuditLogin(const std::string& outcome, const std::string& why) {
     try {  // the parameters were checked as UTF-8 (JSON needs it) before any login is audited
       nlohmann::json details{
           {"from", AddressText(peer_)}, {"claimed_user", claimed_}, {"tls", socket_.tls()}};
@@ -706,8 +722,10 @@ class Session {
       if (!application_.empty()) details["application"] = application_;
       governance::RecordAudit(*lease_(), outcome == "ok" ? "user:" + claimed_ : "anonymous",
                               "pg.login", "pgwire", outcome, details.dump());
+      return true;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s pgwire: cannot audit a login: %s\n", NowIso8601().c_str(), e.what());
+      return false;
     }
   }
 
@@ -1008,11 +1026,19 @@ class Session {
     portal.columns = portal.query->columns();
   }
 
+  // Throws TokenRevoked unless the session's token still authenticates its user.
+  void CheckTokenWith(catalog::CatalogStore& catalog) {
+    const governance::Authentication auth = governance::Authenticate(catalog, *mesh_, token_);
+    if (auth.user != claimed_) {
+      throw TokenRevoked(auth.accepted() ? "it names another user" : auth.reason);
+    }
+  }
+
   // The token is checked again before every governed statement (its Describe, each
   // Execute, each FETCH): one revoked while the session is open ends the session there.
   void CheckToken(Portal& portal) {
     if (!portal.catalog) portal.catalog = lease_();
-    if (governance::Authenticate(*portal.catalog, token_) != claimed_) throw TokenRevoked();
+    CheckTokenWith(*portal.catalog);
   }
 
   bool Execute(const std::string& body) {
@@ -1343,7 +1369,7 @@ class Session {
       LocalAnswer& answer_;
     };
     const std::shared_ptr<catalog::CatalogStore> catalog = lease_();
-    if (governance::Authenticate(*catalog, token_) != claimed_) throw TokenRevoked();
+    CheckTokenWith(*catalog);
     if (!view_ || view_->generation() != catalog->Generation() || view_mesh_ != mesh_) {
       view_ = std::make_unique<CatalogView>(*mesh_, *catalog, principal_);
       view_mesh_ = mesh_;

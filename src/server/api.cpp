@@ -120,8 +120,12 @@ std::optional<std::pair<int64_t, std::string>> Frequency(const spec::Product& pr
 class Handler {
  public:
   Handler(MeshSource& meshes, const spec::Mesh& mesh, catalog::CatalogStore& catalog,
-          const HttpRequest& request)
-      : meshes_(meshes), mesh_(mesh), catalog_(catalog), request_(request) {}
+          const HttpRequest& request, size_t max_upload_bytes)
+      : meshes_(meshes),
+        mesh_(mesh),
+        catalog_(catalog),
+        request_(request),
+        max_upload_bytes_(max_upload_bytes) {}
 
   HttpResponse Route(const std::string& version) {
     const std::string& path = request_.path;
@@ -148,6 +152,18 @@ class Handler {
       if (n == 4) return Domain(parts[3]);
       if (n == 7 && parts[4] == "products" && parts[6] == "flow") {
         return Raw(200, OpenFlow(Builder(), parts[3], parts[5]));
+      }
+    }
+    if (resource == "domains" && n == 5 && parts[4] == "uploads") {
+      if (method == "GET") return Raw(200, DomainFiles(Builder(), parts[3], max_upload_bytes_));
+      if (method == "POST") {
+        auto name = request_.query.find("name");
+        auto replace = request_.query.find("replace");
+        auto [status, body] =
+            UploadFile(Builder(), parts[3], name == request_.query.end() ? "" : name->second,
+                       replace != request_.query.end() && replace->second == "true", request_.body,
+                       max_upload_bytes_);
+        return Raw(status, std::move(body));
       }
     }
     if (resource == "domains" && n == 5 && parts[4] == "products" && method == "POST") {
@@ -211,6 +227,14 @@ class Handler {
   }
 
   const std::string& principal_name() const { return principal_name_; }
+  // The principal as kept answers are keyed (its name, and groups a token gave).
+  const std::string& principal_key() const { return principal_key_; }
+  // When the token that authenticated this request expires (nullopt: never).
+  std::optional<int64_t> expires_at() const { return expires_at_; }
+  // Whether the token may be kept as this principal's between requests: a Canopy token is
+  // revoked through the catalog (whose generation the kept answers follow); an OIDC token
+  // stops being valid when its provider drops the key, which the catalog never sees.
+  bool token_keepable() const { return token_keepable_; }
 
  private:
   BuilderRequest Builder() const { return {mesh_, catalog_, principal_}; }
@@ -241,12 +265,17 @@ class Handler {
       throw Error(ErrorCode::kUnauthenticated, "this endpoint needs a token",
                   "send Authorization: Bearer <token> (canopy token create USER makes one)");
     }
-    std::optional<std::string> user;
+    governance::Authentication auth;
+    auth.reason = "not a bearer token";
     if (header.compare(0, prefix.size(), prefix) == 0) {
-      user = governance::Authenticate(catalog_, header.substr(prefix.size()));
+      auth = governance::Authenticate(catalog_, mesh_, header.substr(prefix.size()));
     }
-    if (!user) {
-      // Repeated failures from one address slow it down (the next request learns how long).
+    if (!auth.accepted()) {
+      // Audited with the reason (never the token); repeated failures from one address
+      // slow it down (the next request learns how long).
+      json details = {{"via", "http"}, {"kind", auth.kind}, {"reason", auth.reason}};
+      if (!request_.peer.empty()) details["from"] = request_.peer;
+      governance::RecordAudit(catalog_, "anonymous", "auth", "http", "denied", details.dump());
       if (!request_.peer.empty()) {
         const int64_t wait = governance::ProcessAuthThrottle().Failed(request_.peer);
         if (wait > 0) {
@@ -254,15 +283,25 @@ class Handler {
                                   json({{"via", "http"}, {"wait_s", wait}}).dump());
         }
       }
+      // What a client can act on: an OIDC token's reason (refresh it when expired); of a
+      // Canopy token only that it expired, once its secret matched.
+      if (auth.kind == "oidc" || auth.reason == "expired") {
+        throw Error(ErrorCode::kUnauthenticated, "the token is not valid: " + auth.reason);
+      }
       throw Error(ErrorCode::kUnauthenticated, "the token is not valid");
     }
     if (!request_.peer.empty()) governance::ProcessAuthThrottle().Succeeded(request_.peer);
     try {
-      principal_ = governance::ResolvePrincipal(mesh_, *user);
+      principal_ = governance::ResolvePrincipal(mesh_, *auth.user, auth.groups);
     } catch (const Error&) {
       throw Error(ErrorCode::kUnauthenticated, "the token's user is no longer in the mesh");
     }
     principal_name_ = principal_.ToString();
+    // Kept answers are by principal: one whose groups came from a token is another.
+    principal_key_ = principal_name_;
+    for (const std::string& group : auth.groups) principal_key_ += "+" + group;
+    expires_at_ = auth.expires_at;
+    token_keepable_ = auth.kind != "oidc";
   }
 
   json Body() const {
@@ -855,6 +894,10 @@ class Handler {
   const HttpRequest& request_;
   governance::Principal principal_;
   std::string principal_name_ = "-";
+  size_t max_upload_bytes_;
+  std::string principal_key_ = "-";
+  std::optional<int64_t> expires_at_;
+  bool token_keepable_ = false;
   std::vector<governance::RuntimeGrant> grants_;
   bool grants_loaded_ = false;
 };
@@ -1009,12 +1052,19 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
     if (cacheable) {
       generation = watched ? *watched : catalog->Generation();
       token_key = std::string("token") + '\0' + Sha256Hex(request.authorization);
-      if (auto user = cache_->Get(token_key, generation)) {
-        if (auto body = cache_->Get(CacheKey(revision, *user, request), generation)) {
-          HttpResponse response;
-          response.body = std::move(*body);
-          response.principal = *user;
-          return response;
+      // Kept: "<principal key>\n<expiry in seconds since the epoch, or empty>".
+      if (auto kept = cache_->Get(token_key, generation)) {
+        const auto newline = kept->find('\n');
+        const std::string key = kept->substr(0, newline);
+        const std::string expires = newline == std::string::npos ? "" : kept->substr(newline + 1);
+        const bool expired = !expires.empty() && NowUnixSeconds() >= std::stoll(expires);
+        if (!expired) {
+          if (auto body = cache_->Get(CacheKey(revision, key, request), generation)) {
+            HttpResponse response;
+            response.body = std::move(*body);
+            response.principal = key.substr(0, key.find('+'));
+            return response;
+          }
         }
       }
     }
@@ -1033,7 +1083,7 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
       }
     }
     if (catalog == nullptr) catalog = lease_();
-    Handler handler(*meshes_, *mesh, *catalog, request);
+    Handler handler(*meshes_, *mesh, *catalog, request, max_upload_bytes_);
     try {
       HttpResponse response = handler.Route(version_);
       response.principal = handler.principal_name();
@@ -1042,10 +1092,12 @@ HttpResponse Api::Handle(const HttpRequest& request) const {
             std::pair<std::shared_ptr<catalog::CatalogStore>, std::shared_ptr<const spec::Mesh>>>(
             catalog, mesh);
       }
-      if (cacheable && response.status == 200 && !response.stream &&
+      if (cacheable && handler.token_keepable() && response.status == 200 && !response.stream &&
           response.content_type == "application/json") {
-        cache_->Put(token_key, generation, handler.principal_name());
-        cache_->Put(CacheKey(revision, handler.principal_name(), request), generation,
+        const auto expires = handler.expires_at();
+        cache_->Put(token_key, generation,
+                    handler.principal_key() + "\n" + (expires ? std::to_string(*expires) : ""));
+        cache_->Put(CacheKey(revision, handler.principal_key(), request), generation,
                     response.body);
       }
       return response;

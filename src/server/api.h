@@ -78,6 +78,10 @@ class Api {
   // {"error":{"code","message"}} with the status of their ErrorCode.
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // The largest file a member may upload into a domain (POST …/uploads); 64 MiB unless set.
+  void set_max_upload_bytes(size_t bytes) { max_upload_bytes_ = bytes; }
+  size_t max_upload_bytes() const { return max_upload_bytes_; }
+
  private:
   std::shared_ptr<spec::MeshSource> meshes_;  // replaced whole when the builder saves a product
   CatalogLease lease_;
@@ -86,6 +90,7 @@ class Api {
   // generation is unchanged (and for at most a second: freshness depends on the clock).
   std::shared_ptr<ResponseCache> cache_;
   std::shared_ptr<const catalog::GenerationWatch> watch_;
+  size_t max_upload_bytes_ = size_t{64} << 20;
 };
 
 // The OpenAPI 3 document describing every endpoint.

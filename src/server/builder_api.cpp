@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,8 +17,10 @@
 #include "build/check_mesh.h"
 #include "build/lineage_step.h"
 #include "build/runner.h"
+#include "build/sandbox.h"
 #include "build/storage.h"
 #include "builder/flow.h"
+#include "builder/from_sql.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/text.h"
@@ -63,11 +66,59 @@ bool Numeric(const std::string& type) {
          t == "double" || t.rfind("decimal", 0) == 0;
 }
 
+using Files = std::vector<governance::FileRelation>;
+
+spec::FileFormat FormatOf(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+    return spec::FileFormat::kJson;
+  }
+  if (path.size() >= 8 && path.compare(path.size() - 8, 8, ".parquet") == 0) {
+    return spec::FileFormat::kParquet;
+  }
+  return spec::FileFormat::kCsv;
+}
+
+// The domain's files its source blocks read, for a governed preview: only a member of the
+// domain reads them (they are its raw data, without a contract), and they must exist.
+Files FileRelations(const BuilderRequest& r, const std::string& domain_name,
+                    const builder::Flow& flow) {
+  Files files;
+  for (const auto& block : flow.blocks) {
+    if (block.type != builder::BlockType::kSource || block.file.empty()) continue;
+    if (domain_name.empty()) {
+      throw Error(ErrorCode::kUsage,
+                  "block " + block.id + " reads a file: say in which domain ('domain')",
+                  "a domain's files are read by the products built in it");
+    }
+    const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+    if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+    if (!r.principal.InDomain(domain_name)) {
+      throw Error(ErrorCode::kPermissionDenied,
+                  r.principal.ToString() + " may not read the files of " + domain_name +
+                      ": only its members may",
+                  "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                      ") to add you to its members");
+    }
+    const fs::path path = fs::path(r.mesh.root) / domain->folder / block.file;
+    if (!fs::is_regular_file(path)) {
+      throw Error(ErrorCode::kNotFound,
+                  "block " + block.id + ": " + domain_name + " has no file " + block.file,
+                  "upload it, or pick one of the domain's files");
+    }
+    files.push_back({builder::FileRelationName(block.file), path.string(), FormatOf(block.file)});
+  }
+  return files;
+}
+
+// The domain's files with their columns (defined with the uploads, below).
+json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain);
+
 // Runs `sql` for the requester, all its rows kept (at most `max_rows`).
 CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t max_rows,
-                       governance::QueryOutcome* outcome = nullptr) {
+                       governance::QueryOutcome* outcome = nullptr, const Files& files = {}) {
   governance::QueryOptions options;
   options.max_rows = max_rows;
+  options.files = files;
   CollectRows sink;
   auto result = governance::RunGovernedQuery(r.mesh, r.catalog, r.principal, sql, options, sink);
   if (outcome != nullptr) *outcome = result;
@@ -79,7 +130,8 @@ CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t 
 // pipeline runs once: the block materialized, the numbers' bounds from it, then every
 // aggregate over it.
 json Profile(const BuilderRequest& r, const std::string& sql,
-             const std::vector<governance::ResultColumn>& columns, int64_t& row_count) {
+             const std::vector<governance::ResultColumn>& columns, int64_t& row_count,
+             const Files& files) {
   const size_t n = std::min(columns.size(), kProfiledColumns);
   std::vector<size_t> numeric;
   for (size_t i = 0; i < n && numeric.size() < kHistogramColumns; ++i) {
@@ -113,7 +165,7 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     statement += ",\nbounds as (select " + Join(bounds, ", ") + " from profiled)";
   statement += "\nselect " + Join(parts, ", ") + "\nfrom profiled";
   if (!bounds.empty()) statement += ", bounds";
-  CollectRows stats = RunCollect(r, statement, 1);
+  CollectRows stats = RunCollect(r, statement, 1, nullptr, files);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
@@ -163,11 +215,16 @@ std::map<std::string, std::map<std::string, build::ClassificationFinding>> Linea
   spec::Product product;
   product.domain = domain;
   product.name = flow.name;
-  for (const auto& [name, port] : plan.inputs) {
+  for (const auto& planned : plan.inputs) {
     spec::ProductInput input;
-    input.name = name;
-    const auto dot = port.find('.');
-    input.product = spec::PortRef{port.substr(0, dot), port.substr(dot + 1), {}};
+    input.name = planned.name;
+    if (planned.file.empty()) {
+      const auto dot = planned.port.find('.');
+      input.product = spec::PortRef{planned.port.substr(0, dot), planned.port.substr(dot + 1), {}};
+    } else {
+      input.file = planned.file;
+      input.format = FormatOf(planned.file);
+    }
     product.inputs.push_back(input);
   }
   for (const auto& model : plan.models) {
@@ -209,6 +266,7 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
   for (const auto* output : builder::Outputs(flow)) {
     governance::QueryOptions options;
     options.max_rows = 1;
+    options.files = FileRelations(r, domain, flow);
     governance::GovernedQuery query(r.mesh, r.catalog, r.principal,
                                     builder::PreviewSql(flow, output->id), options);
     auto& columns = bound[output->port_name];
@@ -230,6 +288,55 @@ std::map<std::string, std::vector<builder::BoundColumn>> BindOutputs(const Build
   }
   return bound;
 }
+
+// A product written by hand as a flow: when every part of it maps onto blocks, and the
+// blocks give the rows its SQL gives on the same data (its files as they are, at most 10000
+// rows, and made-up rows of the columns the ports it reads declare); otherwise why not.
+builder::Conversion ConvertHandWritten(const spec::Mesh& mesh, const spec::Product& product,
+                                       const spec::Domain& domain) {
+  engine::Database parsing(engine::WithoutFileAccess());
+  engine::Connection parser(parsing);
+  builder::Conversion conversion = builder::FlowFromProduct(product, parser);
+  if (!conversion.flow) return conversion;
+  auto refuse = [&](const std::string& reason) {
+    conversion.flow.reset();
+    conversion.reason = reason;
+    return conversion;
+  };
+  engine::Database database;
+  engine::Connection data(database);
+  for (const auto& input : product.inputs) {
+    try {
+      if (input.product) {
+        const auto [upstream, port] = mesh.FindPort(input.product->domain, input.product->port);
+        if (port == nullptr)
+          return refuse("input " + input.name + ": no port " + input.product->ToString());
+        std::vector<builder::SampleColumn> columns;
+        for (const auto& p : port->contract.properties)
+          columns.emplace_back(p.name, p.physical_type);
+        if (columns.empty()) {
+          return refuse("input " + input.name + ": " + input.product->ToString() +
+                        " declares no columns to check the blocks with");
+        }
+        builder::MakeSample(data, input.name, columns);
+      } else if (input.file) {
+        const fs::path path = fs::path(mesh.root) / domain.folder / *input.file;
+        data.Execute("create table " + SqlIdentifier(input.name) + " as select * from " +
+                     build::InputReader(input, path.string()) + " limit 10000");
+      }
+    } catch (const Error& e) {
+      return refuse("input " + input.name + " could not be read to check the blocks: " + e.what());
+    }
+  }
+  // The models run over what was loaded, and nothing else.
+  data.Execute("SET enable_external_access = false; SET lock_configuration = true;");
+  const std::string differs = builder::CompareRoundTrip(product, *conversion.flow, data);
+  if (!differs.empty()) return refuse("the blocks would not give what its SQL gives: " + differs);
+  return conversion;
+}
+
+constexpr const char* kConvertedNote =
+    "made by hand; saving it from the builder rewrites its files as the builder writes them";
 
 }  // namespace
 
@@ -272,7 +379,12 @@ std::string BuilderSources(const BuilderRequest& r) {
       }
     }
   }
-  return json({{"sources", out}}).dump();
+  json files = json::array();
+  for (const auto& domain : r.mesh.domains) {
+    if (!r.principal.InDomain(domain.name)) continue;
+    for (auto& item : ListDomainFiles(r, domain)) files.push_back(std::move(item));
+  }
+  return json({{"sources", out}, {"files", files}}).dump();
 }
 
 std::string BuilderVocabulary(const spec::Mesh& mesh) {
@@ -343,19 +455,24 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
   }
   const auto start = std::chrono::steady_clock::now();
   const std::string sql = builder::PreviewSql(flow, block);
+  std::string domain;
+  if (auto it = body.find("domain"); it != body.end() && it->is_string()) {
+    domain = it->get<std::string>();
+  }
+  const Files files = FileRelations(r, domain, flow);
   governance::QueryOutcome outcome;
-  CollectRows rows = RunCollect(r, sql, limit, &outcome);
+  CollectRows rows = RunCollect(r, sql, limit, &outcome, files);
   // The profile is the costly part (every column over every row): {"profile": false} asks
   // for the rows and their count alone, and the profile when it is looked at.
   int64_t row_count = 0;
   json profile = nullptr;
   if (body.value("profile", true)) {
-    profile = Profile(r, sql, rows.columns(), row_count);
+    profile = Profile(r, sql, rows.columns(), row_count, files);
   } else if (!outcome.truncated) {
     row_count = outcome.rows;
   } else {
     const CollectRows counted =
-        RunCollect(r, "select count(*) from (\n" + sql + "\n) as counted", 1);
+        RunCollect(r, "select count(*) from (\n" + sql + "\n) as counted", 1, nullptr, files);
     const json& n = counted.rows().at(0).at(0);
     row_count = n.is_number() ? n.get<int64_t>() : 0;
   }
@@ -408,6 +525,7 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const spec::Product* existing = r.mesh.FindProduct(domain_name, flow.name);
   const fs::path folder = fs::path(r.mesh.root) / domain->folder;
   const std::string flow_file = "products/" + flow.name + ".flow.json";
+  bool hand_written = false;
   if (name.empty()) {
     if (existing != nullptr) {
       throw Error(ErrorCode::kConflict, "the product " + address + " exists already",
@@ -421,8 +539,15 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
     }
     if (existing == nullptr) throw Error(ErrorCode::kNotFound, "no product " + address);
     if (!fs::exists(folder / flow_file)) {
-      throw Error(ErrorCode::kConflict, address + " was written by hand, not with the builder",
-                  "edit its files, or save the flow as a new product");
+      // Written by hand: the builder rewrites it only when it could draw it.
+      const builder::Conversion conversion = ConvertHandWritten(r.mesh, *existing, *domain);
+      if (!conversion.flow) {
+        throw Error(
+            ErrorCode::kConflict,
+            address + " was written by hand, and the builder cannot draw it: " + conversion.reason,
+            "edit its files, or save the flow as a new product");
+      }
+      hand_written = true;
     }
   }
 
@@ -447,13 +572,56 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
                        {"content", file.content},
                        {"previous", previous ? json(*previous) : json(nullptr)}});
   }
+  // A product written by hand leaves behind the files the builder's do not replace: its
+  // SQL files (unless another product reads them too) and its YAML under another name.
+  std::vector<fs::path> removals;
+  if (hand_written) {
+    std::set<std::string> written;
+    for (const auto& file : files) written.insert((folder / file.path).lexically_normal().string());
+    std::set<std::string> shared;
+    for (const auto& d : r.mesh.domains) {
+      for (const auto& p : d.products) {
+        if (p.domain == existing->domain && p.name == existing->name) continue;
+        for (const auto& m : p.transform) {
+          if (m.sql_file) {
+            shared.insert(
+                (fs::path(r.mesh.root) / d.folder / *m.sql_file).lexically_normal().string());
+          }
+        }
+      }
+    }
+    std::vector<std::pair<fs::path, std::string>> candidates;  // absolute, as listed
+    for (const auto& model : existing->transform) {
+      if (model.sql_file) {
+        candidates.emplace_back(folder / *model.sql_file, domain->folder + "/" + *model.sql_file);
+      }
+    }
+    candidates.emplace_back(fs::path(r.mesh.root) / existing->file, existing->file);
+    for (const auto& [path, listed] : candidates) {
+      const std::string normal = path.lexically_normal().string();
+      if (written.count(normal) != 0 || shared.count(normal) != 0) continue;
+      const spec::ResolvedPath resolved =
+          spec::ResolveInside(folder.string(), fs::relative(path, folder).string());
+      if (resolved.status != spec::PathStatus::kInside) continue;
+      if (std::find(removals.begin(), removals.end(), path.lexically_normal()) != removals.end()) {
+        continue;
+      }
+      removals.push_back(path.lexically_normal());
+      auto previous = ReadText(path);
+      listing.push_back({{"path", listed},
+                         {"removed", true},
+                         {"previous", previous ? json(*previous) : json(nullptr)}});
+    }
+  }
   // The product is built as its domain, not as the person who draws it: say which sources
   // the domain may not read (the build would stop there) and how to settle it.
   json warnings = json::array();
   const governance::Principal builder_principal =
       governance::ResolvePrincipal(r.mesh, "domain:" + domain_name);
   const auto grants = governance::LoadGrants(r.catalog);
-  for (const auto& [input, port] : plan.inputs) {
+  for (const auto& input : plan.inputs) {
+    if (input.port.empty()) continue;  // the domain's own file
+    const std::string& port = input.port;
     const auto dot = port.find('.');
     const auto [upstream, output] = r.mesh.FindPort(port.substr(0, dot), port.substr(dot + 1));
     if (upstream == nullptr || output == nullptr) continue;
@@ -491,7 +659,7 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   std::lock_guard<std::mutex> writing(source.writer());
   std::vector<std::pair<fs::path, std::string>> writes;
   for (const auto& file : files) writes.emplace_back(folder / file.path, file.content);
-  Applied applied = ApplyFiles(r.mesh.root, writes, {folder / "sql" / flow.name});
+  Applied applied = ApplyFiles(r.mesh.root, writes, {folder / "sql" / flow.name}, removals);
   if (!applied.mesh) {
     const Diagnostics& diagnostics = applied.diagnostics;
     governance::RecordAudit(r.catalog, who, "product.save", address, "invalid",
@@ -508,6 +676,10 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   const Diagnostics& diagnostics = applied.diagnostics;
   json paths = json::array();
   for (const auto& file : files) paths.push_back(domain->folder + "/" + file.path);
+  json removed = json::array();
+  for (const auto& item : listing) {
+    if (item.value("removed", false)) removed.push_back(item["path"]);
+  }
   // The mesh's other warnings are not this save's news: only those about this product.
   const std::string own_files = domain->folder + "/";
   const std::string gate_row = "domain=" + domain_name + ", product=" + flow.name;
@@ -525,7 +697,11 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& r, MeshSource& sou
   }
   build::SyncCatalogWithSpec(next, r.catalog);
   governance::RecordAudit(r.catalog, who, "product.save", address, "ok",
-                          json({{"files", paths}, {"created", existing == nullptr}}).dump());
+                          json({{"files", paths},
+                                {"removed", removed},
+                                {"created", existing == nullptr},
+                                {"converted", hand_written}})
+                              .dump());
   source.Replace(std::move(next));
   return {
       existing == nullptr ? 201 : 200,
@@ -645,8 +821,21 @@ std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
                                    : json("only members of " + domain_name + " may change it")}})
         .dump();
   }
+  std::string reason =
+      "written by hand: only members of " + domain_name + " may open it in the builder";
   json models = json::array();  // its SQL, for the members who may read the domain's files
   if (member) {
+    const builder::Conversion conversion = ConvertHandWritten(r.mesh, *product, *domain);
+    if (conversion.flow) {
+      return json({{"product", product->Address()},
+                   {"flow", json::parse(conversion.flow->text)},
+                   {"read_only", false},
+                   {"converted", true},
+                   {"note", kConvertedNote}})
+          .dump();
+    }
+    reason = "written by hand, and the builder cannot draw it: " + conversion.reason +
+             ". Its SQL is shown as it is; save a flow as a new product to start one";
     for (const auto& model : product->transform) {
       models.push_back({{"name", model.name}, {"sql", model.sql}});
     }
@@ -654,11 +843,267 @@ std::string OpenFlow(const BuilderRequest& r, const std::string& domain_name,
   return json({{"product", product->Address()},
                {"flow", nullptr},
                {"read_only", true},
-               {"reason",
-                "written by hand: its SQL is shown as it is. The builder edits the products "
-                "it made; save a flow as a new product to start one"},
+               {"reason", reason},
                {"models", models}})
       .dump();
+}
+
+namespace {
+
+json ErrorBody(ErrorCode code, const std::string& message, const std::string& hint) {
+  json error = {{"code", ErrorCodeName(code)}, {"message", message}};
+  if (!hint.empty()) error["hint"] = hint;
+  return json({{"error", error}});
+}
+
+// What the bytes are, by their content: Parquet by its magic at both ends, JSON by its
+// first character, CSV when it is UTF-8 text; nullopt for anything else (binary).
+std::optional<spec::FileFormat> Sniff(std::string_view bytes) {
+  if (bytes.size() >= 12 && bytes.substr(0, 4) == "PAR1" &&
+      bytes.substr(bytes.size() - 4) == "PAR1") {
+    return spec::FileFormat::kParquet;
+  }
+  std::string_view text = bytes;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (text.find('\0') != std::string_view::npos || !ValidUtf8(text)) return std::nullopt;
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (text[first] == '{' || text[first] == '[')) {
+    return spec::FileFormat::kJson;
+  }
+  return spec::FileFormat::kCsv;
+}
+
+struct Described {
+  json columns = json::array();
+  int64_t rows = 0;
+};
+
+// The columns and rows of a domain file as its member reads it (a governed query).
+Described Describe(const BuilderRequest& r, const std::string& relation, const fs::path& path,
+                   spec::FileFormat format) {
+  const Files files = {{relation, path.string(), format}};
+  CollectRows counted =
+      RunCollect(r, std::string("select count(*) from ") + governance::kFileSchema + "." + relation,
+                 1, nullptr, files);
+  Described out;
+  const json& n = counted.rows().at(0).at(0);
+  out.rows = n.is_number() ? n.get<int64_t>() : 0;
+  governance::QueryOptions options;
+  options.max_rows = 1;
+  options.files = files;
+  governance::GovernedQuery query(
+      r.mesh, r.catalog, r.principal,
+      std::string("select * from ") + governance::kFileSchema + "." + relation, options);
+  for (const auto& column : query.columns()) {
+    out.columns.push_back({{"name", column.name}, {"type", column.type}});
+  }
+  query.Close();
+  return out;
+}
+
+// Describing a file reads it: keep what was learnt for as long as the file is the same.
+class DescribedFiles {
+ public:
+  std::optional<Described> Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = kept_.find(key);
+    if (it == kept_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Put(const std::string& key, Described value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (kept_.size() > 1024) kept_.clear();
+    kept_[key] = std::move(value);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Described> kept_;
+};
+
+DescribedFiles& KeptDescriptions() {
+  static DescribedFiles* kept = new DescribedFiles();
+  return *kept;
+}
+
+std::string FileStamp(const fs::path& path) {
+  std::error_code ec;
+  return path.string() + "|" + std::to_string(fs::file_size(path, ec)) + "|" +
+         std::to_string(fs::last_write_time(path, ec).time_since_epoch().count());
+}
+
+// When a file was last written, as ISO 8601 in UTC ("" when it cannot be told).
+std::string Modified(const fs::path& path) {
+  std::error_code ec;
+  const auto written = fs::last_write_time(path, ec);
+  if (ec) return "";
+  const auto at = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      std::chrono::file_clock::to_sys(written));
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+// The domain's files (data/*.csv|json|parquet) with their columns; a file that cannot be
+// read is listed with its error.
+json ListDomainFiles(const BuilderRequest& r, const spec::Domain& domain) {
+  json out = json::array();
+  const fs::path folder = fs::path(r.mesh.root) / domain.folder / "data";
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return out;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ec) && builder::IsDomainFile("data/" + name)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string file = "data/" + name;
+    const fs::path path = folder / name;
+    json item = {{"domain", domain.name},
+                 {"file", file},
+                 {"format", spec::ToString(FormatOf(file))},
+                 {"bytes", fs::file_size(path, ec)},
+                 {"modified", Modified(path)}};
+    const std::string stamp = FileStamp(path);
+    auto described = KeptDescriptions().Get(stamp);
+    if (!described) {
+      try {
+        described = Describe(r, builder::FileRelationName(file), path, FormatOf(file));
+        KeptDescriptions().Put(stamp, *described);
+      } catch (const Error& e) {
+        item["error"] = e.what();
+      }
+    }
+    if (described) {
+      item["rows"] = described->rows;
+      item["columns"] = described->columns;
+    }
+    out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DomainFiles(const BuilderRequest& r, const std::string& domain_name, size_t max_bytes) {
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+  if (!r.principal.InDomain(domain_name)) {
+    throw Error(ErrorCode::kPermissionDenied,
+                r.principal.ToString() + " may not see the files of " + domain_name +
+                    ": only its members may",
+                "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                    ") to add you to its members");
+  }
+  return json({{"files", ListDomainFiles(r, *domain)}, {"max_bytes", max_bytes}}).dump();
+}
+
+std::pair<int, std::string> UploadFile(const BuilderRequest& r, const std::string& domain_name,
+                                       const std::string& name, bool replace,
+                                       const std::string& bytes, size_t max_bytes) {
+  const std::string who = r.principal.ToString();
+  const spec::Domain* domain = r.mesh.FindDomain(domain_name);
+  if (domain == nullptr) throw Error(ErrorCode::kNotFound, "no domain " + domain_name);
+  const std::string file = "data/" + name;
+  const std::string target = domain_name + "/" + file;
+  auto refuse = [&](int status, ErrorCode code, const std::string& outcome,
+                    const std::string& message, const std::string& hint) {
+    governance::RecordAudit(r.catalog, who, "upload", target, outcome,
+                            json({{"reason", message}, {"bytes", bytes.size()}}).dump());
+    return std::pair<int, std::string>(status, ErrorBody(code, message, hint).dump());
+  };
+  if (!r.principal.InDomain(domain_name)) {
+    return refuse(HttpStatusFor(ErrorCode::kPermissionDenied), ErrorCode::kPermissionDenied,
+                  "denied",
+                  who + " may not upload files into " + domain_name + ": only its members may",
+                  "ask an owner of " + domain_name + " (" + Join(domain->owners, ", ") +
+                      ") to add you to its members");
+  }
+  if (!builder::IsDomainFile(file)) {
+    return refuse(400, ErrorCode::kUsage, "invalid",
+                  "'" + name + "' is not a name for a domain's file",
+                  "name it <name>.csv, <name>.json or <name>.parquet, where <name> is lowercase "
+                  "letters, digits and underscores, starting with a letter");
+  }
+  if (bytes.size() > max_bytes) {
+    return refuse(
+        413, ErrorCode::kUsage, "invalid",
+        "the file is " + std::to_string(bytes.size()) + " bytes; at most " +
+            std::to_string(max_bytes) + " may be uploaded",
+        "upload a smaller file, or ask the platform team to raise canopy serve --max-upload-mb");
+  }
+  if (bytes.empty()) return refuse(400, ErrorCode::kUsage, "invalid", "the file is empty", "");
+  const spec::FileFormat named = FormatOf(file);
+  const auto sniffed = Sniff(bytes);
+  if (!sniffed) {
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  name + " is neither Parquet nor UTF-8 text (CSV or JSON)",
+                  "export it as CSV (UTF-8), JSON or Parquet");
+  }
+  if (*sniffed != named) {
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  name + " holds " + spec::ToString(*sniffed) + ", not " + spec::ToString(named),
+                  "name it " + name.substr(0, name.rfind('.')) + "." + spec::ToString(*sniffed));
+  }
+  const fs::path folder = fs::path(r.mesh.root) / domain->folder;
+  const spec::ResolvedPath resolved = spec::ResolveInside(folder.string(), file);
+  if (resolved.status != spec::PathStatus::kInside &&
+      resolved.status != spec::PathStatus::kMissing) {
+    return refuse(HttpStatusFor(ErrorCode::kPermissionDenied), ErrorCode::kPermissionDenied,
+                  "denied", file + " is not inside " + domain->folder,
+                  "the data folder of a domain must be a folder of its own");
+  }
+  const fs::path path = folder / file;
+  const bool exists = fs::exists(path);
+  if (exists && !replace) {
+    return refuse(409, ErrorCode::kConflict, "conflict",
+                  domain_name + " has a file " + file + " already",
+                  "upload it again with ?replace=true to replace it");
+  }
+  // Written beside its place, read back as a member would read it, then renamed over it:
+  // a file that does not read leaves nothing behind, and a replaced one is never half new.
+  fs::create_directories(path.parent_path());
+  const fs::path staged =
+      path.parent_path() / (".upload-" + RandomHex(8) + "." + spec::ToString(named));
+  {
+    std::ofstream out(staged, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(staged, ec);
+      throw Error(ErrorCode::kFailed, "cannot write " + file + " in " + domain->folder);
+    }
+  }
+  Described described;
+  try {
+    described = Describe(r, builder::FileRelationName(file), staged, named);
+  } catch (const Error& e) {
+    std::error_code ec;
+    fs::remove(staged, ec);
+    return refuse(400, ErrorCode::kInvalidInput, "invalid",
+                  "cannot read " + name + " as " + spec::ToString(named) + ": " + e.what(),
+                  "check the file opens in the tool that made it, and upload it again");
+  }
+  fs::rename(staged, path);
+  KeptDescriptions().Put(FileStamp(path), described);
+  governance::RecordAudit(r.catalog, who, "upload", target, "ok",
+                          json({{"bytes", bytes.size()},
+                                {"rows", described.rows},
+                                {"format", spec::ToString(named)},
+                                {"replaced", exists}})
+                              .dump());
+  return {201, json({{"file", file},
+                     {"format", spec::ToString(named)},
+                     {"bytes", bytes.size()},
+                     {"rows", described.rows},
+                     {"columns", described.columns},
+                     {"replaced", exists}})
+                   .dump()};
 }
 
 }  // namespace canopy::server

@@ -49,6 +49,19 @@ std::pair<int, std::string> SaveProduct(const BuilderRequest& request, MeshSourc
                                         const std::string& domain, const std::string& name,
                                         const std::string& body);
 
+// GET /api/v1/domains/{d}/uploads: the domain's files (data/*.csv|json|parquet, uploaded
+// or put there by hand) with their columns and rows, for its members. Returns the JSON.
+std::string DomainFiles(const BuilderRequest& request, const std::string& domain, size_t max_bytes);
+
+// POST /api/v1/domains/{d}/uploads?name=<file>[&replace=true], the body the file's bytes:
+// members of the domain only. The name must be <name>.csv|json|parquet and the content
+// what it says (sniffed); the file must read (a governed query as the uploader) before it
+// is renamed into domains/<d>/data/. 409 when it exists and `replace` is false, 413 over
+// `max_bytes`. Audited (action "upload"), refusals too. Returns the status and the JSON.
+std::pair<int, std::string> UploadFile(const BuilderRequest& request, const std::string& domain,
+                                       const std::string& name, bool replace,
+                                       const std::string& bytes, size_t max_bytes);
+
 // GET /api/v1/domains/{d}/products/{p}/flow: the flow a product was made from, or, for a
 // product made by hand, {"flow": null, "read_only": true, "reason": …, "files": […]}.
 std::string OpenFlow(const BuilderRequest& request, const std::string& domain,

@@ -245,9 +245,12 @@ std::string OpenApiDocument(const std::string& version) {
       {"summary",
        "A block's first rows, row count and column profile, run as this principal through the "
        "guard"},
-      {"requestBody",
-       body_of({{"flow", flow}, {"block", {{"type", "string"}}}, {"limit", {{"type", "integer"}}}},
-               {"flow"})},
+      {"requestBody", body_of({{"flow", flow},
+                               {"block", {{"type", "string"}}},
+                               {"limit", {{"type", "integer"}}},
+                               {"profile", {{"type", "boolean"}}},
+                               {"domain", {{"type", "string"}}}},
+                              {"flow"})},
       {"responses", Responses(200, "the preview", object, {400, 401, 403, 500})}};
   paths["/api/v1/domains/{domain}/products"]["post"] = {
       {"summary",
@@ -261,6 +264,26 @@ std::string OpenApiDocument(const std::string& version) {
       {"parameters", {PathParam("domain", "the domain"), PathParam("product", "the product")}},
       {"requestBody", body_of({{"flow", flow}, {"dry_run", {{"type", "boolean"}}}}, {"flow"})},
       {"responses", Responses(200, "saved: the files written", object, {400, 401, 403, 404, 409})}};
+  paths["/api/v1/domains/{domain}/uploads"]["get"] = {
+      {"summary", "The domain's files (data/*.csv|json|parquet) with their columns (members only)"},
+      {"parameters", {PathParam("domain", "the domain")}},
+      {"responses", Responses(200, "the files and the upload limit", object, {401, 403, 404})}};
+  paths["/api/v1/domains/{domain}/uploads"]["post"] = {
+      {"summary",
+       "Upload a CSV, JSON or Parquet file into the domain's data folder (members only); the "
+       "body is the file, its type sniffed and checked against its name"},
+      {"parameters",
+       {PathParam("domain", "the domain"),
+        QueryParam("name", "string",
+                   "<name>.csv|json|parquet: lowercase letters, digits and underscores"),
+        QueryParam("replace", "boolean", "true to replace a file of that name")}},
+      {"requestBody",
+       {{"required", true},
+        {"content",
+         {{"application/octet-stream",
+           {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}}},
+      {"responses", Responses(201, "stored: its format, rows and columns", object,
+                              {400, 401, 403, 404, 409, 413})}};
   paths["/api/v1/domains/{domain}/products/{product}/flow"]["get"] = {
       {"summary", "The flow a product was made from; a product made by hand opens read-only"},
       {"parameters", {PathParam("domain", "the domain"), PathParam("product", "the product")}},

@@ -190,10 +190,12 @@ using Response = http::response<http::string_body>;
 // State shared by the acceptor, the sessions and Serve: who is connected, whether we
 // are stopping, and the log.
 struct Server {
-  Server(const Api& a, size_t limit) : api(a), max_body_bytes(limit) {}
+  Server(const Api& a, size_t limit, size_t upload_limit)
+      : api(a), max_body_bytes(limit), max_upload_bytes(upload_limit) {}
 
   const Api& api;
   size_t max_body_bytes;
+  size_t max_upload_bytes;  // POST /api/v1/domains/{d}/uploads
   net::thread_pool* workers = nullptr;
 
   std::atomic<bool> stopping{false};
@@ -336,7 +338,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.stopping) return Close();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(server_.max_body_bytes);  // also bounds chunked bodies
+    // Also bounds chunked bodies. Large enough for an upload until the header says what
+    // the request is; lowered to max_body_bytes for every other one before its body.
+    parser_->body_limit(std::max(server_.max_body_bytes, server_.max_upload_bytes));
     idle_ = true;
     stream_.expires_after(kReadTimeout);  // for headers and body together
     http::async_read_header(
@@ -369,6 +373,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if ((header.version() != 10 && header.version() != 11) || !KnownMethod(method_)) {
       return Refuse(400, "bad_request", "the request could not be served");
     }
+    if (!IsUpload()) {
+      const auto length = parser_->content_length();
+      if (length && *length > server_.max_body_bytes) {
+        return Refuse(413, "payload_too_large", "the request body is too large");
+      }
+      parser_->body_limit(server_.max_body_bytes);
+    }
     if (parser_->is_done()) return Dispatch();
     if (version_ == 11 && beast::iequals(header[http::field::expect], "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -379,6 +390,18 @@ class Session : public std::enable_shared_from_this<Session> {
                               });
     }
     ReadBody();
+  }
+
+  // POST /api/v1/domains/{d}/uploads: the one request whose body may be a file.
+  bool IsUpload() const {
+    constexpr std::string_view kPrefix = "/api/v1/domains/";
+    constexpr std::string_view kSuffix = "/uploads";
+    const std::string_view path = path_;
+    return method_ == "POST" && path.size() > kPrefix.size() + kSuffix.size() &&
+           path.substr(0, kPrefix.size()) == kPrefix &&
+           path.substr(path.size() - kSuffix.size()) == kSuffix &&
+           path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()).find('/') ==
+               std::string_view::npos;
   }
 
   void ReadBody() {
@@ -772,7 +795,8 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
   const size_t workers_count =
       static_cast<size_t>(options.threads > 0 ? options.threads : std::max(16, 8 * cores));
 
-  Server server(api, options.max_body_bytes);
+  api.set_max_upload_bytes(options.max_upload_bytes);
+  Server server(api, options.max_body_bytes, options.max_upload_bytes);
   net::io_context ioc(io_threads);
 
   // Listen: the first address of HOST that binds, with the system's maximum backlog.

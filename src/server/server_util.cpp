@@ -74,9 +74,11 @@ nlohmann::ordered_json DiagnosticsJson(const Diagnostics& diagnostics) {
 
 Applied ApplyFiles(const std::string& root,
                    const std::vector<std::pair<fs::path, std::string>>& files,
-                   const std::vector<fs::path>& new_folders) {
+                   const std::vector<fs::path>& new_folders,
+                   const std::vector<fs::path>& removals) {
   std::vector<std::pair<fs::path, std::optional<std::string>>> before;
   for (const auto& [path, content] : files) before.emplace_back(path, ReadText(path));
+  for (const auto& path : removals) before.emplace_back(path, ReadText(path));
   auto restore = [&] {
     std::error_code ec;
     for (const auto& [path, content] : before) {
@@ -91,6 +93,12 @@ Applied ApplyFiles(const std::string& root,
   Applied applied;
   try {
     for (const auto& [path, content] : files) WriteText(path, content);
+    for (const auto& path : removals) {
+      std::error_code ec;
+      fs::remove(path, ec);
+      if (ec)
+        throw Error(ErrorCode::kFailed, "cannot remove " + path.string() + ": " + ec.message());
+    }
     spec::Mesh mesh = spec::LoadMesh(root, applied.diagnostics);
     build::CheckMesh(mesh, applied.diagnostics);
     if (!applied.diagnostics.HasErrors()) applied.mesh = std::move(mesh);

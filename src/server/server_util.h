@@ -41,7 +41,8 @@ nlohmann::ordered_json DiagnosticsJson(const Diagnostics& diagnostics);
 // Writes `files` (absolute paths, content) into the mesh at `root`, each atomically, then
 // loads and checks the whole mesh as `canopy validate` does. With errors, every file is
 // put back as it was (new ones removed, and `new_folders` when left empty) and the
-// diagnostics are returned with no mesh; otherwise the new mesh. The caller holds the
+// diagnostics are returned with no mesh; otherwise the new mesh. `removals` are files taken
+// away in the same step (put back as they were on errors too). The caller holds the
 // MeshSource's writer lock.
 struct Applied {
   std::optional<spec::Mesh> mesh;
@@ -49,6 +50,7 @@ struct Applied {
 };
 Applied ApplyFiles(const std::string& root,
                    const std::vector<std::pair<std::filesystem::path, std::string>>& files,
-                   const std::vector<std::filesystem::path>& new_folders = {});
+                   const std::vector<std::filesystem::path>& new_folders = {},
+                   const std::vector<std::filesystem::path>& removals = {});
 
 }  // namespace canopy::server

@@ -111,6 +111,30 @@ struct Limits {
   BuildLimits build;
 };
 
+// --- authentication (mesh.yaml `auth:`) ---------------------------------------
+
+// Bearer tokens from the company's identity provider (OpenID Connect JWTs), accepted
+// beside Canopy's own tokens. Exactly one of jwks_file and jwks_url is set.
+struct OidcSettings {
+  std::string issuer;     // the `iss` a token must carry, exactly
+  std::string audience;   // one of the token's `aud`
+  std::string jwks_file;  // the provider's keys (a JWKS document), relative to the mesh root
+  std::string jwks_url;   // or where to fetch it (https://; http:// only to this machine)
+  std::string user_claim = "preferred_username";  // names a user of principals.users
+  std::string groups_claim;            // a list of group names; empty: the token gives no groups
+  int64_t leeway_seconds = 60;         // clock skew allowed on exp and nbf
+  int64_t jwks_refresh_seconds = 300;  // an unknown kid refetches the URL at most this often
+  SourceLocation location;
+  SourceLocation jwks_location;  // of jwks_file or jwks_url
+};
+
+struct AuthSettings {
+  std::optional<OidcSettings> oidc;
+  // What `canopy token create` gives when --expires is absent; nullopt: never expires.
+  std::optional<int64_t> token_default_expiry_seconds;
+  SourceLocation location;
+};
+
 // --- products --------------------------------------------------------------
 
 enum class ProductStatus { kDraft, kActive, kDeprecated, kRetired };
@@ -355,6 +379,7 @@ struct Mesh {
   std::string storage = ".canopy";
   std::string catalog = "sqlite";
   std::optional<std::string> openlineage_url;
+  AuthSettings auth;
   Principals principals;
   Governance governance;
   Limits limits;

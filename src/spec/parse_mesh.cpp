@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 
+#include "core/clock.h"
 #include "core/text.h"
 #include "spec/parse.h"
 
@@ -145,6 +146,94 @@ Limits ParseLimits(const YAML::Node& node, const ReadContext& context) {
   }
   reader.Finish();
   return limits;
+}
+
+// "30d" in mesh.yaml: its seconds, or a diagnostic at `key` and nullopt.
+std::optional<int64_t> ReadDuration(const MapReader& reader, const std::string& key) {
+  const std::string text = reader.String(key);
+  if (text.empty()) return std::nullopt;
+  auto seconds = ParseDurationSeconds(text);
+  if (!seconds) {
+    reader.context().diagnostics->Error(
+        reader.LocationOf(key), "'" + key + "' must be a duration, found '" + text + "'",
+        "a whole number and a unit s, m, h or d, e.g. 90d, 12h or 30m");
+  }
+  return seconds;
+}
+
+bool IsLoopbackHttpUrl(const std::string& url) {
+  for (const char* prefix : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
+    const std::string p = prefix;
+    if (url.rfind(p, 0) == 0 &&
+        (url.size() == p.size() || url[p.size()] == ':' || url[p.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+OidcSettings ParseOidc(const YAML::Node& node, const ReadContext& context) {
+  OidcSettings oidc;
+  MapReader reader(node, context, "auth.oidc",
+                   {"issuer", "audience", "jwks_file", "jwks_url", "user_claim", "groups_claim",
+                    "leeway", "jwks_refresh"});
+  oidc.location = reader.location();
+  if (!reader.valid()) return oidc;
+  oidc.issuer = reader.RequiredString(
+      "issuer", "the provider's issuer URL, exactly as its tokens' iss claim writes it");
+  oidc.audience =
+      reader.RequiredString("audience", "the client id the provider puts in Canopy's tokens' aud");
+  oidc.jwks_file = reader.String("jwks_file");
+  oidc.jwks_url = reader.String("jwks_url");
+  oidc.jwks_location = reader.LocationOf(oidc.jwks_url.empty() ? "jwks_file" : "jwks_url");
+  if (oidc.jwks_file.empty() == oidc.jwks_url.empty()) {
+    context.diagnostics->Error(
+        oidc.jwks_file.empty() ? oidc.location : reader.LocationOf("jwks_url"),
+        oidc.jwks_file.empty() ? "auth.oidc names no keys"
+                               : "auth.oidc has both jwks_file and jwks_url",
+        "give one of jwks_file: keys/jwks.json (a file in the mesh) or jwks_url: "
+        "https://idp.example.com/.well-known/jwks.json");
+  }
+  if (!oidc.jwks_url.empty() && oidc.jwks_url.rfind("https://", 0) != 0 &&
+      !IsLoopbackHttpUrl(oidc.jwks_url)) {
+    context.diagnostics->Error(reader.LocationOf("jwks_url"),
+                               "unsupported jwks_url '" + oidc.jwks_url + "'",
+                               "give an https:// URL (http:// is taken only from this machine: "
+                               "127.0.0.1, localhost or [::1])");
+  }
+  oidc.user_claim = reader.String("user_claim", oidc.user_claim);
+  oidc.groups_claim = reader.String("groups_claim");
+  if (auto leeway = ReadDuration(reader, "leeway")) {
+    if (*leeway > 600) {
+      context.diagnostics->Error(reader.LocationOf("leeway"),
+                                 "'leeway' may be at most 10m (it forgives clock skew)",
+                                 "e.g. 60s");
+    } else {
+      oidc.leeway_seconds = *leeway;
+    }
+  }
+  if (auto refresh = ReadDuration(reader, "jwks_refresh")) oidc.jwks_refresh_seconds = *refresh;
+  if (reader.Has("jwks_refresh") && oidc.jwks_url.empty()) {
+    context.diagnostics->Error(reader.LocationOf("jwks_refresh"), "'jwks_refresh' is for jwks_url",
+                               "a jwks_file is read again whenever it changes; remove it");
+  }
+  reader.Finish();
+  return oidc;
+}
+
+AuthSettings ParseAuth(const YAML::Node& node, const ReadContext& context) {
+  AuthSettings auth;
+  MapReader reader(node, context, "auth", {"oidc", "tokens"});
+  auth.location = reader.location();
+  if (!reader.valid()) return auth;
+  if (auto oidc = reader.Get("oidc")) auth.oidc = ParseOidc(*oidc, context);
+  if (auto tokens = reader.Get("tokens")) {
+    MapReader t(*tokens, context, "auth.tokens", {"default_expiry"});
+    auth.token_default_expiry_seconds = ReadDuration(t, "default_expiry");
+    t.Finish();
+  }
+  reader.Finish();
+  return auth;
 }
 
 Principals ParsePrincipals(const YAML::Node& node, const ReadContext& context) {
@@ -584,7 +673,7 @@ Mesh ParseMeshFile(const YAML::Node& node, const ReadContext& context) {
   Mesh mesh;
   MapReader reader(node, context, "mesh.yaml",
                    {"apiVersion", "kind", "name", "description", "storage", "catalog", "principals",
-                    "governance", "limits", "openlineage"});
+                    "governance", "limits", "openlineage", "auth"});
   mesh.location = reader.location();
   if (!reader.valid()) return mesh;
   CheckHeader(reader, "Mesh");
@@ -607,6 +696,7 @@ Mesh ParseMeshFile(const YAML::Node& node, const ReadContext& context) {
     mesh.governance.location = mesh.location;
   }
   if (auto limits = reader.Get("limits")) mesh.limits = ParseLimits(*limits, context);
+  if (auto auth = reader.Get("auth")) mesh.auth = ParseAuth(*auth, context);
   if (auto openlineage = reader.Get("openlineage")) {
     MapReader ol(*openlineage, context, "openlineage", {"url"});
     mesh.openlineage_url = ol.RequiredString("url", "the HTTP endpoint that receives RunEvents");

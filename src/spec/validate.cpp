@@ -1,6 +1,7 @@
 #include "spec/validate.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
@@ -484,6 +485,17 @@ bool IsPrincipalName(const std::string& name) {
 
 void ValidateMesh(Mesh& mesh, Diagnostics& diagnostics) {
   Validator(mesh, diagnostics).Run();
+  // The identity provider's keys, when read from a file, must be there to read.
+  if (mesh.auth.oidc && !mesh.auth.oidc->jwks_file.empty()) {
+    const std::filesystem::path file = std::filesystem::path(mesh.root) / mesh.auth.oidc->jwks_file;
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(file, error)) {
+      diagnostics.Error(mesh.auth.oidc->jwks_location,
+                        "jwks_file '" + mesh.auth.oidc->jwks_file + "' is not a file",
+                        "save the provider's JWKS document (its jwks_uri) there, or give "
+                        "jwks_url instead");
+    }
+  }
 }
 
 }  // namespace canopy::spec

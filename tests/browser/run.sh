@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The browser tests, end to end: a fresh example mesh, built; canopy serve on a free
 # loopback port; tokens for zoe, alice, dana and bob; the UI driven in Debian's Chromium by
-# playwright-core (ui.test.mjs, builder.test.mjs, then dashboard.test.mjs). Screenshots land in
-# SCREENSHOT_DIR.
+# playwright-core (ui.test.mjs, builder.test.mjs, upload.test.mjs, then dashboard.test.mjs).
+# Screenshots land in SCREENSHOT_DIR.
 # With CANOPY_WEB_DIR=web/dist exported, the server serves the UI from that folder (a fresh
 # `npm run build` in web/) instead of the copy compiled into the binary.
 #
@@ -50,9 +50,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-export CANOPY_URL="http://127.0.0.1:$port" SCREENSHOT_DIR="$shots"
+# CANOPY_MESH_DIR: upload.test.mjs reads the product YAML it saved from there.
+export CANOPY_URL="http://127.0.0.1:$port" SCREENSHOT_DIR="$shots" CANOPY_MESH_DIR="$work/mesh"
 cd "$here"
-if ! node --test --test-reporter=spec --test-concurrency=1 ui.test.mjs builder.test.mjs dashboard.test.mjs; then
+if ! node --test --test-reporter=spec --test-concurrency=1 ui.test.mjs builder.test.mjs upload.test.mjs dashboard.test.mjs; then
   echo "--- server log (last 40 lines)" >&2
   tail -n 40 "$work/serve.log" >&2
   exit 1

@@ -42,7 +42,8 @@ export async function signIn(page, base, who, token) {
   await page.locator(`${sel('whoami')}[data-principal="user:${who}"]`).waitFor();
 }
 
-export async function screenshot(page, folder, name, locator) {
+// options: more of page.screenshot's (fullPage: true for the whole page).
+export async function screenshot(page, folder, name, locator, options = {}) {
   if (locator) await locator.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(folder, name), timeout: STEP_TIMEOUT });
+  await page.screenshot({ path: join(folder, name), timeout: STEP_TIMEOUT, ...options });
 }

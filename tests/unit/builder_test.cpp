@@ -20,6 +20,7 @@
 #include "governance/tokens.h"
 #include "server/api.h"
 #include "server/builder_api.h"
+#include "server/server_util.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
@@ -248,7 +249,23 @@ TEST(FlowTest, AnExpressionStaysOneExpression) {
 class ApiBuilderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    canopy::test::MakeGovernanceMeshApi(env_, "canopy-builder-");
+    canopy::test::MakeGovernanceMeshApi(env_, "canopy-builder-", [](const fs::path& mesh) {
+      // A product of sales written by hand whose SQL the blocks express.
+      std::ofstream(mesh / "domains/sales/products/region_totals.yaml")
+          << "apiVersion: canopy/v1\nkind: DataProduct\nname: region_totals\nversion: 1.0.0\n"
+             "owner: alice\ndescription: Orders per region, written by hand\n"
+             "visibility: internal\n"
+             "inputs:\n  - { name: orders, product: sales.orders }\n"
+             "transform:\n  - { name: totals, sql_file: sql/region_totals.sql }\n"
+             "outputs:\n  - name: totals\n    contract:\n      properties:\n"
+             "        - { name: region, physicalType: VARCHAR, description: The region }\n"
+             "        - { name: n_orders, physicalType: BIGINT, required: true }\n"
+             "        - { name: amount, physicalType: \"DECIMAL(38,2)\" }\n";
+      fs::create_directories(mesh / "domains/sales/sql");
+      std::ofstream(mesh / "domains/sales/sql/region_totals.sql")
+          << "select region, count(*) as n_orders, sum(amount) as amount\nfrom orders\n"
+             "where amount > 0\ngroup by region\n";
+    });
     if (!env_) return;
     dir_ = &env_->dir;
     catalog_ = env_->catalog.get();
@@ -412,12 +429,95 @@ TEST_F(ApiBuilderTest, AHandWrittenProductOpensReadOnly) {
   const json body = Json(open);
   EXPECT_TRUE(body["flow"].is_null());
   EXPECT_TRUE(body["read_only"].get<bool>());
-  EXPECT_NE(body["reason"].get<std::string>().find("written by hand"), std::string::npos);
+  EXPECT_NE(body["reason"].get<std::string>().find(
+                "written by hand, and the builder cannot draw it: input raw: reader options have "
+                "no block"),
+            std::string::npos)
+      << body["reason"];
+  EXPECT_EQ(body["models"].size(), 1u);
   json flow = SalesFlow("orders");
   auto put = Call("PUT", "/api/v1/domains/sales/products/orders", "ben", {{"flow", flow}});
   EXPECT_EQ(put.status, 409) << put.body;
   EXPECT_NE(Json(put)["error"]["message"].get<std::string>().find("written by hand"),
             std::string::npos);
+  // crm.customers has a row filter; its owner is told so.
+  auto customers = Call("GET", "/api/v1/domains/crm/products/customers/flow", "carl", nullptr);
+  ASSERT_EQ(customers.status, 200) << customers.body;
+  EXPECT_NE(Json(customers)["reason"].get<std::string>().find("a row filter policy has no block"),
+            std::string::npos)
+      << customers.body;
+}
+
+TEST_F(ApiBuilderTest, AHandWrittenProductWithinTheBlocksOpensEditable) {
+  auto open = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr);
+  ASSERT_EQ(open.status, 200) << open.body;
+  const json body = Json(open);
+  EXPECT_FALSE(body["read_only"].get<bool>());
+  EXPECT_TRUE(body["converted"].get<bool>());
+  EXPECT_NE(body["note"].get<std::string>().find("rewrites its files"), std::string::npos);
+  std::vector<std::string> types;
+  for (const auto& block : body["flow"]["blocks"])
+    types.push_back(block["type"].get<std::string>());
+  EXPECT_EQ(types, (std::vector<std::string>{"source", "filter", "aggregate", "output"}));
+  // Someone outside sales is not shown its SQL, nor a flow of it.
+  auto dana = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "dana", nullptr);
+  ASSERT_EQ(dana.status, 200) << dana.body;
+  EXPECT_TRUE(Json(dana)["flow"].is_null());
+  EXPECT_TRUE(Json(dana)["read_only"].get<bool>());
+  EXPECT_NE(Json(dana)["reason"].get<std::string>().find("only members"), std::string::npos);
+}
+
+TEST_F(ApiBuilderTest, SavingAConvertedProductRewritesItsFilesAndRemovesTheUnusedSql) {
+  const fs::path sql = Sales() / "sql/region_totals.sql";
+  const json flow = Json(
+      Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr))["flow"];
+  ASSERT_TRUE(flow.is_object());
+  const std::string path = "/api/v1/domains/sales/products/region_totals";
+  EXPECT_EQ(Call("PUT", path, "dana", {{"flow", flow}}).status, 403);
+  auto dry = Call("PUT", path, "ben", {{"flow", flow}, {"dry_run", true}});
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  bool listed = false;
+  const json listing = Json(dry);
+  for (const auto& file : listing["files"]) {
+    if (file["path"] == "domains/sales/sql/region_totals.sql") {
+      listed = file.value("removed", false) && file["previous"].is_string();
+    }
+  }
+  EXPECT_TRUE(listed) << dry.body;
+  EXPECT_TRUE(fs::exists(sql));
+  EXPECT_FALSE(fs::exists(Sales() / "products/region_totals.flow.json"));
+
+  auto saved = Call("PUT", path, "ben", {{"flow", flow}});
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_FALSE(fs::exists(sql));
+  EXPECT_TRUE(fs::exists(Sales() / "products/region_totals.flow.json"));
+  EXPECT_TRUE(fs::exists(Sales() / "sql/region_totals/totals.sql"));
+  // It opens as a builder product now, and validates and builds.
+  auto open = Call("GET", "/api/v1/domains/sales/products/region_totals/flow", "ben", nullptr);
+  EXPECT_FALSE(Json(open).contains("converted")) << open.body;
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+  build::CheckMesh(mesh, diagnostics);
+  EXPECT_FALSE(diagnostics.HasErrors());
+  auto storage = build::NewLocalStorage();
+  build::BuildOptions options;
+  options.targets = {"sales.region_totals"};
+  EXPECT_TRUE(build::RunBuild(mesh, *catalog_, *storage, options, nullptr).ok());
+}
+
+TEST(ApplyFilesTest, AFileRemovedIsPutBackWhenTheMeshDoesNotValidate) {
+  const fs::path root = fs::temp_directory_path() / ("canopy-apply-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", root, fs::copy_options::recursive);
+  const fs::path removed = root / "domains/sales/data/orders.csv";
+  const auto before = server::ReadText(removed);
+  const auto applied = server::ApplyFiles(
+      root.string(), {{root / "domains/sales/products/broken.yaml", "kind: DataProduct\n"}}, {},
+      {removed});
+  EXPECT_FALSE(applied.mesh.has_value());
+  EXPECT_EQ(server::ReadText(removed), before);
+  EXPECT_FALSE(fs::exists(root / "domains/sales/products/broken.yaml"));
+  fs::remove_all(root);
 }
 
 TEST_F(ApiBuilderTest, AnInvalidFlowIsRefusedWithAClearMessageAndNothingWritten) {
@@ -580,3 +680,169 @@ TEST_F(ApiBuilderTest, TheVocabularyNamesTheMeshsClassificationsInOrder) {
 }
 
 }  // namespace
+
+// --- files uploaded into a domain's folder, as sources -----------------------------------
+
+namespace {
+
+server::HttpResponse Upload(const test::GovernanceMeshApi& env, const std::string& user,
+                            const std::string& domain, const std::string& name,
+                            const std::string& bytes, bool replace = false) {
+  server::HttpRequest request;
+  request.method = "POST";
+  request.path = "/api/v1/domains/" + domain + "/uploads";
+  request.query["name"] = name;
+  if (replace) request.query["replace"] = "true";
+  request.body = bytes;
+  request.authorization = "Bearer " + env.tokens.at(user);
+  return env.api->Handle(request);
+}
+
+json TargetsFlow(const std::string& name) {
+  return {{"product", {{"name", name}, {"purpose", "Regions above their target"}}},
+          {"blocks",
+           json::array({{{"id", "targets"}, {"type", "source"}, {"file", "data/targets.csv"}},
+                        {{"id", "high"},
+                         {"type", "filter"},
+                         {"input", "targets"},
+                         {"where",
+                          {{"group", "and"},
+                           {"conditions",
+                            json::array({{{"column", "target"}, {"op", ">"}, {"value", 150}}})}}}},
+                        {{"id", "out"}, {"type", "output"}, {"input", "high"}, {"name", name}}})}};
+}
+
+bool StagedLeftovers(const fs::path& data) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data, ec)) {
+    if (entry.path().filename().string().rfind(".upload-", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_F(ApiBuilderTest, AMemberUploadsAFileThatBecomesASourceAPreviewAndAnInput) {
+  auto uploaded = Upload(*env_, "ben", "sales", "targets.csv", "region,target\nEU,100\nUS,200\n");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  const json u = Json(uploaded);
+  EXPECT_EQ(u["file"], "data/targets.csv");
+  EXPECT_EQ(u["format"], "csv");
+  EXPECT_EQ(u["rows"], 2);
+  ASSERT_EQ(u["columns"].size(), 2u);
+  EXPECT_EQ(u["columns"][1]["name"], "target");
+  EXPECT_TRUE(fs::exists(Sales() / "data/targets.csv"));
+  EXPECT_EQ(
+      LastAudit("upload"),
+      json({{"principal", "user:ben"}, {"target", "sales/data/targets.csv"}, {"outcome", "ok"}}));
+
+  // Listed for the domain's members, and in the builder's palette.
+  auto listed = Call("GET", "/api/v1/domains/sales/uploads", "ben", nullptr);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find("data/targets.csv"), std::string::npos);
+  for (const auto& file : Json(listed)["files"]) {
+    if (file["file"] == "data/targets.csv") {
+      EXPECT_EQ(file["modified"].get<std::string>().size(), 20u) << file;  // …T…Z
+      EXPECT_EQ(file["rows"], 2);
+    }
+  }
+  const json sources = Json(Call("GET", "/api/v1/builder/sources", "ben", nullptr));
+  bool in_palette = false;
+  for (const auto& file : sources["files"]) {
+    in_palette = in_palette || (file["domain"] == "sales" && file["file"] == "data/targets.csv" &&
+                                file["columns"].size() == 2);
+  }
+  EXPECT_TRUE(in_palette) << sources["files"];
+  // Not for others: dana is no member of sales.
+  EXPECT_EQ(Call("GET", "/api/v1/domains/sales/uploads", "dana", nullptr).status, 403);
+  const json dana_sources = Json(Call("GET", "/api/v1/builder/sources", "dana", nullptr));
+  EXPECT_EQ(dana_sources["files"].dump().find("targets.csv"), std::string::npos);
+
+  // A source block reads it in a preview, governed as the member's query.
+  const json flow = TargetsFlow("high_targets");
+  auto preview = Call("POST", "/api/v1/builder/preview", "ben",
+                      {{"flow", flow}, {"block", "high"}, {"domain", "sales"}});
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  EXPECT_EQ(Json(preview)["rows"], json::parse(R"([["US",200]])"));
+  EXPECT_EQ(LastAudit("query")["principal"], "user:ben");
+  auto outsider = Call("POST", "/api/v1/builder/preview", "dana",
+                       {{"flow", flow}, {"block", "high"}, {"domain", "sales"}});
+  EXPECT_EQ(outsider.status, 403) << outsider.body;
+  auto nowhere =
+      Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "high"}});
+  EXPECT_EQ(nowhere.status, 400) << nowhere.body;
+  // The file is the builder's to read for members, never a table of the query API.
+  auto direct =
+      Call("POST", "/api/v1/query", "ben", {{"sql", "select * from canopy_files.targets_csv"}});
+  EXPECT_EQ(direct.status, 400) << direct.body;
+
+  // Saved, the file is the product's input, as a person would have written it; it builds.
+  auto saved = Call("POST", "/api/v1/domains/sales/products", "ben", {{"flow", flow}});
+  ASSERT_EQ(saved.status, 201) << saved.body;
+  const auto yaml = server::ReadText(Sales() / "products/high_targets.yaml");
+  ASSERT_TRUE(yaml.has_value());
+  EXPECT_NE(yaml->find("file: data/targets.csv"), std::string::npos) << *yaml;
+  Diagnostics diagnostics;
+  spec::Mesh mesh = spec::LoadMesh((*dir_ / "mesh").string(), diagnostics);
+  build::CheckMesh(mesh, diagnostics);
+  EXPECT_FALSE(diagnostics.HasErrors());
+  auto storage = build::NewLocalStorage();
+  build::BuildOptions options;
+  options.targets = {"sales.high_targets"};
+  auto report = build::RunBuild(mesh, *catalog_, *storage, options, nullptr);
+  ASSERT_TRUE(report.ok());
+  auto live = catalog_->Live("sales", "high_targets");
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->ports.at(0).rows, 1);
+}
+
+TEST_F(ApiBuilderTest, AnUploadIsRefusedWithItsReasonAndLeavesNothingBehind) {
+  const fs::path data = Sales() / "data";
+  // Not a member.
+  auto dana = Upload(*env_, "dana", "sales", "mine.csv", "a\n1\n");
+  EXPECT_EQ(dana.status, 403) << dana.body;
+  EXPECT_EQ(
+      LastAudit("upload"),
+      json({{"principal", "user:dana"}, {"target", "sales/data/mine.csv"}, {"outcome", "denied"}}));
+  EXPECT_FALSE(fs::exists(data / "mine.csv"));
+  // Names that are not a domain file's: a path, capitals, another extension.
+  for (const std::string name : {"../escape.csv", "sub/x.csv", "Targets.CSV", "x.txt", "x", ""}) {
+    auto bad = Upload(*env_, "ben", "sales", name, "a\n1\n");
+    EXPECT_EQ(bad.status, 400) << name << ": " << bad.body;
+    EXPECT_NE(Json(bad)["error"]["hint"].get<std::string>().find("lowercase"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(Sales() / "escape.csv"));
+  // The content must be what the name says.
+  auto parquet = Upload(*env_, "ben", "sales", "p.csv", std::string("PAR1xxxxxxxxPAR1"));
+  EXPECT_EQ(parquet.status, 400);
+  EXPECT_NE(Json(parquet)["error"]["hint"].get<std::string>().find("p.parquet"), std::string::npos);
+  auto json_named_csv = Upload(*env_, "ben", "sales", "j.csv", R"([{"a": 1}])");
+  EXPECT_EQ(json_named_csv.status, 400) << json_named_csv.body;
+  auto binary = Upload(*env_, "ben", "sales", "b.csv", std::string("a\0b\n", 4));
+  EXPECT_EQ(binary.status, 400) << binary.body;
+  auto empty = Upload(*env_, "ben", "sales", "e.csv", "");
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  // A file that does not read is not kept (the engine's message says why).
+  auto broken = Upload(*env_, "ben", "sales", "broken.json", R"({"a": )");
+  EXPECT_EQ(broken.status, 400) << broken.body;
+  EXPECT_NE(Json(broken)["error"]["message"].get<std::string>().find("cannot read broken.json"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(data / "broken.json"));
+  EXPECT_FALSE(StagedLeftovers(data));
+  // Too large for the server's limit.
+  env_->api->set_max_upload_bytes(8);
+  auto large = Upload(*env_, "ben", "sales", "large.csv", "a\n123456789\n");
+  env_->api->set_max_upload_bytes(size_t{64} << 20);
+  EXPECT_EQ(large.status, 413) << large.body;
+  // A second upload of a name replaces only when asked, whole.
+  ASSERT_EQ(Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 1}])").status, 201);
+  auto again = Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 2}, {"a": 3}])");
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(Json(again)["error"]["hint"].get<std::string>().find("replace=true"),
+            std::string::npos);
+  auto replaced = Upload(*env_, "ben", "sales", "twice.json", R"([{"a": 2}, {"a": 3}])", true);
+  ASSERT_EQ(replaced.status, 201) << replaced.body;
+  EXPECT_TRUE(Json(replaced)["replaced"].get<bool>());
+  EXPECT_EQ(Json(replaced)["rows"], 2);
+  EXPECT_FALSE(StagedLeftovers(data));
+}

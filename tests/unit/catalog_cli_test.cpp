@@ -78,7 +78,7 @@ TEST_F(CatalogCliTest, InfoNamesTheStoreItsSchemaVersionAndWhatItHolds) {
   ASSERT_EQ(info.exit_code, 0) << info.err;
   const auto json = nlohmann::json::parse(info.out);
   EXPECT_EQ(json.at("store"), canopy::test::OnPostgres() ? "postgresql" : "sqlite");
-  EXPECT_EQ(json.at("schema_version"), 6);
+  EXPECT_EQ(json.at("schema_version"), 7);
   EXPECT_GT(json.at("counts").at("versions").get<int>(), 0);
   EXPECT_EQ(json.at("counts").at("versions"), json.at("counts").at("products"));
   EXPECT_GT(json.at("counts").at("audit entries").get<int>(), 0);
@@ -92,7 +92,7 @@ TEST_F(CatalogCliTest, InfoNamesTheStoreItsSchemaVersionAndWhatItHolds) {
     EXPECT_EQ(json.at("location"), (dir_ / "mesh/.canopy/catalog.db").string());
   }
   CliRun table = Canopy("catalog info");
-  EXPECT_NE(table.out.find("schema version  6"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("schema version  7"), std::string::npos) << table.out;
 }
 
 TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) {
@@ -101,6 +101,8 @@ TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) 
   ASSERT_EQ(OnSqlite("build --force").exit_code, 0);  // two versions of every product
   CliRun token = OnSqlite("token create dana");
   ASSERT_EQ(token.exit_code, 0) << token.err;
+  CliRun expiring = OnSqlite("token create dana --expires 30d");
+  ASSERT_EQ(expiring.exit_code, 0) << expiring.err;
   ASSERT_EQ(OnSqlite("grant crm.customers --to user:zoe --as carl").exit_code, 0);
   ASSERT_EQ(OnSqlite("access request finance.exposure --as zoe --purpose audit").exit_code, 0);
   CliRun source = OnSqlite("catalog info --format json");
@@ -130,7 +132,16 @@ TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) 
   auto catalog = canopy::catalog::OpenCatalog(target_, (dir_ / "mesh/.canopy").string());
   std::string secret = token.out;
   while (!secret.empty() && secret.back() == '\n') secret.pop_back();
-  EXPECT_EQ(canopy::governance::Authenticate(*catalog, secret), "dana");
+  canopy::spec::Mesh mesh;  // a mesh without auth.oidc: Canopy tokens only
+  EXPECT_EQ(canopy::governance::Authenticate(*catalog, mesh, secret).user, "dana");
+  // The expiry moved with its token.
+  const auto tokens = catalog->Tokens();
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0].expires_at, "");
+  EXPECT_FALSE(tokens[1].expires_at.empty());
+  CliRun listed = OnSqlite("token list --format json");
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(nlohmann::json::parse(listed.out).at(1).at("expires_at"), tokens[1].expires_at);
   CliRun query = Canopy("query --as zoe \"select count(*) from crm.customers\"");
   EXPECT_EQ(query.exit_code, 0) << query.err;
   // The mesh goes on on PostgreSQL: a build publishes, the chain still verifies.
@@ -216,32 +227,34 @@ TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
 
 namespace {
 
-// A catalog one migration behind (as a canopy before the spec's fingerprint left it):
+// A catalog two migrations behind (as a canopy before the spec's fingerprint left it):
 // servers and builds refuse it and name the command; `canopy catalog upgrade` brings it
 // forward with everything it held.
 TEST_F(CatalogCliTest, AnOlderSchemaIsRefusedUntilCatalogUpgrade) {
   ASSERT_EQ(Canopy("build").exit_code, 0);
   const std::string catalog_file = (dir_ / "mesh/.canopy/catalog.db").string();
   ASSERT_TRUE(canopy::test::ExecuteOnCatalog(
-      catalog_file, "DROP TABLE spec_sync; DELETE FROM schema_migrations WHERE version = 6;"));
+      catalog_file,
+      "DROP TABLE spec_sync; ALTER TABLE api_tokens DROP COLUMN expires_at; "
+      "DELETE FROM schema_migrations WHERE version >= 6;"));
 
   for (const std::string command : {"build", "products", "serve --listen 127.0.0.1:0"}) {
     const CliRun refused = Canopy(command, "timeout 30");  // a server that starts is stopped
     EXPECT_EQ(refused.exit_code, 1) << command;
-    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 6"),
+    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 7"),
               std::string::npos)
         << command << ": " << refused.err;
     EXPECT_NE(refused.err.find("run `canopy catalog upgrade`"), std::string::npos) << refused.err;
   }
   const CliRun upgraded = Canopy("catalog upgrade");
   ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
-  EXPECT_NE(upgraded.out.find("from schema version 5 to 6"), std::string::npos) << upgraded.out;
+  EXPECT_NE(upgraded.out.find("from schema version 5 to 7"), std::string::npos) << upgraded.out;
   const CliRun again = Canopy("catalog upgrade");
-  EXPECT_NE(again.out.find("at schema version 6 already"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("at schema version 7 already"), std::string::npos) << again.out;
 
   const CliRun info = Canopy("catalog info --format json");
   ASSERT_EQ(info.exit_code, 0) << info.err;
-  EXPECT_EQ(nlohmann::json::parse(info.out).at("schema_version"), 6);
+  EXPECT_EQ(nlohmann::json::parse(info.out).at("schema_version"), 7);
   EXPECT_GT(Counts(info).at("versions").get<int>(), 0);
   EXPECT_EQ(Canopy("build --force").exit_code, 0);
   EXPECT_EQ(Canopy("audit --verify").exit_code, 0);

@@ -667,7 +667,7 @@ TEST_F(CatalogGenerationTest, EveryWriteButTheAuditLogMovesIt) {
   moved("a grant");
   other->RevokeGrant("sales", "orders", "user:zoe");
   moved("a revoked grant");
-  const int64_t token = other->CreateToken("dana", "hash", "t");
+  const int64_t token = other->CreateToken("dana", "hash", "t", "");
   moved("a new token");
   ASSERT_TRUE(other->RevokeToken(token, "t2"));
   moved("a revoked token");

@@ -28,10 +28,12 @@
 #include "governance/auth_throttle.h"
 #include "governance/tokens.h"
 #include "pgwire/messages.h"
+#include "pgwire/pgwire.h"
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/test_store.h"
+#include "unit/api_fixture.h"
 #include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
@@ -758,6 +760,33 @@ TEST_F(ServerTest, ServesLimitsBodiesAndStopsGracefully) {
   EXPECT_EQ(text.find("h_"), std::string::npos);  // no result data (masked values start so)
   EXPECT_NE(text.find("received SIGTERM"), std::string::npos) << text;
   EXPECT_NE(text.find(" stopped"), std::string::npos) << text;
+}
+
+TEST_F(ServerTest, AnUploadHasItsOwnLargerLimit) {
+  // 2 MiB into a domain's uploads is read whole and judged (dana is no member of sales:
+  // 403, not 413); the same body anywhere else is over the 1 MiB limit.
+  std::string csv = "a,b\n";
+  while (csv.size() < (size_t{2} << 20)) csv += "1,2\n";
+  Wire upload(port_);
+  ASSERT_TRUE(
+      upload.Send(Request("POST", "/api/v1/domains/sales/uploads?name=big.csv", *token_, csv)));
+  auto judged = upload.Read();
+  ASSERT_TRUE(judged);
+  EXPECT_EQ(judged->status, 403) << judged->body;
+  Wire other(port_);
+  ASSERT_TRUE(other.Send(Request("POST", "/api/v1/domains/sales/products", *token_, csv)));
+  auto refused = other.Read();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  // Over the upload limit (64 MiB by default), from the headers alone.
+  Wire huge(port_);
+  std::string head = Request("POST", "/api/v1/domains/sales/uploads?name=huge.csv", *token_);
+  head.replace(head.find("Content-Length: 0"), 17, "Content-Length: 67108865");
+  ASSERT_TRUE(huge.Send(head));
+  auto too_large = huge.Read();
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413);
+  EXPECT_TRUE(Healthy());
 }
 
 TEST_F(ServerTest, RefusesABodyOverTheLimitFromItsContentLength) {
@@ -2142,3 +2171,67 @@ TEST(AuthThrottle, WaitsDoubleAndAreForgottenAfterASuccess) {
 }
 
 }  // namespace
+
+// A PostgreSQL login that cannot be audited (the catalog busy: every connection the
+// wire may use is out) is refused in the protocol, never let in unrecorded (the soak
+// benchmark found a session opened whose pg.login entry was lost).
+TEST(ServerPgLogin, ALoginThatCannotBeAuditedIsRefusedAsBusy) {
+  std::unique_ptr<test::GovernanceMeshApi> env;
+  test::MakeGovernanceMeshApi(env, "canopy-pglogin-");
+  ASSERT_NE(env, nullptr);
+  catalog::CatalogStore* store = env->catalog.get();
+  std::atomic<int> leases{0};
+  std::atomic<int> fail_from{1 << 30};  // the lease number from which leasing fails
+  pgwire::PgOptions options;
+  options.listen = "127.0.0.1:0";
+  options.version = "test";
+  pgwire::PgListener listener(
+      env->meshes,
+      [&]() -> std::shared_ptr<catalog::CatalogStore> {
+        if (++leases >= fail_from) {
+          throw Error(ErrorCode::kFailed, "the catalog connections are all in use",
+                      "try again in a moment");
+        }
+        return {store, [](auto*) {}};
+      },
+      options);
+  listener.Start();
+  auto connect = [&] {
+    const std::string conninfo =
+        "host=127.0.0.1 port=" + std::to_string(listener.port()) +
+        " dbname=mesh connect_timeout=10 user=dana password=" + env->tokens.at("dana");
+    return PQconnectdb(conninfo.c_str());
+  };
+  auto logins = [&] {
+    int ok = 0;
+    for (const auto& entry : store->Audit(0, 1 << 30)) {
+      ok += entry.action == "pg.login" && entry.outcome == "ok" ? 1 : 0;
+    }
+    return ok;
+  };
+  // A login as it should be: one entry.
+  PGconn* fine = connect();
+  EXPECT_EQ(PQstatus(fine), CONNECTION_OK) << PQerrorMessage(fine);
+  PQfinish(fine);
+  EXPECT_EQ(logins(), 1);
+  // The token checked, then no connection left to record the login with.
+  leases = 0;
+  fail_from = 2;
+  PGconn* unrecorded = connect();
+  EXPECT_NE(PQstatus(unrecorded), CONNECTION_OK);
+  EXPECT_NE(std::string(PQerrorMessage(unrecorded)).find("too busy to record the login"),
+            std::string::npos)
+      << PQerrorMessage(unrecorded);
+  PQfinish(unrecorded);
+  EXPECT_EQ(logins(), 1);
+  // No connection even to check the token: the same, with the pool's own words.
+  leases = 0;
+  fail_from = 1;
+  PGconn* unchecked = connect();
+  EXPECT_NE(PQstatus(unchecked), CONNECTION_OK);
+  EXPECT_NE(std::string(PQerrorMessage(unchecked)).find("all in use"), std::string::npos)
+      << PQerrorMessage(unchecked);
+  PQfinish(unchecked);
+  EXPECT_EQ(logins(), 1);
+  listener.Stop();
+}

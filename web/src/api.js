@@ -96,6 +96,22 @@ export async function api(path, { method = 'GET', body, signal, token } = {}) {
   return data;
 }
 
+// POST a file's raw bytes (application/octet-stream) → parsed JSON; throws ApiError as `api` does.
+export async function upload(path, file, { signal } = {}) {
+  const headers = { Accept: 'application/json', 'Content-Type': 'application/octet-stream' };
+  const bearer = session.token();
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const res = await fetch(path, { method: 'POST', headers, body: file, signal, cache: 'no-store' }).catch((e) => {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', `Cannot reach the Canopy server (${e.message}).`);
+  });
+  const text = await res.text();
+  if (!res.ok) throw failure(res, text);
+  const { data, parsed } = parseJson(text);
+  if (text && !parsed) throw new ApiError(res.status, 'bad_response', `The server answered ${path} with something that is not JSON.`);
+  return data;
+}
+
 // A streamed answer of JSON lines (application/x-ndjson): `onEvent` gets each object as its
 // line arrives. A refusal before the stream starts throws ApiError, as `api` does.
 export async function apiStream(path, { method = 'POST', body, signal, onEvent }) {

@@ -8,7 +8,7 @@
 import { isNumericType } from './util.js';
 
 export const BLOCK_TYPES = [
-  { type: 'source', label: 'Source', short: 'Source', help: 'A port you may read' },
+  { type: 'source', label: 'Source', short: 'Source', help: 'A port you may read, or a file in the domain’s own folder' },
   { type: 'filter', label: 'Filter', short: 'Filter', help: 'Keep the rows that match conditions' },
   { type: 'select', label: 'Select', short: 'Select', help: 'Keep, rename and reorder columns' },
   { type: 'derive', label: 'Derived column', short: 'Derive', help: 'A new column from an expression' },
@@ -96,9 +96,31 @@ export function freeId(flow, base) {
   for (let i = 2; ; i++) if (!taken.has(`${stem}_${i}`)) return `${stem}_${i}`;
 }
 
-// The id a source gets from its port: sales.orders → orders.
+// A file a source may read: data/<name>.csv|json|parquet in the product's domain. The same
+// rule as the server's for an uploaded file's name.
+export const FILE_FORMATS = ['csv', 'json', 'parquet'];
+const FILE_NAME = /^[a-z][a-z0-9_]*\.(csv|json|parquet)$/;
+export function isFileName(name) {
+  return FILE_NAME.test(name || '');
+}
+
+// What a source block reads: {kind: 'port'|'file', name}.
+export function sourceOf(block) {
+  if (block?.file !== undefined) return { kind: 'file', name: block.file || '' };
+  return { kind: 'port', name: block?.port || '' };
+}
+
+// The name a source is given from what it reads: sales.orders → orders,
+// data/regions_targets.csv → regions_targets.
+export function sourceBase(name) {
+  const s = name || '';
+  if (s.includes('/')) return s.split('/').pop().replace(/\.[a-z]+$/, '');
+  return s.split('.').pop();
+}
+
+// The id a source gets from its port or file.
 export function sourceId(flow, port, exceptId) {
-  const base = (port || '').split('.').pop() || 'source';
+  const base = sourceBase(port) || 'source';
   const others = { ...flow, blocks: flow.blocks.filter((b) => b.id !== exceptId) };
   return freeId(others, base);
 }
@@ -283,7 +305,9 @@ export function blockProblems(flow, block) {
   }
   switch (block.type) {
     case 'source':
-      if (!block.port) out.push('Pick a port to read.');
+      if (block.file !== undefined) {
+        if (!block.file) out.push('Pick a file to read.');
+      } else if (!block.port) out.push('Pick a port to read.');
       break;
     case 'filter':
       conditionProblems(block.where || { group: 'and', conditions: [] }, out);
@@ -382,6 +406,9 @@ function wireCondition(c, typeOf) {
 // One block as the server reads it. `typeOf(column)` is the type of a column of its input.
 export function wireBlock(block, typeOf = () => '') {
   switch (block.type) {
+    case 'source':
+      // A port or a file, never both.
+      return block.file !== undefined ? { id: block.id, type: block.type, file: block.file } : { id: block.id, type: block.type, port: block.port };
     case 'filter':
       return { id: block.id, type: block.type, input: block.input, where: wireCondition(block.where, typeOf) };
     case 'select':
@@ -507,7 +534,7 @@ export function fromWire(wire) {
 export function blockSummary(block) {
   switch (block.type) {
     case 'source':
-      return block.port || 'pick a port';
+      return block.file !== undefined ? block.file || 'pick a file' : block.port || 'pick a port';
     case 'filter': {
       const flat = [];
       const walk = (c) => (c.group !== undefined ? (c.conditions || []).forEach(walk) : flat.push(c));

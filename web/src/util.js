@@ -28,6 +28,20 @@ export function formatNumber(n) {
   return Number(n).toLocaleString();
 }
 
+// 1536 → "1.5 KB" (binary units, as a file manager shows them).
+export function formatBytes(n) {
+  if (n == null || !Number.isFinite(Number(n))) return '';
+  const units = ['bytes', 'KB', 'MB', 'GB'];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  if (i === 0) return `${v} byte${v === 1 ? '' : 's'}`;
+  return `${v >= 10 ? Math.round(v) : Math.round(v * 10) / 10} ${units[i]}`;
+}
+
 // "…kept [orders] (cancelled…" → [{text, match}]
 export function splitSnippet(snippet) {
   const out = [];

@@ -13,8 +13,9 @@ import { BuildPanel } from '../components/builder/BuildPanel.jsx';
 import { FlowCanvas } from '../components/builder/FlowCanvas.jsx';
 import { TextField } from '../components/builder/fields.jsx';
 import { ReviewPanel } from '../components/builder/ReviewPanel.jsx';
+import { SourcePalette } from '../components/builder/SourcePalette.jsx';
 import { savePath, typesFromPlan, useDryRun, usePreviews } from '../components/builder/previews.js';
-import { BLOCK_TYPES, emptyFlow, flowProblems, fromWire, isSqlName, newBlock, removeBlock, renameBlock, wireFlow } from '../flow.js';
+import { BLOCK_TYPES, emptyFlow, flowProblems, freeId, fromWire, isSqlName, newBlock, removeBlock, renameBlock, sourceBase, wireFlow } from '../flow.js';
 import { productHref } from '../router.js';
 
 function ProductFields({ flow, setProduct, domain, setDomain, domains, existing, readOnly }) {
@@ -161,7 +162,21 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
   }, [opened.data]);
 
   const readOnly = !!opened.data?.read_only;
-  const { plan, retry } = usePreviews(flow);
+  const member = !!domain && (me.domains || []).includes(domain);
+  // The files of the domain's data/ folder: their columns from the sources the builder may read,
+  // their size and age from the domain's uploads (members only).
+  const uploads = useApi(member ? `/api/v1/domains/${enc(domain)}/uploads` : null);
+  const [fresh, setFresh] = useState('');
+  const [uploadsDone, setUploadsDone] = useState(0);
+  const files = useMemo(() => {
+    const listed = (sources.data?.files || []).filter((f) => f.domain === domain);
+    const more = uploads.data?.files || [];
+    const byFile = new Map(more.map((f) => [f.file, f]));
+    const out = listed.map((f) => ({ ...byFile.get(f.file), ...f }));
+    for (const f of more) if (!out.some((x) => x.file === f.file)) out.push({ domain, ...f });
+    return out.sort((a, b) => a.file.localeCompare(b.file));
+  }, [sources.data, uploads.data, domain]);
+  const { plan, retry } = usePreviews(flow, domain, uploadsDone);
   const block = flow.blocks.find((b) => b.id === selected) || null;
   const dryRun = useDryRun({ flow, plan, domain, existing, wanted: block?.type === 'output' });
   const problems = flowProblems(flow);
@@ -186,6 +201,19 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
     const b = newBlock(flow, type, type === 'source' ? '' : from);
     edit((f) => ({ ...f, blocks: [...f.blocks, b] }));
     setSelected(b.id);
+  };
+  // A source block on a port ({port}) or a file of the domain ({file}), from the palette.
+  const addSource = (ref) => {
+    const id = freeId(flow, sourceBase(ref.port || ref.file) || 'source');
+    const b = ref.file !== undefined ? { id, type: 'source', file: ref.file } : { id, type: 'source', port: ref.port };
+    edit((f) => ({ ...f, blocks: [...f.blocks, b] }));
+    setSelected(b.id);
+  };
+  const uploaded = (result) => {
+    setFresh(result.file);
+    setUploadsDone((n) => n + 1);
+    sources.reload();
+    uploads.reload();
   };
   const changeBlock = (id, next) => {
     edit((f) => {
@@ -248,10 +276,15 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
       <header class="page-head">
         <h1>Product builder</h1>
         <p class="muted">
-          Draw a data product from the ports you may read — no SQL to write. Each block shows its first rows as <strong>you</strong> read them (masked columns stay
+          Draw a data product from the ports you may read and the files of your domain — no SQL to write. Each block shows its first rows as <strong>you</strong> read them (masked columns stay
           masked); saving writes the product's files into {domain || 'a domain'} for review like any change.
         </p>
       </header>
+      {opened.data?.converted && (
+        <Notice kind="info" testid="builder-converted">
+          <strong>{address} was {opened.data.note}.</strong> Review the files before saving: its hand-written SQL files that the flow no longer uses are removed.
+        </Notice>
+      )}
       {readOnly && (
         <Notice kind="warn" testid="builder-read-only">
           <strong>Read-only:</strong> {opened.data.reason}. You can look at each block and its preview; saving is for the members of {routeDomain}.
@@ -282,6 +315,18 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
         ))}
       </div>
 
+      <SourcePalette
+        domain={domain}
+        member={member}
+        sources={sources}
+        uploads={uploads}
+        files={files}
+        fresh={fresh}
+        readOnly={readOnly}
+        onAdd={addSource}
+        onUploaded={uploaded}
+      />
+
       <div class="builder-canvas-wrap">
         <FlowCanvas blocks={flow.blocks} previews={plan} selected={selected} onSelect={setSelected} />
         <p class="muted small">New blocks read the selected block. Select a block to edit it and see its rows.</p>
@@ -298,6 +343,8 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
                 onChange={(next) => changeBlock(block.id, next)}
                 onRemove={() => remove(block.id)}
                 sources={sources.data?.sources || []}
+                files={files}
+                domain={domain}
                 vocabulary={vocabulary.data}
                 plan={plan}
                 dryRun={dryRun}
@@ -307,7 +354,11 @@ export function Builder({ me, domain: routeDomain, name: routeName }) {
             <section class="card block-editor-empty">
               <p class="muted">{flow.blocks.length ? 'Select a block on the canvas to edit it.' : 'Add a source to start.'}</p>
               {sources.loading && <Loading label="Listing the ports you may read…" />}
-              {sources.data && <p class="small muted">You may read {sources.data.sources.length} ports.</p>}
+              {sources.data && (
+                <p class="small muted">
+                  You may read {sources.data.sources.length} ports{domain && member ? ` and ${files.length} file${files.length === 1 ? '' : 's'} of ${domain}` : ''}.
+                </p>
+              )}
             </section>
           )}
         </div>

@@ -1,52 +1,120 @@
 // The editor of the selected block. The columns it offers come from its input's preview (what
 // the server says the input gives this user), so a pick is always a column that exists.
 import { useRef, useState } from 'preact/hooks';
-import { BLOCK_TYPES, CLASSIFICATIONS, QUALITY_OPS, blockProblems, expressionProblem, inputChoices, isSqlName, measureName, sourceId } from '../../flow.js';
-import { tid } from '../../util.js';
+import { BLOCK_TYPES, CLASSIFICATIONS, QUALITY_OPS, blockProblems, expressionProblem, inputChoices, isSqlName, measureName, sourceId, sourceOf } from '../../flow.js';
+import { formatBytes, tid } from '../../util.js';
 import { ClassificationBadge, ErrorBox, Loading } from '../common.jsx';
 import { ConditionEditor } from './ConditionEditor.jsx';
 import { FunctionPicker } from './FunctionPicker.jsx';
 import { ColumnChecks, ColumnSelect, InputSelect, Problems } from './fields.jsx';
+import { FileBadge, FileIcon } from './SourcePalette.jsx';
 
 const FALLBACK_OPERATORS = ['=', '!=', '<', '>', '<=', '>=', 'contains', 'starts_with', 'ends_with', 'in', 'not in', 'between', 'is null', 'is not null'];
 const FALLBACK_MEASURES = ['count', 'count_distinct', 'sum', 'avg', 'min', 'max', 'median'];
 const FALLBACK_QUALITY = ['nullValues', 'missingValues', 'duplicateValues', 'rowCount'];
 
-function SourceEditor({ flow, block, onChange, sources }) {
-  const source = sources.find((s) => s.port === block.port);
+// A source reads a port this user may read, or a file of the product's domain (its data/
+// folder). A name the builder gave follows what it reads; one the user wrote stays.
+function SourceEditor({ flow, block, onChange, sources, files, domain }) {
+  const { kind, name } = sourceOf(block);
+  const source = kind === 'port' ? sources.find((s) => s.port === block.port) : null;
+  const file = kind === 'file' ? files.find((f) => f.file === block.file) : null;
   const domains = [...new Set(sources.map((s) => s.port.split('.')[0]))];
+  const autoId = !name || block.id === sourceId(flow, name, block.id) || /^source(_\d+)?$/.test(block.id);
+  const pick = (patch) => {
+    const next = { id: block.id, type: 'source', ...patch };
+    const picked = next.port ?? next.file ?? '';
+    onChange({ ...next, id: autoId && picked ? sourceId(flow, picked, block.id) : block.id });
+  };
   return (
     <div>
-      <label class="field">
-        <span>Port to read</span>
-        <select
-          value={block.port}
-          onChange={(e) => {
-            const port = e.currentTarget.value;
-            // A name the builder gave follows the port; one the user wrote stays.
-            const auto = !block.port || block.id === sourceId(flow, block.port, block.id) || /^source(_\d+)?$/.test(block.id);
-            onChange({ ...block, port, id: auto ? sourceId(flow, port, block.id) : block.id });
-          }}
-          data-testid="source-port"
-        >
-          <option value="" disabled>
-            Pick one of the ports you may read
-          </option>
-          {block.port && !source && <option value={block.port}>{block.port} (you may not read it)</option>}
-          {domains.map((d) => (
-            <optgroup key={d} label={d}>
-              {sources
-                .filter((s) => s.port.startsWith(`${d}.`))
-                .map((s) => (
-                  <option key={s.port} value={s.port}>
-                    {s.port}
-                    {s.published ? '' : ' (not published)'}
-                  </option>
+      <div class="form-row source-kind">
+        <span class="field-label">Reads</span>
+        <fieldset class="segmented" aria-label="What the source reads">
+          <button type="button" class={`btn btn-small${kind === 'port' ? ' btn-selected' : ''}`} aria-pressed={kind === 'port'} onClick={() => kind !== 'port' && pick({ port: '' })} data-testid="source-kind-port">
+            A port you may read
+          </button>
+          <button type="button" class={`btn btn-small${kind === 'file' ? ' btn-selected' : ''}`} aria-pressed={kind === 'file'} onClick={() => kind !== 'file' && pick({ file: '' })} data-testid="source-kind-file">
+            <FileIcon /> A file of {domain || 'the domain'}
+          </button>
+        </fieldset>
+      </div>
+      {kind === 'port' && (
+        <label class="field">
+          <span>Port to read</span>
+          <select value={block.port} onChange={(e) => pick({ port: e.currentTarget.value })} data-testid="source-port">
+            <option value="" disabled>
+              Pick one of the ports you may read
+            </option>
+            {block.port && !source && <option value={block.port}>{block.port} (you may not read it)</option>}
+            {domains.map((d) => (
+              <optgroup key={d} label={d}>
+                {sources
+                  .filter((s) => s.port.startsWith(`${d}.`))
+                  .map((s) => (
+                    <option key={s.port} value={s.port}>
+                      {s.port}
+                      {s.published ? '' : ' (not published)'}
+                    </option>
+                  ))}
+              </optgroup>
+            ))}
+          </select>
+        </label>
+      )}
+      {kind === 'file' && (
+        <>
+          <label class="field">
+            <span>File to read (in {domain || 'the domain'}'s data/ folder)</span>
+            <select value={block.file} onChange={(e) => pick({ file: e.currentTarget.value })} data-testid="source-file">
+              <option value="" disabled>
+                {files.length ? `Pick one of the files of ${domain}` : `${domain || 'The domain'} has no file yet`}
+              </option>
+              {block.file && !file && <option value={block.file}>{block.file} (not a file of {domain || 'the domain'})</option>}
+              {files.map((f) => (
+                <option key={f.file} value={f.file}>
+                  {f.file} ({String(f.format || '').toUpperCase()})
+                </option>
+              ))}
+            </select>
+          </label>
+          {!files.length && <p class="muted small">Upload one with “Upload a file” under Sources, above the canvas.</p>}
+          {block.file && !file && files.length > 0 && (
+            <p class="alert alert-warn small" data-testid="source-file-missing">
+              {block.file} is not among the files of {domain}: a product reads files of its own domain only.
+            </p>
+          )}
+        </>
+      )}
+      {file && (
+        <div data-testid="source-details" data-kind="file">
+          <p class="small">
+            <FileBadge format={file.format} /> <span class="mono">{domain}/{file.file}</span>
+            {file.rows != null ? ` · ${file.rows} row${file.rows === 1 ? '' : 's'}` : ''}
+            {file.bytes != null ? ` · ${formatBytes(file.bytes)}` : ''}. Previews read it as you; the product's build reads it as {domain}.
+          </p>
+          <div class="table-wrap">
+            <table class="table compact" data-testid="source-columns">
+              <thead>
+                <tr>
+                  <th scope="col">Column</th>
+                  <th scope="col">Type</th>
+                </tr>
+              </thead>
+              <tbody>
+                {(file.columns || []).map((c) => (
+                  <tr key={c.name} data-testid={tid('source-column', c.name)} data-masked="false">
+                    <th scope="row" class="mono">
+                      {c.name}
+                    </th>
+                    <td class="mono small">{c.type}</td>
+                  </tr>
                 ))}
-            </optgroup>
-          ))}
-        </select>
-      </label>
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )}
       {source && (
         <div data-testid="source-details">
           <p class="small">{source.description}</p>
@@ -543,11 +611,12 @@ function OutputEditor({ block, onChange, columns, dryRun, quality, sources }) {
 }
 
 // plan: the previews (Map id → entry); dryRun: the output's lineage (see useDryRun).
-export function BlockEditor({ flow, block, onChange, onRemove, sources, vocabulary, plan, dryRun }) {
+export function BlockEditor({ flow, block, onChange, onRemove, sources, files = [], domain = '', vocabulary, plan, dryRun }) {
   const columnsOf = (id) => {
     const e = plan.get(id);
     if (e?.state === 'ok') return e.data.columns;
     const b = flow.blocks.find((x) => x.id === id);
+    if (b?.type === 'source' && b.file !== undefined) return files.find((f) => f.file === b.file)?.columns || null;
     if (b?.type === 'source') return sources.find((s) => s.port === b.port)?.columns || null;
     return null;
   };
@@ -575,7 +644,7 @@ export function BlockEditor({ flow, block, onChange, onRemove, sources, vocabula
         <input
           type="text"
           class="mono"
-          value={block.id}
+          defaultValue={block.id}
           onChange={(e) => {
             const id = e.currentTarget.value.trim();
             const taken = id !== block.id && flow.blocks.some((b) => b.id === id);
@@ -597,7 +666,7 @@ export function BlockEditor({ flow, block, onChange, onRemove, sources, vocabula
         </p>
       )}
       {block.type !== 'source' && block.type !== 'join' && block.type !== 'union' && <InputField flow={flow} block={block} onChange={onChange} />}
-      {block.type === 'source' && <SourceEditor flow={flow} block={block} onChange={onChange} sources={sources} />}
+      {block.type === 'source' && <SourceEditor flow={flow} block={block} onChange={onChange} sources={sources} files={files} domain={domain} />}
       {block.type === 'filter' && (
         <ConditionEditor
           where={block.where}

@@ -5,6 +5,7 @@ import { useMemo } from 'preact/hooks';
 import { blockInputs, blockLabel, blockSummary } from '../../flow.js';
 import { formatNumber } from '../../util.js';
 import { pathOf } from '../LineageGraph.jsx';
+import { FileIcon } from './SourcePalette.jsx';
 
 const BOX_W = 184;
 const BOX_H = 74;
@@ -58,7 +59,7 @@ export function FlowCanvas({ blocks, previews, selected, onSelect }) {
   if (!blocks.length) {
     return (
       <div class="flow-canvas flow-empty" data-testid="flow-canvas" data-blocks="0">
-        <p class="empty">Nothing drawn yet. Start with a source: one of the ports you may read.</p>
+        <p class="empty">Nothing drawn yet. Start with a source: a port you may read or a file of your domain — “+ Add” under Sources.</p>
       </div>
     );
   }
@@ -86,23 +87,34 @@ export function FlowCanvas({ blocks, previews, selected, onSelect }) {
           if (!b) return null;
           const status = statusOf(previews.get(n.id));
           const isSelected = n.id === selected;
+          const isFile = b.type === 'source' && b.file !== undefined;
+          const label = isFile ? 'File source' : blockLabel(b.type);
           return (
             <button
               type="button"
               key={n.id}
-              class={`flow-block flow-${b.type}${isSelected ? ' selected' : ''} status-${status.kind}`}
+              class={`flow-block flow-${b.type}${isFile ? ' flow-file' : ''}${isSelected ? ' selected' : ''} status-${status.kind}`}
               style={{ left: `${n.x}px`, top: `${n.y}px`, width: `${BOX_W}px`, height: `${BOX_H}px` }}
               aria-pressed={isSelected}
-              aria-label={`${blockLabel(b.type)} ${b.id}: ${blockSummary(b)}. ${status.text}`}
+              aria-label={`${label} ${b.id}: ${blockSummary(b)}. ${status.text}`}
               onClick={() => onSelect(n.id)}
               data-testid={`block-${n.id}`}
               data-type={b.type}
+              data-reads={isFile ? 'file' : undefined}
               data-selected={isSelected ? 'true' : 'false'}
               data-state={previews.get(n.id)?.state || 'none'}
               data-rows={previews.get(n.id)?.state === 'ok' ? previews.get(n.id).data.row_count : undefined}
             >
               <span class="fb-head">
-                <span class="fb-type">{blockLabel(b.type, true)}</span>
+                <span class="fb-type">
+                  {isFile ? (
+                    <>
+                      <FileIcon /> File
+                    </>
+                  ) : (
+                    blockLabel(b.type, true)
+                  )}
+                </span>
                 <span class={`fb-status fb-${status.kind}`}>{status.text}</span>
               </span>
               <span class="fb-id">{b.id}</span>

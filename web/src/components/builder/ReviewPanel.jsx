@@ -60,7 +60,7 @@ export function ReviewPanel({ review, save, stale, address, onReview, onSave, on
           <Warnings items={review.data.warnings} testid="review-warnings" />
           <div class="files" data-testid="review-files">
             {review.data.files.map((f) => (
-              <FileDiff key={f.path} path={f.path} content={f.content} previous={f.previous} />
+              <FileDiff key={f.path} path={f.removed ? `${f.path} (removed: the product no longer uses it)` : f.path} content={f.removed ? '' : f.content} previous={f.previous} />
             ))}
           </div>
           {stale && !saved && (

@@ -21,7 +21,10 @@ function inputTypes(flow, plan, id) {
 
 // Per block, in flow order: what its preview is (`state`: incomplete — the block has problems;
 // waiting — an input has no preview; missing — not asked yet; loading; ok — `data`; error).
-export function planPreviews(flow, cache) {
+// `domain`: the product's, sent with each preview (a file source reads that domain's files, so
+// a preview that reads a file is kept by domain too, and by `filesVersion`, which changes when a
+// file is uploaded: a replaced file has new rows).
+export function planPreviews(flow, cache, domain = '', filesVersion = 0) {
   const plan = new Map();
   for (const b of topoOrder(flow.blocks)) {
     // What an output says of its columns is not previewed (see previewFlow): it may be unfinished.
@@ -36,9 +39,10 @@ export function planPreviews(flow, cache) {
       continue;
     }
     const sub = previewFlow(flow, b.id, (id) => inputTypes(flow, plan, id));
-    const sig = `${b.id}\n${JSON.stringify(sub)}`;
+    const readsFile = sub.blocks.some((x) => x.type === 'source' && x.file !== undefined);
+    const sig = `${b.id}\n${readsFile ? `${domain}#${filesVersion}\n` : ''}${JSON.stringify(sub)}`;
     const hit = cache.get(sig);
-    plan.set(b.id, hit ? { ...hit, sig, sub } : { state: 'missing', sig, sub });
+    plan.set(b.id, hit ? { ...hit, sig, sub, domain } : { state: 'missing', sig, sub, domain });
   }
   return plan;
 }
@@ -48,11 +52,18 @@ export function typesFromPlan(flow, plan) {
   return (id) => inputTypes(flow, plan, id);
 }
 
-export function usePreviews(flow) {
+// The body of a preview request; `domain` is sent whenever the builder has one.
+function previewBody(sub, block, domain, extra) {
+  const body = { flow: sub, block, ...extra };
+  if (domain) body.domain = domain;
+  return body;
+}
+
+export function usePreviews(flow, domain = '', filesVersion = 0) {
   const cache = useRef(new Map());
   const [version, setVersion] = useState(0);
   const [retries, setRetries] = useState(0);
-  const plan = useMemo(() => planPreviews(flow, cache.current), [flow, version]);
+  const plan = useMemo(() => planPreviews(flow, cache.current, domain, filesVersion), [flow, version, domain, filesVersion]);
   const settled = useDebounced(flow, 300);
 
   useEffect(() => {
@@ -60,7 +71,7 @@ export function usePreviews(flow) {
     (async () => {
       // One block at a time, inputs first: a block's preview needs its inputs' column types.
       for (let guard = 0; guard < 500; guard++) {
-        const next = [...planPreviews(settled, cache.current).values()].find((e) => e.state === 'missing');
+        const next = [...planPreviews(settled, cache.current, domain, filesVersion).values()].find((e) => e.state === 'missing');
         if (!next) return;
         const block = next.sig.slice(0, next.sig.indexOf('\n'));
         cache.current.set(next.sig, { state: 'loading' });
@@ -70,7 +81,7 @@ export function usePreviews(flow) {
             method: 'POST',
             // The rows and their count; the column profile (every column over every row,
             // the costly part) is asked for when its tab is opened (useProfile).
-            body: { flow: next.sub, block, limit: PREVIEW_ROWS, profile: false },
+            body: previewBody(next.sub, block, domain, { limit: PREVIEW_ROWS, profile: false }),
             signal: ctrl.signal,
           });
           cache.current.set(next.sig, { state: 'ok', data });
@@ -86,7 +97,7 @@ export function usePreviews(flow) {
       }
     })();
     return () => ctrl.abort();
-  }, [settled, retries]);
+  }, [settled, retries, domain, filesVersion]);
 
   const retry = (sig) => {
     cache.current.delete(sig);
@@ -152,7 +163,7 @@ export function useProfile(entry, wanted) {
     setResult({ sig, state: 'loading' });
     api('/api/v1/builder/preview', {
       method: 'POST',
-      body: { flow: entry.sub, block, limit: 1, profile: true },
+      body: previewBody(entry.sub, block, entry.domain, { limit: 1, profile: true }),
       signal: ctrl.signal,
     }).then(
       (data) => setResult({ sig, state: 'ok', profile: data.profile }),

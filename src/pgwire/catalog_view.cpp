@@ -1,5 +1,6 @@
 #include "pgwire/catalog_view.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -284,16 +285,132 @@ bool CatalogView::AsksAboutCatalog(const spec::Mesh& mesh, const governance::Pri
   return true;
 }
 
+namespace {
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+bool IsWordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
+// `sql` with each run of whitespace outside string literals, quoted names and comments
+// made one character: '\n' when the run holds a line break (a line comment may end there),
+// else ' '. What the rewriting rules below match is then never longer than a few
+// characters, however the question is spaced.
+std::string CollapseWhitespace(const std::string& sql) {
+  const size_t n = sql.size();
+  std::string out;
+  out.reserve(n);
+  size_t i = 0;
+  while (i < n) {
+    const char c = sql[i];
+    size_t end = i + 1;  // the end of what is copied as it is
+    if (c == '\'' || c == '"') {
+      // E'…' takes backslash escapes; in the others a doubled quote is one.
+      const bool escapes = c == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
+                           (i < 2 || !IsWordChar(sql[i - 2]));
+      while (end < n) {
+        if (escapes && sql[end] == '\\') {
+          end += 2;
+        } else if (sql[end] == c) {
+          if (end + 1 < n && sql[end + 1] == c) {
+            end += 2;
+          } else {
+            ++end;
+            break;
+          }
+        } else {
+          ++end;
+        }
+      }
+    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+      end = sql.find('\n', i);
+    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+      end = sql.find("*/", i + 2);
+      if (end != std::string::npos) end += 2;
+    } else if (c == '$' && i + 1 < n && sql[i + 1] == '$') {
+      end = sql.find("$$", i + 2);
+      if (end != std::string::npos) end += 2;
+    } else if (IsSpace(c)) {
+      bool line_break = false;
+      end = i;
+      for (; end < n && IsSpace(sql[end]); ++end) {
+        if (sql[end] == '\n') line_break = true;
+      }
+      out += line_break ? '\n' : ' ';
+      i = end;
+      continue;
+    }
+    end = std::min(end, n);
+    out.append(sql, i, end - i);
+    i = end;
+  }
+  return out;
+}
+
+// PostgreSQL names a function's one column after the function's alias; DuckDB wants it
+// said: `generate_series(…) s` becomes `generate_series(…) AS s(s)` — unless the alias is
+// AS, a keyword that may follow a FROM item, or the start of a call or a qualified name.
+// Scanned by hand: a regular expression over the arguments recursed once per character.
+std::string AliasGenerateSeries(const std::string& sql) {
+  static const std::set<std::string> kNotAliases = {
+      "as",      "where",       "join",       "left",   "right",   "inner", "full",    "cross",
+      "natural", "on",          "using",      "group",  "order",   "limit", "offset",  "union",
+      "except",  "intersect",   "having",     "window", "qualify", "with",  "lateral", "fetch",
+      "for",     "tablesample", "positional", "anti",   "semi",    "asof"};
+  static const std::string kCall = "generate_series(";
+  const std::string lower = ToLower(sql);
+  const size_t n = sql.size();
+  std::string out;
+  size_t copied = 0;
+  size_t at = 0;
+  while ((at = lower.find(kCall, at)) != std::string::npos) {
+    const size_t call = at;
+    at += kCall.size();
+    if (call > 0 && IsWordChar(sql[call - 1])) continue;
+    size_t close = at;
+    for (int depth = 1; close < n && depth > 0; ++close) {
+      if (sql[close] == '(') ++depth;
+      if (sql[close] == ')') --depth;
+    }
+    at = close;
+    size_t name = close;
+    while (name < n && IsSpace(sql[name])) ++name;
+    if (name == close || name == n) continue;
+    if (std::isalpha(static_cast<unsigned char>(sql[name])) == 0 && sql[name] != '_') continue;
+    size_t name_end = name + 1;
+    while (name_end < n && IsWordChar(sql[name_end])) ++name_end;
+    size_t next = name_end;
+    while (next < n && IsSpace(sql[next])) ++next;
+    if (next < n && (sql[next] == '(' || sql[next] == '.')) continue;
+    const std::string alias = sql.substr(name, name_end - name);
+    if (kNotAliases.count(ToLower(alias)) != 0) continue;
+    out.append(sql, copied, close - copied);
+    out += " AS " + alias + "(" + alias + ")";
+    copied = name_end;
+    at = name_end;
+  }
+  out.append(sql, copied, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
 std::string CatalogView::Rewrite(const std::string& sql) {
   struct Rule {
     std::regex pattern;
     const char* replacement;
   };
+  // std::regex matches by recursion, a level per character a quantifier takes: every
+  // quantifier here meets at most one whitespace character (after CollapseWhitespace) or
+  // is bounded, so a question of any allowed size leaves the stack alone.
   static const std::vector<Rule> rules = [] {
     const auto icase = std::regex::ECMAScript | std::regex::icase;
     std::vector<Rule> list;
     list.push_back(
-        {std::regex(R"(OPERATOR\s*\(\s*pg_catalog\s*\.\s*([^\s)]+)\s*\))", icase), "$1"});
+        {std::regex(R"(OPERATOR\s*\(\s*pg_catalog\s*\.\s*([^\s)]{1,16})\s*\))", icase), "$1"});
     list.push_back({std::regex(R"(COLLATE\s+pg_catalog\s*\.\s*"?default"?)", icase), ""});
     list.push_back({std::regex(R"(::\s*pg_catalog\s*\.)", icase), "::"});
     list.push_back(
@@ -307,17 +424,11 @@ std::string CatalogView::Rewrite(const std::string& sql) {
         {std::regex(R"(\binformation_schema\s*\.\s*_pg_expandarray\b)", icase), "_pg_expandarray"});
     list.push_back({std::regex(R"(\binformation_schema\s*\.\s*(schemata|tables|columns)\b)", icase),
                     "pg_canopy.is_$1"});
-    // PostgreSQL names a function's column after its alias; DuckDB wants it said.
-    list.push_back(
-        {std::regex(
-             R"((generate_series\((?:[^()]|\([^()]*\))*\))\s+(?!AS\b)([A-Za-z_]\w*)\b(?!\s*[(.]))",
-             icase),
-         "$1 AS $2($2)"});
     return list;
   }();
-  std::string out = sql;
+  std::string out = CollapseWhitespace(sql);
   for (const Rule& rule : rules) out = std::regex_replace(out, rule.pattern, rule.replacement);
-  return out;
+  return AliasGenerateSeries(out);
 }
 
 int64_t CatalogView::Run(const std::string& sql, governance::ResultSink& sink, int timeout_ms,

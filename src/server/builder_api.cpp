@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -125,10 +126,19 @@ CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t 
   return sink;
 }
 
+// A double as a SQL literal, in parentheses (a negative one after a minus stays one).
+std::string DoubleLiteral(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return std::string("(") + text + ")";
+}
+
 // Nulls, distinct values, min and max of each column, over every row of `sql`; and for
-// numbers, how many fall in each tenth of [min, max]. One statement, so the block's
-// pipeline runs once: the block materialized, the numbers' bounds from it, then every
-// aggregate over it.
+// numbers, how many fall in each tenth of [min, max]. Two passes, nothing materialized:
+// the first computes every column's figures and the numbers' bounds; the second, given
+// those bounds as literals, counts the numbers' bins, and as it names only the numeric
+// columns, DuckDB computes only those (a masked text column is not hashed again). Keeping
+// the block for both passes (a materialized CTE) cost more than computing it twice.
 json Profile(const BuilderRequest& r, const std::string& sql,
              const std::vector<governance::ResultColumn>& columns, int64_t& row_count,
              const Files& files) {
@@ -137,6 +147,9 @@ json Profile(const BuilderRequest& r, const std::string& sql,
   for (size_t i = 0; i < n && numeric.size() < kHistogramColumns; ++i) {
     if (Numeric(columns[i].type)) numeric.push_back(i);
   }
+  auto as_double = [&columns](size_t i) {
+    return "cast(" + SqlIdentifier(columns[i].name) + " as double)";
+  };
   std::vector<std::string> parts = {"count(*)"};
   for (size_t i = 0; i < n; ++i) {
     const std::string c = SqlIdentifier(columns[i].name);
@@ -145,27 +158,12 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     parts.push_back("cast(min(" + c + ") as varchar)");
     parts.push_back("cast(max(" + c + ") as varchar)");
   }
-  std::vector<std::string> bounds;
-  for (size_t k = 0; k < numeric.size(); ++k) {
-    const std::string c = "cast(" + SqlIdentifier(columns[numeric[k]].name) + " as double)";
-    const std::string lo = "lo_" + std::to_string(k);
-    const std::string hi = "hi_" + std::to_string(k);
-    bounds.push_back("min(" + c + ") as " + lo + ", max(" + c + ") as " + hi);
-    parts.push_back("any_value(" + lo + ")");
-    parts.push_back("any_value(" + hi + ")");
-    // Each value's tenth of [min, max] (the maximum in the last), counted by histogram():
-    // one aggregate per column (filtered counts per bin cost six times as much).
-    const std::string width = "((" + hi + " - " + lo + ") / " + std::to_string(kBins) + ")";
-    parts.push_back("to_json(histogram(case when " + width + " = 0 then 0 else least(cast(floor((" +
-                    c + " - " + lo + ") / " + width + ") as integer), " +
-                    std::to_string(kBins - 1) + ") end))");
+  for (const size_t i : numeric) {
+    parts.push_back("min(" + as_double(i) + ")");
+    parts.push_back("max(" + as_double(i) + ")");
   }
-  std::string statement = "with profiled as materialized (\n" + sql + "\n)";
-  if (!bounds.empty())
-    statement += ",\nbounds as (select " + Join(bounds, ", ") + " from profiled)";
-  statement += "\nselect " + Join(parts, ", ") + "\nfrom profiled";
-  if (!bounds.empty()) statement += ", bounds";
-  CollectRows stats = RunCollect(r, statement, 1, nullptr, files);
+  CollectRows stats = RunCollect(
+      r, "select " + Join(parts, ", ") + "\nfrom (\n" + sql + "\n) as profiled", 1, nullptr, files);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
@@ -179,26 +177,60 @@ json Profile(const BuilderRequest& r, const std::string& sql,
                        {"max", row.at(1 + i * 4 + 3)},
                        {"histogram", nullptr}});
   }
-  size_t at = 1 + n * 4;
-  for (const size_t i : numeric) {
-    const json& lo = row.at(at);
-    const json& hi = row.at(at + 1);
-    const json& counted = row.at(at + 2);
-    at += 3;
-    if (!lo.is_number() || !hi.is_number() || !counted.is_string()) continue;
-    const json by_bin = json::parse(counted.get<std::string>(), nullptr, false);
+
+  // The bins: each value's tenth of [min, max] (the maximum in the last), counted by
+  // histogram() — one aggregate per column (filtered counts per bin cost six times as much).
+  struct Bounds {
+    size_t column;
+    double low;
+    double width;
+  };
+  std::vector<Bounds> binned;
+  std::vector<std::string> counts;
+  for (size_t k = 0; k < numeric.size(); ++k) {
+    const json& lo = row.at(1 + n * 4 + k * 2);
+    const json& hi = row.at(1 + n * 4 + k * 2 + 1);
+    if (!lo.is_number() || !hi.is_number()) continue;  // no values, or not finite
     const double low = lo.get<double>();
-    const double width = (hi.get<double>() - low) / kBins;
-    json histogram = json::array();
-    for (int b = 0; b < kBins; ++b) {
-      const std::string key = std::to_string(b);
-      const int64_t count = by_bin.is_object() && by_bin.contains(key) && by_bin.at(key).is_number()
-                                ? by_bin.at(key).get<int64_t>()
-                                : 0;
-      histogram.push_back(
-          {{"from", low + width * b}, {"to", low + width * (b + 1)}, {"count", count}});
+    const double high = hi.get<double>();
+    if (!std::isfinite(low) || !std::isfinite(high) || high < low) continue;
+    const double width = (high - low) / kBins;
+    binned.push_back({numeric[k], low, width});
+    if (width > 0) {
+      counts.push_back("to_json(histogram(least(cast(floor((" + as_double(numeric[k]) + " - " +
+                       DoubleLiteral(low) + ") / " + DoubleLiteral(width) + ") as integer), " +
+                       std::to_string(kBins - 1) + ")))");
     }
-    profile[i]["histogram"] = histogram;
+  }
+  json by_bins = json::array();
+  if (!counts.empty()) {
+    CollectRows bins =
+        RunCollect(r, "select " + Join(counts, ", ") + "\nfrom (\n" + sql + "\n) as profiled", 1,
+                   nullptr, files);
+    by_bins = bins.rows().at(0);
+  }
+  size_t next = 0;
+  for (const Bounds& b : binned) {
+    json histogram = json::array();
+    const json& nulls = profile[b.column]["nulls"];
+    const int64_t values = row_count - (nulls.is_number() ? nulls.get<int64_t>() : 0);
+    json by_bin;  // every value in the first bin when they are all equal
+    if (b.width > 0) {
+      const json& counted = by_bins.at(next++);
+      if (counted.is_string()) by_bin = json::parse(counted.get<std::string>(), nullptr, false);
+    }
+    for (int bin = 0; bin < kBins; ++bin) {
+      const std::string key = std::to_string(bin);
+      int64_t count = 0;
+      if (b.width == 0) {
+        count = bin == 0 ? values : 0;
+      } else if (by_bin.is_object() && by_bin.contains(key) && by_bin.at(key).is_number()) {
+        count = by_bin.at(key).get<int64_t>();
+      }
+      histogram.push_back(
+          {{"from", b.low + b.width * bin}, {"to", b.low + b.width * (bin + 1)}, {"count", count}});
+    }
+    profile[b.column]["histogram"] = histogram;
   }
   return profile;
 }
@@ -449,10 +481,14 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
     draft["blocks"] = kept;
   }
   const builder::Flow flow = builder::ParseFlow(draft.dump(), /*draft=*/true);
+  // {"limit": 0, "profile": true}: the profile alone, as the profile tab asks for it (the
+  // rows are on the page already); the columns then come from preparing the block's SQL.
   int64_t limit = kPreviewRows;
   if (auto it = body.find("limit"); it != body.end() && it->is_number_integer()) {
-    limit = std::clamp<int64_t>(it->get<int64_t>(), 1, kMaxPreviewRows);
+    limit = std::clamp<int64_t>(it->get<int64_t>(), 0, kMaxPreviewRows);
   }
+  const bool want_profile = body.value("profile", true);
+  if (limit == 0 && !want_profile) limit = 1;
   const auto start = std::chrono::steady_clock::now();
   const std::string sql = builder::PreviewSql(flow, block);
   std::string domain;
@@ -461,12 +497,22 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
   }
   const Files files = FileRelations(r, domain, flow);
   governance::QueryOutcome outcome;
-  CollectRows rows = RunCollect(r, sql, limit, &outcome, files);
+  CollectRows rows;
+  if (limit > 0) {
+    rows = RunCollect(r, sql, limit, &outcome, files);
+  } else {
+    governance::QueryOptions options;
+    options.files = files;
+    governance::GovernedQuery described(r.mesh, r.catalog, r.principal, sql, options);
+    rows.Begin(described.columns());
+    outcome = described.outcome();
+    described.Close();
+  }
   // The profile is the costly part (every column over every row): {"profile": false} asks
   // for the rows and their count alone, and the profile when it is looked at.
   int64_t row_count = 0;
   json profile = nullptr;
-  if (body.value("profile", true)) {
+  if (want_profile) {
     profile = Profile(r, sql, rows.columns(), row_count, files);
   } else if (!outcome.truncated) {
     row_count = outcome.rows;

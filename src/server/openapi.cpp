@@ -247,7 +247,12 @@ std::string OpenApiDocument(const std::string& version) {
        "guard"},
       {"requestBody", body_of({{"flow", flow},
                                {"block", {{"type", "string"}}},
-                               {"limit", {{"type", "integer"}}},
+                               {"limit",
+                                {{"type", "integer"},
+                                 {"minimum", 0},
+                                 {"description",
+                                  "rows to return (default 50, at most 500); 0 with profile: the "
+                                  "profile alone"}}},
                                {"profile", {{"type", "boolean"}}},
                                {"domain", {{"type", "string"}}}},
                               {"flow"})},

@@ -157,10 +157,18 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
     }
     assert.deepEqual(places, ['0,0', '1,0', '0,1']);
 
-    // Edit: widen the catalog tile to both columns, retitle the status tile, save.
+    // Edit: widen the catalog tile to both columns, retitle the status tile, write how to use
+    // it, tag it, give it a filter on the order status, save.
     await page.locator(sel('dashboard-edit')).click();
     await page.locator(sel(`tile-wider-${CATALOG}`)).click();
     await page.locator(sel(`tile-title-input-${STATUS}`)).fill('Orders per status, all channels');
+    await page.locator(sel('dashboard-usage')).fill('Pick an order status to see its orders alone.');
+    await page.locator(sel('dashboard-tags')).fill('sales, weekly-review');
+    await page.locator(sel('dashboard-filter-add')).click();
+    await page.locator(sel('dashboard-filter-column-0')).fill('order_status');
+    await page.locator(sel('dashboard-filter-label-0')).fill('Order status');
+    assert.equal(await page.locator(sel('dashboard-filter-name-0')).inputValue(), 'order_status', 'the name follows the column');
+    await shot('dashboard-edit.png');
     await page.locator(sel('dashboard-save')).click();
     await page.locator(sel('dashboard-saved')).or(page.locator(sel('dashboard-save-error'))).first().waitFor();
     if (await page.locator(sel('dashboard-save-error')).isVisible()) assert.fail(await page.locator(sel('dashboard-save-error')).innerText());
@@ -169,6 +177,21 @@ test('canopy dashboards', { timeout: 90_000 }, async (t) => {
     await page.reload();
     await page.locator(`${sel(`tile-${CATALOG}`)}[data-width="2"]`).waitFor();
     assert.equal(await page.locator(sel(`tile-title-${STATUS}`)).innerText(), 'Orders per status, all channels', 'the title was saved');
+    assert.match(await page.locator('.dash-about').innerText(), /Pick an order status to see its orders alone\./, 'the usage was saved');
+    assert.deepEqual(await page.locator('.dash-about .tags li').allInnerTexts(), ['sales', 'weekly-review'], 'the tags were saved');
+
+    // The new filter: its choices are the statuses the tiles showed; picking one narrows the
+    // status tile to it, on the server (the tile's query is filtered, not its drawing).
+    const before = Number(await (await tile(STATUS)).t.getAttribute('data-rows'));
+    assert.ok(before > 1, `the status tile shows every status first (${before})`);
+    const status = page.locator(sel('filter-order_status'));
+    await status.locator('option', { hasText: /^completed$/ }).waitFor({ state: 'attached' });
+    await status.selectOption('completed');
+    await page.locator(sel('filters-apply')).click();
+    await page.locator(`${sel(`tile-${STATUS}`)}[data-rows="1"]`).waitFor();
+    assert.match(await page.locator(sel(`tile-filter-${STATUS}-order_status`)).innerText(), /Order status = completed/);
+    await page.locator(sel('filters-clear')).click();
+    await page.locator(`${sel(`tile-${STATUS}`)}[data-rows="${before}"]`).waitFor();
   });
 
   await t.test('dana sees the e-mails masked, and marked so', async () => {

@@ -53,7 +53,8 @@ done
 # CANOPY_MESH_DIR: upload.test.mjs reads the product YAML it saved from there.
 export CANOPY_URL="http://127.0.0.1:$port" SCREENSHOT_DIR="$shots" CANOPY_MESH_DIR="$work/mesh"
 cd "$here"
-if ! node --test --test-reporter=spec --test-concurrency=1 ui.test.mjs builder.test.mjs upload.test.mjs dashboard.test.mjs; then
+# BROWSER_TESTS: the files to run (default: all four, in this order).
+if ! node --test --test-reporter=spec --test-concurrency=1 ${BROWSER_TESTS:-ui.test.mjs builder.test.mjs upload.test.mjs dashboard.test.mjs}; then
   echo "--- server log (last 40 lines)" >&2
   tail -n 40 "$work/serve.log" >&2
   exit 1

@@ -341,6 +341,21 @@ TEST_F(ApiBuilderTest, APreviewIsGovernedAsAQueryWouldBe) {
     }
   }
   EXPECT_TRUE(histogram) << b["profile"];
+  // The profile is governed as the rows are: ben's e-mails are hashed in it too.
+  for (const auto& column : b["profile"]) {
+    if (column["column"] != "email") continue;
+    EXPECT_TRUE(column["masked"].get<bool>());
+    EXPECT_EQ(column["min"].get<std::string>().find('@'), std::string::npos) << column;
+    EXPECT_EQ(column["max"].get<std::string>().find('@'), std::string::npos) << column;
+  }
+  // The profile alone, as the profile tab asks for it ({"limit": 0}): the same columns and
+  // figures, and no rows.
+  const json alone = Json(Call("POST", "/api/v1/builder/preview", "ben",
+                               {{"flow", flow}, {"block", "j"}, {"limit", 0}}));
+  EXPECT_EQ(alone["rows"].size(), 0u);
+  EXPECT_EQ(alone["columns"], b["columns"]);
+  EXPECT_EQ(alone["row_count"], b["row_count"]);
+  EXPECT_EQ(alone["profile"], b["profile"]);
 
   // dana, an analyst, is exempt from the row filter: she counts more rows than ben.
   const json d =
@@ -632,8 +647,8 @@ TEST_F(ApiBuilderTest, APreviewJudgesOnlyTheBlockAndWhatItReads) {
   auto response =
       Call("POST", "/api/v1/builder/preview", "ben", {{"flow", flow}, {"block", "big"}});
   ASSERT_EQ(response.status, 200) << response.body;
-  for (const auto& row : Json(response)["rows"])
-    EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
+  const json answer = Json(response);
+  for (const auto& row : answer["rows"]) EXPECT_GT(std::stod(row[2].get<std::string>()), 100.0);
   // Without the profile: the same rows and count, no profile.
   auto quick = Call("POST", "/api/v1/builder/preview", "ben",
                     {{"flow", flow}, {"block", "big"}, {"profile", false}, {"limit", 1}});
@@ -740,7 +755,8 @@ TEST_F(ApiBuilderTest, AMemberUploadsAFileThatBecomesASourceAPreviewAndAnInput) 
   auto listed = Call("GET", "/api/v1/domains/sales/uploads", "ben", nullptr);
   ASSERT_EQ(listed.status, 200) << listed.body;
   EXPECT_NE(listed.body.find("data/targets.csv"), std::string::npos);
-  for (const auto& file : Json(listed)["files"]) {
+  const json files = Json(listed);
+  for (const auto& file : files["files"]) {
     if (file["file"] == "data/targets.csv") {
       EXPECT_EQ(file["modified"].get<std::string>().size(), 20u) << file;  // …T…Z
       EXPECT_EQ(file["rows"], 2);

@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "pgwire/catalog_view.h"
 #include "pgwire/types.h"
 
 namespace {
 
 using canopy::pgwire::BinaryFormat;
+using canopy::pgwire::CatalogView;
 using canopy::pgwire::CountPlaceholders;
 using canopy::pgwire::ParameterLiteral;
 using canopy::pgwire::SplitStatements;
@@ -120,6 +122,39 @@ TEST(PgWireTypes, ALiteralNeverLeavesItsPlace) {
   EXPECT_THROW(ParameterLiteral(oid::kText, 0, std::string("a\0b", 3)), canopy::Error);
   EXPECT_THROW(ParameterLiteral(oid::kInt8, 1, std::string("abc")), canopy::Error);  // 3 bytes
   EXPECT_THROW(SubstitutePlaceholders("select $2", {"1"}), canopy::Error);
+}
+
+// A catalog question is rewritten into DuckDB's spelling before it runs. Its rewriting must
+// not recurse once per character of the question (std::regex does): a hostile question of
+// the largest size allowed (16 KiB) overflowed a session thread's stack, taking the whole
+// server down. Each of these is just under the limit and must be rewritten as a short one is.
+TEST(PgCatalogRewrite, QuestionsOfTheLargestSizeDoNotExhaustTheStack) {
+  const std::string spaces(16000, ' ');
+  EXPECT_EQ(CatalogView::Rewrite("select * from generate_series(0," + spaces + "5) s"),
+            "select * from generate_series(0, 5) AS s(s)");
+  std::string sum;
+  for (int i = 0; i < 7000; ++i) sum += "1+";
+  EXPECT_EQ(CatalogView::Rewrite("select * from generate_series(0, " + sum + "1) s"),
+            "select * from generate_series(0, " + sum + "1) AS s(s)");
+  EXPECT_EQ(CatalogView::Rewrite("select * from pg_catalog" + spaces + ".pg_class"),
+            "select * from pg_class");
+  const std::string name(16000, 'x');
+  EXPECT_EQ(CatalogView::Rewrite("select * from " + name + " OPERATOR(pg_catalog.~) 'a'"),
+            "select * from " + name + " ~ 'a'");
+  const std::string op = "select 1 OPERATOR(pg_catalog." + std::string(16000, '+') + ") 1";
+  EXPECT_NE(CatalogView::Rewrite(op).find("OPERATOR(" + std::string(16000, '+') + ")"),
+            std::string::npos)
+      << "a long operator is left as it is (but for its pg_catalog)";
+  // generate_series's alias, but not a keyword taken for one.
+  EXPECT_EQ(CatalogView::Rewrite("select * from generate_series(1, 3) g where g > 1"),
+            "select * from generate_series(1, 3) AS g(g) where g > 1");
+  EXPECT_EQ(CatalogView::Rewrite("select * from generate_series(1, 3) where true"),
+            "select * from generate_series(1, 3) where true");
+  EXPECT_EQ(CatalogView::Rewrite("select * from generate_series(1, (2 + 1)) AS g"),
+            "select * from generate_series(1, (2 + 1)) AS g");
+  // Whitespace inside a string literal, a quoted name and a comment is kept.
+  EXPECT_EQ(CatalogView::Rewrite("select '  a  ', \"b  c\" -- x   y\n  from pg_catalog.pg_class"),
+            "select '  a  ', \"b  c\" -- x   y\nfrom pg_class");
 }
 
 }  // namespace

@@ -62,17 +62,23 @@ export function overlaps(charts) {
   return [...out];
 }
 
-// The dashboard as PUT takes it, from GET's answer (charts: the edited list, when given).
-export function dashboardBody(detail, { charts = detail.charts, columns = detail.layout?.columns } = {}) {
-  const body = {
-    owner: detail.owner,
-    description: detail.description,
-    status: detail.status,
-    tags: detail.tags || [],
-    visibility: detail.visibility,
-    layout: { columns: columns || 2 },
-  };
-  if (detail.filters?.length) body.filters = detail.filters.map(({ name, column, label }) => ({ name, column, label }));
+// The dashboard as PUT takes it, from GET's answer and what was edited (each part optional).
+export function dashboardBody(
+  detail,
+  {
+    charts = detail.charts,
+    columns = detail.layout?.columns,
+    description = detail.description,
+    tags = detail.tags || [],
+    status = detail.status,
+    visibility = detail.visibility,
+    filters = detail.filters || [],
+  } = {},
+) {
+  const body = { owner: detail.owner, description, status, tags, visibility, layout: { columns: columns || 2 } };
+  if (filters.length) {
+    body.filters = filters.map(({ name, column, label }) => (label ? { name, column, label } : { name, column }));
+  }
   body.charts = charts.map((c) => {
     const item = { name: c.name, title: c.title, sql: c.sql };
     if (c.vegaLite) item.vegaLite = c.vegaLite;
@@ -80,6 +86,24 @@ export function dashboardBody(detail, { charts = detail.charts, columns = detail
     return item;
   });
   return body;
+}
+
+// What the dashboard editor's draft changes, in dashboardBody's terms: empty description
+// parts left out, tags split at commas, blank filter rows dropped.
+export function draftChanges(draft) {
+  const description = {};
+  for (const key of ['purpose', 'usage', 'limitations']) {
+    const text = (draft[key] || '').trim();
+    if (text) description[key] = text;
+  }
+  const tags = (draft.tags || '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const filters = (draft.filters || [])
+    .map((f) => ({ name: (f.name || '').trim(), column: (f.column || '').trim(), label: (f.label || '').trim() }))
+    .filter((f) => f.name || f.column || f.label);
+  return { charts: draft.charts, columns: draft.columns, description, tags: [...new Set(tags)], status: draft.status, visibility: draft.visibility, filters };
 }
 
 export function saveDashboard(domain, name, body) {

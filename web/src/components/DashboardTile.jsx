@@ -124,6 +124,7 @@ export function DashboardTile({ dashboard, chart, filters, run, request, onResul
       data-testid={tid('tile', chart.name)}
       data-state={state.status}
       data-masked={masked.length ? 'true' : 'false'}
+      data-rows={result ? (result.rows || []).length : undefined}
       data-x={pos.x}
       data-y={pos.y}
       data-width={pos.width}

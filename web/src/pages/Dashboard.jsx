@@ -1,11 +1,12 @@
 // One dashboard: its header, filters, and tiles in the layout grid, each run as the viewer.
-// Members of the dashboard's domain can retitle, move, resize and remove tiles, then save.
+// Members of the dashboard's domain can retitle, move, resize and remove tiles, change its
+// description, tags, status, visibility and filters, then save.
 import { useCallback, useMemo, useState } from 'preact/hooks';
 import { useApi } from '../api.js';
 import { ErrorBox, Loading, Notice, StatusBadge } from '../components/common.jsx';
 import { DashboardTile, ROW_PX } from '../components/DashboardTile.jsx';
 import { SaveProblem } from '../components/SaveProblem.jsx';
-import { dashboardBody, dashboardPath, overlaps, positionOf, saveDashboard } from '../dashboards.js';
+import { dashboardBody, dashboardPath, draftChanges, overlaps, positionOf, saveDashboard } from '../dashboards.js';
 import { tid } from '../util.js';
 
 const byPosition = (a, b) => {
@@ -81,6 +82,96 @@ function Filters({ filters, values, setValues, applied, onApply, seen }) {
   );
 }
 
+const STATUSES = ['draft', 'active', 'deprecated', 'retired'];
+const VISIBILITIES = ['public', 'internal', 'private'];
+
+// The dashboard's description, tags, status, visibility and filters, while editing.
+function DetailsEditor({ draft, setDraft, columnsSeen }) {
+  const set = (patch) => setDraft((dr) => ({ ...dr, ...patch }));
+  const setFilter = (i, patch) => setDraft((dr) => ({ ...dr, filters: dr.filters.map((f, j) => (j === i ? { ...f, ...patch } : f)) }));
+  const text = (key, label, rows = 2) => (
+    <label class="field" for={`dash-${key}`}>
+      <span>{label}</span>
+      <textarea id={`dash-${key}`} rows={rows} value={draft[key]} onInput={(e) => set({ [key]: e.currentTarget.value })} data-testid={`dashboard-${key}`} />
+    </label>
+  );
+  return (
+    <div class="dash-details" data-testid="dashboard-details">
+      {text('purpose', 'Purpose')}
+      {text('usage', 'Usage')}
+      {text('limitations', 'Limitations')}
+      <div class="toolbar">
+        <label class="field field-inline" for="dash-tags">
+          <span>Tags</span>
+          <input id="dash-tags" type="text" value={draft.tags} placeholder="sales, weekly-review" onInput={(e) => set({ tags: e.currentTarget.value })} data-testid="dashboard-tags" />
+        </label>
+        <label class="field field-inline" for="dash-status">
+          <span>Status</span>
+          <select id="dash-status" value={draft.status} onChange={(e) => set({ status: e.currentTarget.value })} data-testid="dashboard-status">
+            {STATUSES.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="field field-inline" for="dash-visibility">
+          <span>Visibility</span>
+          <select id="dash-visibility" value={draft.visibility} onChange={(e) => set({ visibility: e.currentTarget.value })} data-testid="dashboard-visibility">
+            {VISIBILITIES.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <fieldset class="dash-filter-edit" data-testid="dashboard-filter-editor">
+        <legend>Filters</legend>
+        <p class="small muted">A viewer picks a value; each tile whose result has the column shows only the matching rows.</p>
+        <datalist id="dash-filter-columns">
+          {[...columnsSeen].sort().map((c) => (
+            <option key={c} value={c} />
+          ))}
+        </datalist>
+        {draft.filters.map((f, i) => (
+          <div key={i} class="toolbar" data-testid={tid('dashboard-filter-row', i)}>
+            <label class="field field-inline" for={`dash-filter-column-${i}`}>
+              <span>Column</span>
+              <input
+                id={`dash-filter-column-${i}`}
+                type="text"
+                list="dash-filter-columns"
+                value={f.column}
+                onInput={(e) => {
+                  const column = e.currentTarget.value;
+                  // The filter's name follows its column until it is given one of its own.
+                  setFilter(i, f.name === f.column ? { column, name: column } : { column });
+                }}
+                data-testid={tid('dashboard-filter-column', i)}
+              />
+            </label>
+            <label class="field field-inline" for={`dash-filter-label-${i}`}>
+              <span>Label</span>
+              <input id={`dash-filter-label-${i}`} type="text" value={f.label} onInput={(e) => setFilter(i, { label: e.currentTarget.value })} data-testid={tid('dashboard-filter-label', i)} />
+            </label>
+            <label class="field field-inline" for={`dash-filter-name-${i}`}>
+              <span>Name</span>
+              <input id={`dash-filter-name-${i}`} type="text" value={f.name} onInput={(e) => setFilter(i, { name: e.currentTarget.value })} data-testid={tid('dashboard-filter-name', i)} />
+            </label>
+            <button type="button" class="btn btn-small" onClick={() => set({ filters: draft.filters.filter((_, j) => j !== i) })} data-testid={tid('dashboard-filter-remove', i)}>
+              Remove
+            </button>
+          </div>
+        ))}
+        <button type="button" class="btn btn-small" onClick={() => set({ filters: [...draft.filters, { name: '', column: '', label: '' }] })} data-testid="dashboard-filter-add">
+          Add a filter
+        </button>
+      </fieldset>
+    </div>
+  );
+}
+
 export function Dashboard({ domain, name, me }) {
   const { data: detail, error, loading, reload } = useApi(dashboardPath(domain, name));
   // The viewer's pending requests: a denied tile says the product was asked for already.
@@ -89,6 +180,7 @@ export function Dashboard({ domain, name, me }) {
   const [applied, setApplied] = useState({});
   const [run, setRun] = useState(0);
   const [seen, setSeen] = useState({});
+  const [columnsSeen, setColumnsSeen] = useState(new Set()); // every tile's result columns
   const [draft, setDraft] = useState(null); // {columns, charts} while editing
   const [save, setSave] = useState(null); // {state: saving|ok|error, error, data}
   const [openRequest, setOpenRequest] = useState(null);
@@ -117,6 +209,10 @@ export function Dashboard({ domain, name, me }) {
   // The values each filter's column took in the tiles: the choices of its select.
   const onResult = useCallback(
     (_chart, result) => {
+      setColumnsSeen((prev) => {
+        const names = (result.columns || []).map((c) => c.name);
+        return names.every((n) => prev.has(n)) ? prev : new Set([...prev, ...names]);
+      });
       const columns = new Set((detail?.filters || []).map((f) => f.column));
       if (!columns.size) return;
       setSeen((prev) => {
@@ -158,7 +254,17 @@ export function Dashboard({ domain, name, me }) {
 
   const startEdit = () => {
     setSave(null);
-    setDraft({ columns: detail.layout?.columns || 2, charts: detail.charts.map((c) => ({ ...c, position: positionOf(c) })) });
+    setDraft({
+      columns: detail.layout?.columns || 2,
+      charts: detail.charts.map((c) => ({ ...c, position: positionOf(c) })),
+      purpose: d.purpose || '',
+      usage: d.usage || '',
+      limitations: d.limitations || '',
+      tags: (detail.tags || []).join(', '),
+      status: detail.status || 'active',
+      visibility: detail.visibility || 'internal',
+      filters: (detail.filters || []).map(({ name, column, label }) => ({ name, column, label: label || '' })),
+    });
   };
   const change = (chartName, fn) =>
     setDraft((dr) => ({ ...dr, charts: dr.charts.map((c) => (c.name === chartName ? fn(c) : c)) }));
@@ -185,6 +291,7 @@ export function Dashboard({ domain, name, me }) {
   });
   const setColumns = (n) =>
     setDraft((dr) => ({
+      ...dr,
       columns: n,
       charts: dr.charts.map((c) => {
         const p = positionOf(c);
@@ -195,7 +302,7 @@ export function Dashboard({ domain, name, me }) {
   const doSave = async () => {
     setSave({ state: 'saving' });
     try {
-      const data = await saveDashboard(detail.domain, detail.name, dashboardBody(detail, { charts: draft.charts, columns: draft.columns }));
+      const data = await saveDashboard(detail.domain, detail.name, dashboardBody(detail, draftChanges(draft)));
       setSave({ state: 'ok', data });
       setDraft(null);
       reload();
@@ -229,7 +336,7 @@ export function Dashboard({ domain, name, me }) {
           </button>
           {detail.can_edit && !editing && (
             <button type="button" class="btn btn-small" onClick={startEdit} data-testid="dashboard-edit">
-              Edit layout
+              Edit
             </button>
           )}
         </div>
@@ -277,7 +384,7 @@ export function Dashboard({ domain, name, me }) {
                 ))}
               </select>
             </label>
-            <span class="small muted">Retitle, move, resize or remove tiles below, then save: the dashboard's file is rewritten.</span>
+            <span class="small muted">Change the details here and retitle, move, resize or remove tiles below, then save: the dashboard's file is rewritten.</span>
             <span class="spacer" />
             <button type="button" class="btn btn-primary" onClick={doSave} disabled={save?.state === 'saving'} data-testid="dashboard-save">
               {save?.state === 'saving' ? 'Saving…' : 'Save dashboard'}
@@ -294,6 +401,7 @@ export function Dashboard({ domain, name, me }) {
               Cancel
             </button>
           </div>
+          <DetailsEditor draft={draft} setDraft={setDraft} columnsSeen={columnsSeen} />
           {clash.length > 0 && (
             <p class="small alert alert-warn" data-testid="dashboard-overlap">
               Tiles overlap: {clash.join(', ')}. Move one of them.

@@ -163,7 +163,7 @@ export function useProfile(entry, wanted) {
     setResult({ sig, state: 'loading' });
     api('/api/v1/builder/preview', {
       method: 'POST',
-      body: previewBody(entry.sub, block, entry.domain, { limit: 1, profile: true }),
+      body: previewBody(entry.sub, block, entry.domain, { limit: 0, profile: true }),
       signal: ctrl.signal,
     }).then(
       (data) => setResult({ sig, state: 'ok', profile: data.profile }),

@@ -10,8 +10,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= spec guard api odcs pgwire
 FUZZ_BUILD ?= build-fuzz
 FUZZ_JOBS ?= 2
+# make test-asan: the build folder of the sanitized build (gcc, ASan and UBSan).
+ASAN_BUILD ?= build-asan
 
-.PHONY: all setup setup-test configure build test fuzz demo install format lint clean
+.PHONY: all setup setup-test configure build test test-asan fuzz demo install format lint clean
 
 all: build
 
@@ -33,6 +35,12 @@ test: setup-test configure
 	@cmake --build $(BUILD) -j $(JOBS)
 	@# Both stores: the pg: tests run on a throwaway PostgreSQL that is stopped afterwards.
 	@scripts/with-postgres sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS)'
+
+# The whole suite again, as `make test` runs it, on a build with AddressSanitizer and
+# UndefinedBehaviorSanitizer (CANOPY_SANITIZE, gcc, -O1 -g1) in $(ASAN_BUILD); any sanitizer
+# report fails it (scripts/test-asan).
+test-asan: setup-test
+	@ASAN_BUILD=$(ASAN_BUILD) BUILD=$(BUILD) JOBS=$(JOBS) scripts/test-asan
 
 # libFuzzer with ASan and UBSan on each target for FUZZ_SECONDS, one after another, on a
 # scratch copy of its seed corpus (tests/fuzz/README.md).

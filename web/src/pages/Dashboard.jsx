@@ -95,6 +95,18 @@ function DetailsEditor({ draft, setDraft, columnsSeen }) {
       <textarea id={`dash-${key}`} rows={rows} value={draft[key]} onInput={(e) => set({ [key]: e.currentTarget.value })} data-testid={`dashboard-${key}`} />
     </label>
   );
+  const choice = (key, label, values) => (
+    <label class="field field-inline" for={`dash-${key}`}>
+      <span>{label}</span>
+      <select id={`dash-${key}`} value={draft[key]} onChange={(e) => set({ [key]: e.currentTarget.value })} data-testid={`dashboard-${key}`}>
+        {values.map((v) => (
+          <option key={v} value={v}>
+            {v}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
   return (
     <div class="dash-details" data-testid="dashboard-details">
       {text('purpose', 'Purpose')}
@@ -105,26 +117,8 @@ function DetailsEditor({ draft, setDraft, columnsSeen }) {
           <span>Tags</span>
           <input id="dash-tags" type="text" value={draft.tags} placeholder="sales, weekly-review" onInput={(e) => set({ tags: e.currentTarget.value })} data-testid="dashboard-tags" />
         </label>
-        <label class="field field-inline" for="dash-status">
-          <span>Status</span>
-          <select id="dash-status" value={draft.status} onChange={(e) => set({ status: e.currentTarget.value })} data-testid="dashboard-status">
-            {STATUSES.map((v) => (
-              <option key={v} value={v}>
-                {v}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field field-inline" for="dash-visibility">
-          <span>Visibility</span>
-          <select id="dash-visibility" value={draft.visibility} onChange={(e) => set({ visibility: e.currentTarget.value })} data-testid="dashboard-visibility">
-            {VISIBILITIES.map((v) => (
-              <option key={v} value={v}>
-                {v}
-              </option>
-            ))}
-          </select>
-        </label>
+        {choice('status', 'Status', STATUSES)}
+        {choice('visibility', 'Visibility', VISIBILITIES)}
       </div>
       <fieldset class="dash-filter-edit" data-testid="dashboard-filter-editor">
         <legend>Filters</legend>

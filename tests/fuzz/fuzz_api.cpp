@@ -31,6 +31,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 
 namespace fs = std::filesystem;
 using namespace canopy;
@@ -47,7 +48,7 @@ struct Fixture {
 Fixture& Setup() {
   static Fixture* fixture = [] {
     const fs::path folder = fuzz::TempFolder("api");
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", folder / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", folder / "mesh",
              fs::copy_options::recursive);
     Diagnostics diagnostics;
     spec::Mesh mesh = spec::LoadMesh((folder / "mesh").string(), diagnostics);

@@ -17,6 +17,7 @@
 #include "spec/odcs.h"
 #include "spec/validate.h"
 #include "standards/standards.h"
+#include "support/build_paths.h"
 
 namespace fs = std::filesystem;
 using namespace canopy;
@@ -31,7 +32,7 @@ struct Fixture {
 const Fixture& Setup() {
   static const Fixture fixture = [] {
     const fs::path folder = fuzz::TempFolder("odcs");
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", folder / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", folder / "mesh",
              fs::copy_options::recursive);
     Fixture f;
     Diagnostics diagnostics;

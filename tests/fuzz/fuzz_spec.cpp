@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "fuzz/fuzz_support.h"
 #include "spec/loader.h"
+#include "support/build_paths.h"
 
 namespace fs = std::filesystem;
 using namespace canopy;
@@ -28,7 +29,8 @@ namespace {
 const fs::path& Mesh() {
   static const fs::path mesh = [] {
     const fs::path folder = fuzz::TempFolder("spec") / "mesh";
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", folder, fs::copy_options::recursive);
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", folder,
+             fs::copy_options::recursive);
     fs::create_directories(folder / "domains/sales/dashboards");
     return folder;
   }();

@@ -20,6 +20,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/mesh_source.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 namespace canopy::test {
@@ -68,7 +69,7 @@ inline void MakeGovernanceMeshApi(
   env->dir = fs::temp_directory_path() / (prefix + std::to_string(::getpid()));
   fs::remove_all(env->dir);
   fs::create_directories(env->dir);
-  fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", env->dir / "mesh",
+  fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", env->dir / "mesh",
            fs::copy_options::recursive);
   if (prepare) prepare(env->dir / "mesh");
   Diagnostics diagnostics;

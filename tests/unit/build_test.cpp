@@ -33,6 +33,7 @@
 #include "governance/file_links.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 extern char** environ;
@@ -43,7 +44,7 @@ using nlohmann::json;
 namespace canopy::build {
 namespace {
 
-const fs::path kFixture = fs::path(CANOPY_TEST_DIR) / "build" / "mesh";
+const fs::path kFixture = fs::path(canopy::test::kTestDir) / "build" / "mesh";
 const std::vector<std::string> kProducts = {"crm.customers", "crm.segments", "sales.orders",
                                             "finance.revenue"};
 
@@ -106,7 +107,7 @@ pid_t StartCanopy(const fs::path& dir, const std::vector<std::string>& args, con
     if (text.rfind("CANOPY_CATALOG=", 0) == 0 && !canopy::test::OnPostgres()) continue;
     env.push_back(text);
   }
-  std::vector<std::string> argv_text = {CANOPY_BINARY};
+  std::vector<std::string> argv_text = {canopy::test::kCanopyBinary};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_text) argv.push_back(a.data());

@@ -23,6 +23,7 @@
 #include "server/server_util.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 #include "unit/api_fixture.h"
 
@@ -523,7 +524,7 @@ TEST_F(ApiBuilderTest, SavingAConvertedProductRewritesItsFilesAndRemovesTheUnuse
 TEST(ApplyFilesTest, AFileRemovedIsPutBackWhenTheMeshDoesNotValidate) {
   const fs::path root = fs::temp_directory_path() / ("canopy-apply-" + std::to_string(::getpid()));
   fs::remove_all(root);
-  fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", root, fs::copy_options::recursive);
+  fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", root, fs::copy_options::recursive);
   const fs::path removed = root / "domains/sales/data/orders.csv";
   const auto before = server::ReadText(removed);
   const auto applied = server::ApplyFiles(

@@ -12,6 +12,7 @@
 #include "catalog/catalog.h"
 #include "governance/audit.h"
 #include "governance/tokens.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 #include "unit/cli_support.h"
 
@@ -30,7 +31,7 @@ class CatalogCliTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", dir_ / "mesh",
              fs::copy_options::recursive);
     const char* catalog = std::getenv("CANOPY_CATALOG");
     target_ = catalog != nullptr ? catalog : "";
@@ -43,8 +44,8 @@ class CatalogCliTest : public ::testing::Test {
     const fs::path out = dir_ / "stdout";
     const fs::path err = dir_ / "stderr";
     const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " + env + " " +
-                                Quote(CANOPY_BINARY) + " " + args + " >" + Quote(out.string()) +
-                                " 2>" + Quote(err.string());
+                                Quote(canopy::test::kCanopyBinary) + " " + args + " >" +
+                                Quote(out.string()) + " 2>" + Quote(err.string());
     const int status = std::system(command.c_str());
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     run.out = Read(out);
@@ -270,7 +271,7 @@ TEST_F(CatalogCliTest, ThreeProcessesAppendingAtOnceKeepOneVerifiableChain) {
     return nlohmann::json::parse(log.out, nullptr, false).size();
   };
   const size_t before = entries();
-  const std::string canopy = Quote(CANOPY_BINARY);
+  const std::string canopy = Quote(canopy::test::kCanopyBinary);
   const std::string loops[] = {
       "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do " + canopy +
           " query --as dana 'select count(*) from crm.customers' || exit 1; done",

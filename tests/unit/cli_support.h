@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include "support/build_paths.h"
 
 namespace canopy::test {
 
@@ -42,12 +43,11 @@ inline int Shell(const std::string& command) {
 // team's checkout, or wherever CANOPY_STANDARDS names; the validator (validate-json) in the
 // tools/ folder beside them. Neither is in a plain clone of the repository: tests that need
 // them check with these and GTEST_SKIP, saying what is missing (ctest lists them skipped).
-#ifdef CANOPY_SHARED_DIR
 inline std::filesystem::path StandardsDir() {
   if (const char* named = std::getenv("CANOPY_STANDARDS"); named != nullptr && *named != '\0') {
     return named;
   }
-  return std::filesystem::path(CANOPY_SHARED_DIR) / "standards";
+  return std::filesystem::path(canopy::test::kSharedDir) / "standards";
 }
 inline std::filesystem::path ValidateJsonTool() {
   return StandardsDir().parent_path() / "tools/validate-json";
@@ -66,6 +66,5 @@ inline std::string MissingStandards() {
          " with tools/validate-json beside it); set CANOPY_STANDARDS=DIR to point at them — "
          "a plain clone of the repository has neither";
 }
-#endif
 
 }  // namespace canopy::test

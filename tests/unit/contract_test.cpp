@@ -12,6 +12,7 @@
 #include "core/text.h"
 #include "engine/engine.h"
 #include "spec/odcs.h"
+#include "support/build_paths.h"
 
 namespace fs = std::filesystem;
 
@@ -25,7 +26,7 @@ using spec::QualityMetric;
 using spec::QualityOperator;
 using spec::QualityRule;
 
-const fs::path kCases = fs::path(CANOPY_TEST_DIR) / "build";
+const fs::path kCases = fs::path(canopy::test::kTestDir) / "build";
 
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

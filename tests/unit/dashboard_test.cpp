@@ -19,6 +19,7 @@
 #include "server/dashboard_api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 #include "unit/api_fixture.h"
 
@@ -62,7 +63,8 @@ class DashboardSpecTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("canopy-dash-spec-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_, fs::copy_options::recursive);
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", dir_,
+             fs::copy_options::recursive);
   }
   void TearDown() override { fs::remove_all(dir_); }
   // The diagnostics of the mesh with `text` as domains/sales/dashboards/<file>.

@@ -31,6 +31,7 @@
 #include "governance/query.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 extern char** environ;
@@ -47,7 +48,7 @@ void PrintTo(const PointInfo& info, std::ostream* os) {
 namespace canopy::build {
 namespace {
 
-const fs::path kFixture = fs::path(CANOPY_TEST_DIR) / "build" / "mesh";
+const fs::path kFixture = fs::path(canopy::test::kTestDir) / "build" / "mesh";
 // The products of tests/build/mesh, each with one output port of the same name.
 const std::vector<std::string> kProducts = {"crm.customers", "crm.segments", "finance.revenue",
                                             "sales.orders"};
@@ -193,7 +194,7 @@ class BuildFault : public ::testing::Test {
   // `canopy build --force --jobs 1` with CANOPY_FAULT=`fault` (one product at a time,
   // so the n-th hit of a point is the same step every run).
   Exit BuildWithFault(const std::string& fault) const {
-    return RunProgram(CANOPY_FAULT_RUNNER,
+    return RunProgram(canopy::test::kFaultRunner,
                       {"--mesh", mesh_.string(), "build", "--force", "--jobs", "1"},
                       {"CANOPY_FAULT=" + fault}, dir_);
   }
@@ -435,8 +436,8 @@ TEST_F(BuildFault, AStorageRootMadeReadOnlyFailsClearlyAndLosesNothing) {
                     fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
                     fs::perm_options::remove);
   }
-  const Exit failed =
-      RunProgram(CANOPY_BINARY, {"--mesh", mesh_.string(), "build", "--force"}, {}, dir_);
+  const Exit failed = RunProgram(canopy::test::kCanopyBinary,
+                                 {"--mesh", mesh_.string(), "build", "--force"}, {}, dir_);
   for (const auto& folder : made_read_only) {
     fs::permissions(folder, fs::perms::owner_write, fs::perm_options::add);
   }
@@ -450,7 +451,7 @@ TEST_F(BuildFault, AStorageRootMadeReadOnlyFailsClearlyAndLosesNothing) {
 
 TEST(FaultPoints, AreNamedOnceAndListedInTheArchitecture) {
   const std::string architecture =
-      ReadAll(fs::path(CANOPY_TEST_DIR).parent_path() / "docs" / "ARCHITECTURE.md");
+      ReadAll(fs::path(canopy::test::kTestDir).parent_path() / "docs" / "ARCHITECTURE.md");
   std::set<std::string> names;
   for (const auto& info : fault::kPoints) {
     EXPECT_TRUE(names.insert(std::string(info.name)).second) << info.name << " twice";

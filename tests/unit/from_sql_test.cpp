@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "spec/loader.h"
 #include "spec/model.h"
+#include "support/build_paths.h"
 
 using nlohmann::json;
 using namespace canopy;
@@ -240,7 +241,7 @@ TEST_F(FromSqlTest, ARoundTripThatDiffersIsCaught) {
 TEST_F(FromSqlTest, TheGovernanceMeshsProductsConvertOrSayWhyNot) {
   Diagnostics diagnostics;
   const spec::Mesh mesh =
-      spec::LoadMesh((std::string(CANOPY_TEST_DIR) + "/governance/mesh"), diagnostics);
+      spec::LoadMesh((std::string(canopy::test::kTestDir) + "/governance/mesh"), diagnostics);
   ASSERT_FALSE(diagnostics.HasErrors());
   std::map<std::string, std::string> reasons;
   for (const auto& domain : mesh.domains) {

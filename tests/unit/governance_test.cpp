@@ -14,6 +14,7 @@
 #include "catalog/catalog.h"
 #include "cli_support.h"
 #include "core/hash.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 namespace fs = std::filesystem;
@@ -32,7 +33,7 @@ class GovernanceCliTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", dir_ / "mesh",
              fs::copy_options::recursive);
     CliRun build = Canopy("build");
     ASSERT_EQ(build.exit_code, 0) << build.err;
@@ -44,8 +45,8 @@ class GovernanceCliTest : public ::testing::Test {
     const fs::path out = dir_ / "stdout";
     const fs::path err = dir_ / "stderr";
     const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " +
-                                Quote(CANOPY_BINARY) + " " + args + " >" + Quote(out.string()) +
-                                " 2>" + Quote(err.string());
+                                Quote(canopy::test::kCanopyBinary) + " " + args + " >" +
+                                Quote(out.string()) + " 2>" + Quote(err.string());
     const int status = std::system(command.c_str());
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     run.out = Read(out);
@@ -486,11 +487,11 @@ TEST_F(GovernanceCliTest, TheKeyCanLiveOutsideTheMesh) {
   ASSERT_EQ(empty.exit_code, 0) << empty.err;
   canopy::test::RemoveStorageAndCatalog((dir_ / "mesh/.canopy").string());
   const std::string command = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +
-                              Quote(CANOPY_BINARY) + " audit --verify >/dev/null";
+                              Quote(canopy::test::kCanopyBinary) + " audit --verify >/dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0);
   EXPECT_FALSE(fs::exists(dir_ / "mesh/.canopy/keys/audit.key"));
   const std::string build = "cd " + Quote((dir_ / "mesh").string()) + " && " + env +
-                            Quote(CANOPY_BINARY) + " build >/dev/null 2>&1";
+                            Quote(canopy::test::kCanopyBinary) + " build >/dev/null 2>&1";
   ASSERT_EQ(std::system(build.c_str()), 0);
   EXPECT_EQ(std::system(command.c_str()), 0);
   // Without the key nothing verifies, and no new key is made up in its place.

@@ -26,6 +26,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 namespace fs = std::filesystem;
@@ -47,8 +48,9 @@ CliRun Canopy(const fs::path& mesh, const std::string& args, const std::string& 
   CliRun run;
   const fs::path out = mesh.parent_path() / "stdout";
   const fs::path err = mesh.parent_path() / "stderr";
-  run.exit_code = Shell("cd " + Quote(mesh.string()) + " && " + env + " " + Quote(CANOPY_BINARY) +
-                        " " + args + " >" + Quote(out.string()) + " 2>" + Quote(err.string()));
+  run.exit_code =
+      Shell("cd " + Quote(mesh.string()) + " && " + env + " " + Quote(canopy::test::kCanopyBinary) +
+            " " + args + " >" + Quote(out.string()) + " 2>" + Quote(err.string()));
   run.out = Read(out);
   run.err = Read(err);
   return run;
@@ -96,8 +98,8 @@ class ExampleLineage : public ::testing::Test {
                         ("canopy-lineage-example-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
-    ASSERT_EQ(Shell(Quote(CANOPY_BINARY) + " example " + Quote((*dir_ / "acme").string()) +
-                    " --scale 0.002 >/dev/null 2>&1"),
+    ASSERT_EQ(Shell(Quote(canopy::test::kCanopyBinary) + " example " +
+                    Quote((*dir_ / "acme").string()) + " --scale 0.002 >/dev/null 2>&1"),
               0);
     CliRun build = Canopy(Mesh(), "build");
     ASSERT_EQ(build.exit_code, 0) << build.err;
@@ -246,7 +248,7 @@ class MeshLineage : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", dir_ / "mesh",
              fs::copy_options::recursive);
   }
   void TearDown() override {

@@ -43,6 +43,7 @@
 #include "engine/engine.h"
 #include "scaffold/scaffold.h"
 #include "spec/loader.h"
+#include "support/build_paths.h"
 
 namespace canopy::lineage {
 
@@ -133,7 +134,7 @@ void ParseEdge(Case& c, const std::string& line) {
 
 std::vector<Case> LoadCases() {
   std::vector<Case> cases;
-  const fs::path folder = fs::path(CANOPY_TEST_DIR) / "lineage";
+  const fs::path folder = fs::path(canopy::test::kTestDir) / "lineage";
   std::vector<fs::path> files;
   if (fs::is_directory(folder)) {
     for (const auto& entry : fs::directory_iterator(folder)) {
@@ -535,8 +536,8 @@ TEST_F(LineageProductTest, ALaterModelSeesEarlierModelsNotLaterOnes) {
 
 TEST_F(LineageProductTest, TheDesignMeshOrdersProduct) {
   Diagnostics diagnostics;
-  const spec::Mesh mesh =
-      spec::LoadMesh((fs::path(CANOPY_TEST_DIR) / "specs/base/design").string(), diagnostics);
+  const spec::Mesh mesh = spec::LoadMesh(
+      (fs::path(canopy::test::kTestDir) / "specs/base/design").string(), diagnostics);
   const spec::Product* orders = mesh.FindProduct("sales", "orders");
   ASSERT_NE(orders, nullptr);
   const auto lineage = AnalyzeProduct(parser_, *orders,

@@ -32,6 +32,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 #include "unit/api_fixture.h"
 #include "unit/cli_support.h"
@@ -49,7 +50,7 @@ class ApiTest : public ::testing::Test {
     dir_ = new fs::path(fs::temp_directory_path() / ("canopy-api-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", *dir_ / "mesh",
              fs::copy_options::recursive);
     Diagnostics diagnostics;
     mesh_ = new spec::Mesh(spec::LoadMesh((*dir_ / "mesh").string(), diagnostics));
@@ -610,7 +611,8 @@ Started StartServer(const std::string& mesh, const fs::path& log_folder,
   started.pid = fork();
   if (started.pid == 0) {
     freopen(started.log.c_str(), "w", stderr);
-    std::vector<std::string> args = {CANOPY_BINARY, "--mesh", mesh, "serve", "--listen", listen};
+    std::vector<std::string> args = {
+        canopy::test::kCanopyBinary, "--mesh", mesh, "serve", "--listen", listen};
     if (!pg_listen.empty()) {
       args.emplace_back("--pg-listen");
       args.push_back(pg_listen);
@@ -619,7 +621,7 @@ Started StartServer(const std::string& mesh, const fs::path& log_folder,
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
-    execv(CANOPY_BINARY, argv.data());
+    execv(canopy::test::kCanopyBinary, argv.data());
     _exit(127);
   }
   for (int i = 0; i < 200 && !started.up; ++i) {
@@ -649,14 +651,16 @@ class ServerTest : public ::testing::Test {
     dir_ = new fs::path(fs::temp_directory_path() / ("canopy-serve-" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", *dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", *dir_ / "mesh",
              fs::copy_options::recursive);
     const std::string mesh = (*dir_ / "mesh").string();
     ASSERT_EQ(
-        std::system(("cd " + mesh + " && " + CANOPY_BINARY + " build >/dev/null 2>&1").c_str()), 0);
+        std::system(("cd " + mesh + " && " + canopy::test::kCanopyBinary + " build >/dev/null 2>&1")
+                        .c_str()),
+        0);
     const std::string token_file = (*dir_ / "token").string();
-    ASSERT_EQ(std::system(("cd " + mesh + " && " + CANOPY_BINARY + " token create dana >" +
-                           token_file + " 2>/dev/null")
+    ASSERT_EQ(std::system(("cd " + mesh + " && " + canopy::test::kCanopyBinary +
+                           " token create dana >" + token_file + " 2>/dev/null")
                               .c_str()),
               0);
     token_ = new std::string;
@@ -1076,7 +1080,7 @@ class ServerClusterTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / (prefix + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    fs::copy(fs::path(CANOPY_TEST_DIR) / "governance/mesh", dir_ / "mesh",
+    fs::copy(fs::path(canopy::test::kTestDir) / "governance/mesh", dir_ / "mesh",
              fs::copy_options::recursive);
     mesh_ = (dir_ / "mesh").string();
     ASSERT_EQ(Run("build >/dev/null 2>&1"), 0);
@@ -1088,7 +1092,10 @@ class ServerClusterTest : public ::testing::Test {
     }
   }
   int Run(const std::string& args) {
-    return std::system(("cd " + mesh_ + " && " + CANOPY_BINARY + " " + args).c_str()) == 0 ? 0 : 1;
+    return std::system(
+               ("cd " + mesh_ + " && " + canopy::test::kCanopyBinary + " " + args).c_str()) == 0
+               ? 0
+               : 1;
   }
   // The status of one request as `user` to `server`.
   int Status(const Started& server, const std::string& user, const std::string& method,
@@ -1990,7 +1997,7 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
   // A key that is not the certificate's: the server does not start, and says why.
   std::ofstream(dir_ / "other.key") << "not a key\n";
   const int broken = canopy::test::Shell(
-      "timeout 20 " + std::string(CANOPY_BINARY) + " --mesh " + Quote(mesh_) +
+      "timeout 20 " + std::string(canopy::test::kCanopyBinary) + " --mesh " + Quote(mesh_) +
       " serve --listen 127.0.0.1:" + std::to_string(FreePort()) + " --pg-listen 127.0.0.1:" +
       std::to_string(FreePort()) + " --pg-tls-cert " + Quote(cert.string()) + " --pg-tls-key " +
       Quote((dir_ / "other.key").string()) + " >" + (dir_ / "broken.out").string() + " 2>&1");
@@ -2006,9 +2013,10 @@ TEST_F(ServerPgWireTest, Psycopg2RunsParameterisedQueriesUnderTheSameGovernance)
     GTEST_SKIP() << "Debian's python3-psycopg2 is not installed (scripts/setup --test does)";
   }
   using canopy::test::Quote;
-  ExpectClientPasses(
-      "/usr/bin/python3 " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/psycopg2_client.py"),
-      "dana " + Quote(tokens_["dana"]) + " " + Quote(tokens_["zoe"]), "a parameterised query");
+  ExpectClientPasses("/usr/bin/python3 " +
+                         Quote(std::string(canopy::test::kTestDir) + "/pgwire/psycopg2_client.py"),
+                     "dana " + Quote(tokens_["dana"]) + " " + Quote(tokens_["zoe"]),
+                     "a parameterised query");
 }
 
 // PostgreSQL's JDBC driver, as DBeaver, Metabase and other JDBC tools use it: browsing
@@ -2019,15 +2027,15 @@ TEST_F(ServerPgWireTest, JdbcBrowsesTheMeshAndReadsUnderTheSameGovernance) {
     GTEST_SKIP() << "a JDK and Debian's libpostgresql-jdbc-java are needed (scripts/setup --test)";
   }
   using canopy::test::Quote;
-  ExpectClientPasses(
-      "java -cp " + jar + " " + Quote(std::string(CANOPY_TEST_DIR) + "/pgwire/JdbcClient.java"),
-      "dana " + Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]),
-      "a denied read is refused with 42501");
+  ExpectClientPasses("java -cp " + jar + " " +
+                         Quote(std::string(canopy::test::kTestDir) + "/pgwire/JdbcClient.java"),
+                     "dana " + Quote(tokens_["dana"]) + " zoe " + Quote(tokens_["zoe"]),
+                     "a denied read is refused with 42501");
 }
 
 // node-postgres (npm's pg): the extended protocol as JavaScript tools speak it.
 TEST_F(ServerPgWireTest, NodePostgresQueriesUnderTheSameGovernance) {
-  const std::string dir = std::string(CANOPY_TEST_DIR) + "/pgwire/node";
+  const std::string dir = std::string(canopy::test::kTestDir) + "/pgwire/node";
   if (canopy::test::Shell("command -v node >/dev/null 2>&1") != 0 ||
       !fs::exists(dir + "/node_modules/pg")) {
     GTEST_SKIP() << "node and the npm package pg are needed (scripts/setup --test)";
@@ -2046,8 +2054,9 @@ TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {
   EXPECT_NE(bytes.out.find("(1 row)"), std::string::npos) << bytes.out;
 
   const std::string id = tokens_["dana"].substr(4, tokens_["dana"].find('_', 4) - 4);
-  const std::string revoke = "\\! cd " + canopy::test::Quote(mesh_) + " && " + CANOPY_BINARY +
-                             " token revoke " + id + " >/dev/null 2>&1";
+  const std::string revoke = "\\! cd " + canopy::test::Quote(mesh_) + " && " +
+                             canopy::test::kCanopyBinary + " token revoke " + id +
+                             " >/dev/null 2>&1";
   const PsqlRun run = Psql(
       "dana", {"select count(*) from sales.orders", revoke, "select count(*) from sales.orders"});
   EXPECT_NE(run.exit_code, 0);
@@ -2059,8 +2068,9 @@ TEST_F(ServerPgWireTest, ARevokedTokenEndsItsOpenSessionAtTheNextStatement) {
   RawPg pg(pg_port_);
   ASSERT_TRUE(pg.Login("zoe", tokens_["zoe"]));
   const std::string zoe = tokens_["zoe"].substr(4, tokens_["zoe"].find('_', 4) - 4);
-  ASSERT_EQ(canopy::test::Shell("cd " + canopy::test::Quote(mesh_) + " && " + CANOPY_BINARY +
-                                " token revoke " + zoe + " >/dev/null 2>&1"),
+  ASSERT_EQ(canopy::test::Shell("cd " + canopy::test::Quote(mesh_) + " && " +
+                                canopy::test::kCanopyBinary + " token revoke " + zoe +
+                                " >/dev/null 2>&1"),
             0);
   const std::string nul(1, '\0');
   ASSERT_TRUE(

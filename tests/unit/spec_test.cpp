@@ -2,11 +2,12 @@
 
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 
 namespace canopy::spec {
 namespace {
 
-const std::string kDesignMesh = std::string(CANOPY_TEST_DIR) + "/specs/base/design";
+const std::string kDesignMesh = std::string(canopy::test::kTestDir) + "/specs/base/design";
 
 class DesignMeshTest : public ::testing::Test {
  protected:

@@ -21,6 +21,7 @@
 #include "spec/odcs.h"
 #include "spec/validate.h"
 #include "standards/standards.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 
 namespace fs = std::filesystem;
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 namespace canopy::standards {
 namespace {
 
-const std::string kDesign = std::string(CANOPY_TEST_DIR) + "/specs/base/design";
+const std::string kDesign = std::string(canopy::test::kTestDir) + "/specs/base/design";
 const std::vector<std::string> kDesignClassifications = {"public", "internal", "confidential",
                                                          "pii"};
 

@@ -66,6 +66,7 @@
 #include "server/api.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
+#include "support/build_paths.h"
 #include "support/test_store.h"
 #include "unit/cli_support.h"
 
@@ -191,6 +192,17 @@ Loaded Load(const fs::path& root) {
   return loaded;
 }
 
+// The fixture as the in-process ways see it, loaded once per mesh copy (a PostgreSQL
+// catalog's connection costs tens of milliseconds; every case would pay it four times).
+// Catalog reads ask the store each time, so what the binary or a grant case wrote is seen.
+std::map<std::string, std::unique_ptr<Loaded>> g_loaded;  // per mesh copy
+
+Loaded& LoadedFor(const fs::path& root) {
+  auto& loaded = g_loaded[root.string()];
+  if (!loaded) loaded = std::make_unique<Loaded>(Load(root));
+  return *loaded;
+}
+
 // The SQL with {{file D.P}} and {{storage}} replaced.
 std::string Substitute(std::string sql, const Loaded& loaded) {
   const fs::path storage = fs::path(loaded.mesh.root) / ".canopy";
@@ -288,14 +300,23 @@ Outcome AskCli(const fs::path& root, const std::string& user, const std::string&
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
-  std::vector<std::string> args = {CANOPY_BINARY, "--mesh",   root.string(), "query", "--as",
-                                   user,          "--format", "json",        "--",    sql};
+  std::vector<std::string> args = {canopy::test::kCanopyBinary,
+                                   "--mesh",
+                                   root.string(),
+                                   "query",
+                                   "--as",
+                                   user,
+                                   "--format",
+                                   "json",
+                                   "--",
+                                   sql};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
   Outcome out;
-  if (posix_spawn(&pid, CANOPY_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&pid, canopy::test::kCanopyBinary, &actions, nullptr, argv.data(), environ) !=
+      0) {
     posix_spawn_file_actions_destroy(&actions);
     out.kind = "other (cannot start canopy)";
     return out;
@@ -545,7 +566,7 @@ void CheckCatalogView(const Case& c, const Outcome& got, const Loaded& loaded) {
 
 void RunGrant(const Case& c) {
   SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
-  Loaded loaded = Load(MeshFor(c.file));
+  Loaded& loaded = LoadedFor(MeshFor(c.file));
   ASSERT_EQ(c.words.size(), 3u) << "want: " << c.kind << " ACTOR PRODUCT GRANTEE";
   const auto dot = c.words[1].find('.');
   const spec::Product* product =
@@ -570,7 +591,7 @@ void RunCase(const Case& c, Way way) {
   SCOPED_TRACE(c.file.filename().string() + ":" + std::to_string(c.line));
   ASSERT_EQ(c.words.size(), 1u) << "want: " << c.kind << " USER";
   const fs::path root = MeshFor(c.file);
-  Loaded loaded = Load(root);
+  Loaded& loaded = LoadedFor(root);
   const std::string& user = c.words[0];
   auto principal = governance::ResolvePrincipal(loaded.mesh, user);
   const bool may_see_canary = principal.admin || principal.InDomain("hr");

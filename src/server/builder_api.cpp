@@ -42,6 +42,8 @@ constexpr int64_t kMaxPreviewRows = 500;
 constexpr size_t kProfiledColumns = 40;
 constexpr size_t kHistogramColumns = 12;
 constexpr int kBins = 10;
+// The first rows of a block the profile's distinct counts, min, max and histograms are from.
+constexpr int64_t kProfileSample = 50000;
 
 json Parse(const std::string& body) {
   json parsed = json::parse(body, nullptr, false);
@@ -125,10 +127,13 @@ CollectRows RunCollect(const BuilderRequest& r, const std::string& sql, int64_t 
   return sink;
 }
 
-// Nulls, distinct values, min and max of each column, over every row of `sql`; and for
-// numbers, how many fall in each tenth of [min, max]. One statement, so the block's
-// pipeline runs once: the block materialized, the numbers' bounds from it, then every
-// aggregate over it.
+// The row count and each column's nulls over every row of `sql`; distinct values, min, max
+// and, for numbers, how many fall in each tenth of [min, max], over the first kProfileSample
+// rows the engine gives (all of them when there are no more), as spreadsheet tools profile
+// their top rows. One statement: the counts over the block as it streams, and the first rows
+// materialized once for the rest (the numbers' bounds, then every figure). Over every row, a
+// 250,000-row block of 22 columns took 320-440 ms; materializing it and the distinct counts
+// were most of that (docs/BENCHMARKS.md).
 json Profile(const BuilderRequest& r, const std::string& sql,
              const std::vector<governance::ResultColumn>& columns, int64_t& row_count,
              const Files& files) {
@@ -137,13 +142,14 @@ json Profile(const BuilderRequest& r, const std::string& sql,
   for (size_t i = 0; i < n && numeric.size() < kHistogramColumns; ++i) {
     if (Numeric(columns[i].type)) numeric.push_back(i);
   }
-  std::vector<std::string> parts = {"count(*)"};
+  std::vector<std::string> exact = {"count(*)"};
+  std::vector<std::string> sampled;
   for (size_t i = 0; i < n; ++i) {
     const std::string c = SqlIdentifier(columns[i].name);
-    parts.push_back("count(*) - count(" + c + ")");
-    parts.push_back("approx_count_distinct(" + c + ")");
-    parts.push_back("cast(min(" + c + ") as varchar)");
-    parts.push_back("cast(max(" + c + ") as varchar)");
+    exact.push_back("count(*) - count(" + c + ")");
+    sampled.push_back("approx_count_distinct(" + c + ")");
+    sampled.push_back("cast(min(" + c + ") as varchar)");
+    sampled.push_back("cast(max(" + c + ") as varchar)");
   }
   std::vector<std::string> bounds;
   for (size_t k = 0; k < numeric.size(); ++k) {
@@ -151,35 +157,38 @@ json Profile(const BuilderRequest& r, const std::string& sql,
     const std::string lo = "lo_" + std::to_string(k);
     const std::string hi = "hi_" + std::to_string(k);
     bounds.push_back("min(" + c + ") as " + lo + ", max(" + c + ") as " + hi);
-    parts.push_back("any_value(" + lo + ")");
-    parts.push_back("any_value(" + hi + ")");
+    sampled.push_back("any_value(" + lo + ")");
+    sampled.push_back("any_value(" + hi + ")");
     // Each value's tenth of [min, max] (the maximum in the last), counted by histogram():
     // one aggregate per column (filtered counts per bin cost six times as much).
     const std::string width = "((" + hi + " - " + lo + ") / " + std::to_string(kBins) + ")";
-    parts.push_back("to_json(histogram(case when " + width + " = 0 then 0 else least(cast(floor((" +
-                    c + " - " + lo + ") / " + width + ") as integer), " +
-                    std::to_string(kBins - 1) + ") end))");
+    sampled.push_back("to_json(histogram(case when " + width +
+                      " = 0 then 0 else least(cast(floor((" + c + " - " + lo + ") / " + width +
+                      ") as integer), " + std::to_string(kBins - 1) + ") end))");
   }
-  std::string statement = "with profiled as materialized (\n" + sql + "\n)";
-  if (!bounds.empty())
-    statement += ",\nbounds as (select " + Join(bounds, ", ") + " from profiled)";
-  statement += "\nselect " + Join(parts, ", ") + "\nfrom profiled";
-  if (!bounds.empty()) statement += ", bounds";
+  std::string statement = "with sampled as materialized (select * from (\n" + sql +
+                          "\n) as block limit " + std::to_string(kProfileSample) + ")";
+  if (!bounds.empty()) statement += ",\nbounds as (select " + Join(bounds, ", ") + " from sampled)";
+  statement += "\nselect * from (select " + Join(exact, ", ") + " from (\n" + sql +
+               "\n) as block) as exact" + ",\n(select " +
+               (sampled.empty() ? std::string("count(*)") : Join(sampled, ", ")) + " from sampled" +
+               (bounds.empty() ? "" : ", bounds") + ") as sampled";
   CollectRows stats = RunCollect(r, statement, 1, nullptr, files);
   const json& row = stats.rows().at(0);
   row_count = row.at(0).is_number() ? row.at(0).get<int64_t>() : 0;
   json profile = json::array();
+  const size_t from_sample = 1 + n;  // after the count and the nulls
   for (size_t i = 0; i < n; ++i) {
     profile.push_back({{"column", columns[i].name},
                        {"type", columns[i].type},
                        {"masked", columns[i].masked},
-                       {"nulls", row.at(1 + i * 4)},
-                       {"distinct", row.at(1 + i * 4 + 1)},
-                       {"min", row.at(1 + i * 4 + 2)},
-                       {"max", row.at(1 + i * 4 + 3)},
+                       {"nulls", row.at(1 + i)},
+                       {"distinct", row.at(from_sample + i * 3)},
+                       {"min", row.at(from_sample + i * 3 + 1)},
+                       {"max", row.at(from_sample + i * 3 + 2)},
                        {"histogram", nullptr}});
   }
-  size_t at = 1 + n * 4;
+  size_t at = from_sample + n * 3;
   for (const size_t i : numeric) {
     const json& lo = row.at(at);
     const json& hi = row.at(at + 1);
@@ -476,8 +485,8 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
     outcome = described.outcome();
     described.Close();
   }
-  // The profile is the costly part (every column over every row): {"profile": false} asks
-  // for the rows and their count alone, and the profile when it is looked at.
+  // The profile is the costly part (every column, over every row or a sample of them):
+  // {"profile": false} asks for the rows and their count alone, the profile when it is looked at.
   int64_t row_count = 0;
   json profile = nullptr;
   if (want_profile) {
@@ -506,6 +515,11 @@ std::string BuilderPreview(const BuilderRequest& r, const std::string& body_text
                {"masked", outcome.masked},
                {"filtered", outcome.filtered},
                {"profile", profile},
+               // How many rows the distinct counts, min, max and histograms are from, when
+               // not all (the count and the nulls always are).
+               {"profile_sample", profile.is_null() || row_count <= kProfileSample
+                                      ? json(nullptr)
+                                      : json(kProfileSample)},
                {"duration_ms", ms}})
       .dump();
 }

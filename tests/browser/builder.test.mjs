@@ -123,6 +123,8 @@ test('canopy product builder', { timeout: 90_000 }, async (t) => {
     await preview.locator(sel('preview-tab-profile')).click();
     await preview.locator(sel('profile-net_amount')).waitFor();
     assert.ok((await preview.locator(`${sel('hist-net_amount')} rect`).count()) === 10, 'ten bins');
+    // It says which rows its figures are over (the first 50,000 of a larger block).
+    assert.match(await preview.locator(sel('profile-sample')).innerText(), /over all [\d,]+ rows/);
     await preview.locator(sel('preview-tab-rows')).click();
 
     // Keep the orders that are not cancelled.

@@ -357,6 +357,7 @@ TEST_F(ApiBuilderTest, APreviewIsGovernedAsAQueryWouldBe) {
   EXPECT_EQ(alone["columns"], b["columns"]);
   EXPECT_EQ(alone["row_count"], b["row_count"]);
   EXPECT_EQ(alone["profile"], b["profile"]);
+  EXPECT_TRUE(alone["profile_sample"].is_null()) << "a small block is profiled whole";
 
   // dana, an analyst, is exempt from the row filter: she counts more rows than ben.
   const json d =
@@ -662,6 +663,42 @@ TEST_F(ApiBuilderTest, APreviewJudgesOnlyTheBlockAndWhatItReads) {
   EXPECT_EQ(half.status, 400);
   EXPECT_NE(Json(half)["error"]["message"].get<std::string>().find("block 'half'"),
             std::string::npos);
+}
+
+TEST_F(ApiBuilderTest, ALargeBlockIsProfiledFromItsFirstRowsWithItsCountAndNullsExact) {
+  // 60,000 rows in one of the domain's files: n = 1..60000, `gap` empty in every tenth row.
+  const fs::path file = Sales() / "data/many.csv";
+  {
+    std::ofstream out(file);
+    out << "n,gap\n";
+    for (int n = 1; n <= 60000; ++n) out << n << "," << (n % 10 == 0 ? "" : "7") << "\n";
+  }
+  const json flow = {
+      {"blocks", json::array({{{"id", "many"}, {"type", "source"}, {"file", "data/many.csv"}}})}};
+  auto response = Call("POST", "/api/v1/builder/preview", "ben",
+                       {{"flow", flow}, {"block", "many"}, {"domain", "sales"}, {"limit", 0}});
+  fs::remove(file);
+  ASSERT_EQ(response.status, 200) << response.body;
+  const json answer = Json(response);
+  EXPECT_EQ(answer["row_count"], 60000);
+  EXPECT_EQ(answer["profile_sample"], 50000) << "the figures say what they are from";
+  for (const auto& column : answer["profile"]) {
+    if (column["column"] == "gap") {
+      EXPECT_EQ(column["nulls"], 6000) << "nulls are counted over every row";
+    }
+    if (column["column"] != "n") continue;
+    EXPECT_EQ(column["nulls"], 0);
+    // Distinct values, bounds and histogram from 50,000 of the rows: an approximate count
+    // near 50,000 (60,000 over every row), bounds inside [1, 60000], bins summing to 50,000.
+    const auto distinct = column["distinct"].get<int64_t>();
+    EXPECT_GT(distinct, 45000) << column;
+    EXPECT_LT(distinct, 55000) << column;
+    EXPECT_GE(std::stoll(column["min"].get<std::string>()), 1);
+    EXPECT_LE(std::stoll(column["max"].get<std::string>()), 60000);
+    int64_t binned = 0;
+    for (const auto& bin : column["histogram"]) binned += bin["count"].get<int64_t>();
+    EXPECT_EQ(binned, 50000) << column;
+  }
 }
 
 TEST_F(ApiBuilderTest, AWrongNameInAnExpressionIsBadInputNotAServerFailure) {

@@ -30,10 +30,17 @@ export function Histogram({ bins, column }) {
 }
 
 function Profile({ data }) {
+  const sample = data.profile_sample;
+  const from = sample
+    ? `Nulls over all ${formatNumber(data.row_count)} rows; distinct values, min, max and distribution over the first ${formatNumber(sample)}.`
+    : `Every figure over all ${formatNumber(data.row_count)} rows.`;
   return (
     <div class="table-wrap">
+      <p class="muted small" data-testid="profile-sample">
+        {from}
+      </p>
       <table class="table compact profile" data-testid="preview-profile">
-        <caption class="sr-only">Profile of each column over every row</caption>
+        <caption class="sr-only">Profile of each column. {from}</caption>
         <thead>
           <tr>
             <th scope="col">Column</th>
@@ -154,8 +161,8 @@ export function BlockPreview({ blockId, entry, onRetry }) {
           </div>
           <div role="tabpanel" id="preview-panel" aria-labelledby={`preview-tab-${tab}`}>
             {tab === 'rows' && <DataGrid result={{ columns: data.columns, rows: data.rows, masked }} testid="preview-grid" caption={`First rows of ${blockId}`} />}
-            {tab === 'profile' && profile.state === 'ok' && <Profile data={{ ...data, profile: profile.profile }} />}
-            {tab === 'profile' && profile.state === 'loading' && <Loading label="Profiling every column over every row…" />}
+            {tab === 'profile' && profile.state === 'ok' && <Profile data={{ ...data, profile: profile.profile, profile_sample: profile.sample }} />}
+            {tab === 'profile' && profile.state === 'loading' && <Loading label="Profiling every column…" />}
             {tab === 'profile' && profile.state === 'error' && <ErrorBox error={profile.error} title="The server could not profile this block." testid="profile-error" />}
             {tab === 'sql' && (
               <>

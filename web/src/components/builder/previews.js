@@ -152,7 +152,8 @@ export function useDryRun({ flow, plan, domain, existing, wanted }) {
 }
 
 // The column profile of a previewed block, asked for once `wanted` (its tab is open) and kept
-// until the block's preview changes. {state: idle|loading|ok|error, profile, error}.
+// until the block's preview changes. {state: idle|loading|ok|error, profile, sample, error}:
+// sample, when set: the distinct counts, min, max and histograms are from that many first rows.
 export function useProfile(entry, wanted) {
   const [result, setResult] = useState({ sig: '', state: 'idle' });
   const sig = entry?.state === 'ok' ? entry.sig : '';
@@ -166,7 +167,7 @@ export function useProfile(entry, wanted) {
       body: previewBody(entry.sub, block, entry.domain, { limit: 0, profile: true }),
       signal: ctrl.signal,
     }).then(
-      (data) => setResult({ sig, state: 'ok', profile: data.profile }),
+      (data) => setResult({ sig, state: 'ok', profile: data.profile, sample: data.profile_sample }),
       (error) => {
         // Left before it came: asked again when the tab is opened again.
         setResult(error.name === 'AbortError' ? { sig: '', state: 'idle' } : { sig, state: 'error', error });

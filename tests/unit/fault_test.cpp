@@ -9,9 +9,11 @@
 // fail with a clear error and lose nothing. Runs on SQLite and, as pg:, on PostgreSQL.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -417,29 +419,68 @@ TEST_F(BuildFault, AFullDiskOrAReadOnlyRootFailsClearlyAndLosesNothing) {
   }
 }
 
-TEST_F(BuildFault, AStorageRootMadeReadOnlyFailsClearlyAndLosesNothing) {
-  if (::geteuid() == 0) {
-    GTEST_SKIP() << "running as root, whom a read-only mode does not stop; the read-only "
-                    "root is emulated (EROFS from the storage seam) in "
-                    "AFullDiskOrAReadOnlyRootFailsClearlyAndLosesNothing";
+// The storage root read-only for the build, as a read-only file system makes it: for root,
+// whom file modes do not stop, a read-only bind mount of the folder over itself (the kernel
+// answers EROFS); for anyone else, every folder's write bits taken away (EACCES).
+class ReadOnlyFolder {
+ public:
+  explicit ReadOnlyFolder(const fs::path& folder) : folder_(folder) {
+    if (::geteuid() == 0) {
+      if (::mount(folder.c_str(), folder.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        why_not_ = std::string("cannot bind-mount it: ") + std::strerror(errno);
+        return;
+      }
+      mounted_ = true;
+      if (::mount(nullptr, folder.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) !=
+          0) {
+        why_not_ = std::string("cannot remount it read-only: ") + std::strerror(errno);
+      }
+      return;
+    }
+    for (auto it = fs::recursive_directory_iterator(folder);
+         it != fs::recursive_directory_iterator(); ++it) {
+      if (it->is_directory()) made_read_only_.push_back(it->path());
+    }
+    made_read_only_.push_back(folder);
+    for (const auto& f : made_read_only_) {
+      fs::permissions(f, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                      fs::perm_options::remove);
+    }
   }
+  ~ReadOnlyFolder() {
+    if (mounted_ && ::umount2(folder_.c_str(), MNT_DETACH) != 0) {
+      std::fprintf(stderr, "cannot unmount %s: %s\n", folder_.c_str(), std::strerror(errno));
+    }
+    for (const auto& f : made_read_only_) {
+      fs::permissions(f, fs::perms::owner_write, fs::perm_options::add);
+    }
+  }
+  ReadOnlyFolder(const ReadOnlyFolder&) = delete;
+  ReadOnlyFolder& operator=(const ReadOnlyFolder&) = delete;
+  // Empty when the folder is read-only now; else why it could not be made so.
+  const std::string& why_not() const { return why_not_; }
+
+ private:
+  fs::path folder_;
+  bool mounted_ = false;
+  std::vector<fs::path> made_read_only_;
+  std::string why_not_;
+};
+
+TEST_F(BuildFault, AStorageRootMadeReadOnlyFailsClearlyAndLosesNothing) {
   ASSERT_TRUE(Build().ok());
   const auto before = ReadLive();
-  std::vector<fs::path> made_read_only;
-  for (auto it = fs::recursive_directory_iterator(Storage());
-       it != fs::recursive_directory_iterator(); ++it) {
-    if (it->is_directory()) made_read_only.push_back(it->path());
-  }
-  made_read_only.push_back(Storage());
-  for (const auto& folder : made_read_only) {
-    fs::permissions(folder,
-                    fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
-                    fs::perm_options::remove);
-  }
-  const Exit failed = RunProgram(canopy::test::kCanopyBinary,
-                                 {"--mesh", mesh_.string(), "build", "--force"}, {}, dir_);
-  for (const auto& folder : made_read_only) {
-    fs::permissions(folder, fs::perms::owner_write, fs::perm_options::add);
+  Exit failed;
+  {
+    ReadOnlyFolder read_only(Storage());
+    if (!read_only.why_not().empty()) {
+      GTEST_SKIP() << "the storage root could not be made read-only (" << read_only.why_not()
+                   << "); EROFS from the storage seam is tested in "
+                      "AFullDiskOrAReadOnlyRootFailsClearlyAndLosesNothing";
+    }
+    ASSERT_NE(::access(Storage().c_str(), W_OK), 0) << "the storage root is still writable";
+    failed = RunProgram(canopy::test::kCanopyBinary, {"--mesh", mesh_.string(), "build", "--force"},
+                        {}, dir_);
   }
   EXPECT_EQ(failed.code, 1) << failed.err;
   EXPECT_TRUE(Contains(failed.err, "error: ")) << failed.err;

@@ -2,6 +2,7 @@
 // through the REST API as a client meets them. Every key is made here with OpenSSL, and
 // tokens are signed here with OpenSSL directly (not with the JWT library under test).
 #include <arpa/inet.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -20,6 +21,7 @@
 
 #include "core/clock.h"
 #include "governance/oidc.h"
+#include "pgwire/pgwire.h"
 #include "unit/api_fixture.h"
 
 namespace fs = std::filesystem;
@@ -393,6 +395,45 @@ TEST_F(ApiOidcTest, AnExpiredTokenStopsWorkingEvenWhileItsAnswersAreKept) {
   EXPECT_NE(late.body.find("expired"), std::string::npos) << late.body;
   canopy::SetClockOffsetForTesting(3600 + 20);  // within the leeway: still taken
   EXPECT_EQ(Call("GET", "/api/v1/me", dana).status, 200);
+}
+
+// Over PostgreSQL's wire the token is the password, checked at login and again before every
+// statement: a provider's token that expires while its session is open ends the session at
+// the next statement, with the reason.
+TEST_F(ApiOidcTest, AnOidcTokenExpiringDuringAWireSessionEndsItAtTheNextStatement) {
+  canopy::catalog::CatalogStore* store = env_->catalog.get();
+  canopy::pgwire::PgOptions options;
+  options.listen = "127.0.0.1:0";
+  options.version = "test";
+  canopy::pgwire::PgListener listener(
+      env_->meshes,
+      [store] { return std::shared_ptr<canopy::catalog::CatalogStore>(store, [](auto*) {}); },
+      options);
+  listener.Start();
+  const std::string dana = Token(rsa_, GoodClaims("dana"));  // exp in an hour
+  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(listener.port()) +
+                               " user=dana dbname=mesh sslmode=disable password=" + dana;
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* first = PQexec(conn, "select count(*) from crm.customers");
+  EXPECT_EQ(PQresultStatus(first), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  PQclear(first);
+  canopy::SetClockOffsetForTesting(3600 + 31);  // past exp and the 30 s leeway
+  // Results read one by one: the ErrorResponse, then the connection's end.
+  ASSERT_EQ(PQsendQuery(conn, "select count(*) from crm.customers"), 1);
+  std::string states;
+  while (PGresult* late = PQgetResult(conn)) {
+    EXPECT_NE(PQresultStatus(late), PGRES_TUPLES_OK);
+    const char* state = PQresultErrorField(late, PG_DIAG_SQLSTATE);
+    if (state != nullptr) states += std::string(state) + " ";
+    PQclear(late);
+  }
+  const std::string said = PQerrorMessage(conn);
+  EXPECT_NE(said.find("expired"), std::string::npos) << said;
+  EXPECT_EQ(states, "28000 ") << said;
+  EXPECT_EQ(PQstatus(conn), CONNECTION_BAD) << "the session ends";
+  PQfinish(conn);
+  listener.Stop();
 }
 
 TEST_F(ApiOidcTest, KeysRotateByKidInTheJwksFile) {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/http_client.h"
 #include "core/text.h"
 
 #ifndef CANOPY_VERSION
@@ -332,6 +333,19 @@ void LineageEmitter::Emit(const std::string& build_id, const std::string& event)
 std::vector<std::string> LineageEmitter::Warnings() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return warnings_;
+}
+
+void PostJson(const std::string& url, const std::string& body, int timeout_ms) {
+  HttpCall call;
+  call.method = "POST";
+  call.url = url;
+  call.body = body;
+  call.content_type = "application/json";
+  call.timeout_ms = timeout_ms;
+  const HttpAnswer answer = HttpExchange(call);
+  if (answer.status < 200 || answer.status >= 300) {
+    throw Error(ErrorCode::kFailed, "the endpoint answered HTTP " + std::to_string(answer.status));
+  }
 }
 
 }  // namespace canopy::build

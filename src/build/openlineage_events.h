@@ -63,8 +63,8 @@ class LineageEmitter {
   std::vector<std::string> warnings_;
 };
 
-// POSTs `body` (JSON) to `url` (http://host[:port]/path) and waits at most
-// `timeout_ms` in all. Throws Error(kFailed) naming what went wrong, including a
+// POSTs `body` (JSON) to `url` (http:// or https://, core/http_client.h) and waits at
+// most `timeout_ms` in all. Throws Error(kFailed) naming what went wrong, including a
 // response that is not 2xx.
 void PostJson(const std::string& url, const std::string& body, int timeout_ms);
 

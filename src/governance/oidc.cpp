@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/http_client.h"
 
 namespace canopy::governance {
 namespace {
@@ -409,6 +410,19 @@ std::shared_ptr<OidcVerifier> OidcVerifierFor(const spec::Mesh& mesh) {
   auto& verifier = verifiers[key];
   if (!verifier) verifier = std::make_shared<OidcVerifier>(s, mesh.root);
   return verifier;
+}
+
+std::string FetchUrl(const std::string& url, int timeout_ms, size_t max_bytes) {
+  HttpCall call;
+  call.url = url;
+  call.accept = "application/json";
+  call.timeout_ms = timeout_ms;
+  call.max_bytes = max_bytes;
+  HttpAnswer answer = HttpExchange(call);
+  if (answer.status != 200) {
+    throw Error(ErrorCode::kFailed, "the server answered HTTP " + std::to_string(answer.status));
+  }
+  return std::move(answer.body);
 }
 
 }  // namespace canopy::governance

@@ -61,7 +61,7 @@ std::shared_ptr<OidcVerifier> OidcVerifierFor(const spec::Mesh& mesh);
 
 // GETs `url` (https:// verified against the system's certificate authorities, or
 // http://), no redirects, one deadline, at most `max_bytes` of body. Throws Error(kFailed)
-// saying what failed. The one call that fetches a JWKS (oidc_fetch.cpp).
+// saying what failed, or the status when it is not 200 (core/http_client.h).
 std::string FetchUrl(const std::string& url, int timeout_ms, size_t max_bytes);
 
 }  // namespace canopy::governance

@@ -700,11 +700,12 @@ Mesh ParseMeshFile(const YAML::Node& node, const ReadContext& context) {
   if (auto openlineage = reader.Get("openlineage")) {
     MapReader ol(*openlineage, context, "openlineage", {"url"});
     mesh.openlineage_url = ol.RequiredString("url", "the HTTP endpoint that receives RunEvents");
-    if (!mesh.openlineage_url->empty() && mesh.openlineage_url->rfind("http://", 0) != 0) {
+    const std::string& url = *mesh.openlineage_url;
+    if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
       context.diagnostics->Error(ol.LocationOf("url"),
-                                 "unsupported OpenLineage endpoint '" + *mesh.openlineage_url + "'",
-                                 "give an http:// URL, e.g. http://127.0.0.1:5000/api/v1/lineage "
-                                 "(https is not supported; use a local relay)");
+                                 "unsupported OpenLineage endpoint '" + url + "'",
+                                 "give an http:// or https:// URL, e.g. "
+                                 "https://lineage.example.com/api/v1/lineage");
     }
     ol.Finish();
   }

@@ -628,10 +628,12 @@ TEST_F(MeshLineage, AnEndpointThatNeverAnswersTimesOutAndTheBuildStillSucceeds) 
 
 TEST_F(MeshLineage, AnEndpointThatIsNotHttpIsASpecError) {
   std::ofstream(Mesh() / "mesh.yaml", std::ios::app)
-      << "openlineage:\n  url: https://lineage.example.com/api/v1/lineage\n";
+      << "openlineage:\n  url: ftp://lineage.example.com/api/v1/lineage\n";
   CliRun validate = Canopy(Mesh(), "validate");
   EXPECT_EQ(validate.exit_code, 1);
   EXPECT_NE(validate.err.find("unsupported OpenLineage endpoint"), std::string::npos)
+      << validate.err;
+  EXPECT_NE(validate.err.find("give an http:// or https:// URL"), std::string::npos)
       << validate.err;
 }
 

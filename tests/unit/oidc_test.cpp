@@ -2,6 +2,7 @@
 // through the REST API as a client meets them. Every key is made here with OpenSSL, and
 // tokens are signed here with OpenSSL directly (not with the JWT library under test).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
@@ -11,12 +12,16 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "core/clock.h"
@@ -555,6 +560,145 @@ TEST(TokenExpiryParsing, DurationsInSecondsMinutesHoursAndDays) {
   }
   EXPECT_EQ(canopy::IsoFromUnixSeconds(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(canopy::UnixSecondsFromIso("2026-12-07T02:30:00.000Z"), 1796610600);
+}
+
+// --- https: the one HTTP client (core/http_client.h) fetching a JWKS ---
+
+// OpenSSL's own test server (`openssl s_server -WWW`, serving files of `folder` over TLS with
+// `cert`), on a free loopback port; stopped when this ends.
+class TlsFileServer {
+ public:
+  TlsFileServer(const fs::path& folder, const fs::path& cert, const fs::path& key) {
+    port_ = FreePort();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      if (::chdir(folder.c_str()) != 0) ::_exit(127);
+      const std::string accept = "127.0.0.1:" + std::to_string(port_);
+      ::execlp("openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept", accept.c_str(),
+               "-cert", cert.c_str(), "-key", key.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Ready once it takes a connection (at most 10 s).
+    for (int i = 0; i < 200 && !ready_; ++i) {
+      const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      address.sin_port = htons(static_cast<uint16_t>(port_));
+      ready_ = ::connect(s, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+      ::close(s);
+      if (!ready_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~TlsFileServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  TlsFileServer(const TlsFileServer&) = delete;
+  TlsFileServer& operator=(const TlsFileServer&) = delete;
+  bool ready() const { return ready_; }
+  int port() const { return port_; }
+
+ private:
+  static int FreePort() {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(s, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(s);
+    return ntohs(address.sin_port);
+  }
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool ready_ = false;
+};
+
+// A self-signed certificate for `name` (an IP address or a DNS name) in `folder`.
+void MakeCertificate(const fs::path& folder, const std::string& file, const std::string& name) {
+  const bool ip = name.find_first_not_of("0123456789.") == std::string::npos;
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
+      " -addext subjectAltName=" + (ip ? "IP:" : "DNS:") + name + " -keyout " +
+      (folder / (file + ".key")).string() + " -out " + (folder / (file + ".pem")).string() +
+      " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+// Sets an environment variable for the scope, and puts back what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* was = std::getenv(name)) was_ = was;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (was_) {
+      ::setenv(name_, was_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> was_;
+};
+
+TEST(HttpsFetch, AJwksIsFetchedOnlyFromAServerWhoseCertificateVerifiesForItsName) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs the openssl program (scripts/setup --test installs it)";
+  }
+  const fs::path dir = fs::temp_directory_path() / ("canopy-https-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  MakeCertificate(dir, "loopback", "127.0.0.1");
+  MakeCertificate(dir, "other", "other.example");
+  const std::string jwks = R"({"keys": []})";
+  WriteFile(dir / "jwks.json", jwks);
+  using canopy::governance::FetchUrl;
+  {
+    TlsFileServer server(dir, dir / "loopback.pem", dir / "loopback.key");
+    ASSERT_TRUE(server.ready());
+    const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+    // Its certificate is signed by no authority this machine trusts: refused.
+    try {
+      FetchUrl(url, 5000, 1 << 20);
+      ADD_FAILURE() << "fetched from a server whose certificate no authority signed";
+    } catch (const canopy::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("verify 127.0.0.1 (TLS)"), std::string::npos)
+          << e.what();
+    }
+    // Trusted (OpenSSL's SSL_CERT_FILE names it as an authority) and naming this host: taken.
+    ScopedEnv trust("SSL_CERT_FILE", (dir / "loopback.pem").string());
+    EXPECT_EQ(FetchUrl(url, 5000, 1 << 20), jwks);
+    // …but never more than asked for.
+    EXPECT_THROW(FetchUrl(url, 5000, 4), canopy::Error);
+  }
+  {
+    // Trusted, but made for another name: refused.
+    TlsFileServer server(dir, dir / "other.pem", dir / "other.key");
+    ASSERT_TRUE(server.ready());
+    ScopedEnv trust("SSL_CERT_FILE", (dir / "other.pem").string());
+    const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+    try {
+      FetchUrl(url, 5000, 1 << 20);
+      ADD_FAILURE() << "fetched from a server whose certificate names another host";
+    } catch (const canopy::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("verify 127.0.0.1 (TLS)"), std::string::npos)
+          << e.what();
+    }
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "governance/guard.h"
 #include "governance/query.h"
 #include "server/server_util.h"
+#include "spec/chart_sql.h"
 #include "spec/validate.h"
 #include "standards/yaml_json.h"
 
@@ -191,8 +193,18 @@ std::string RunChart(const BuilderRequest& r, const std::string& domain, const s
     if (value.empty()) return std::nullopt;
     return value;
   };
+  // Filters the chart's SQL places itself ([[ … {{name}} … ]], spec/chart_sql.h) go where
+  // its author put them — before its own limit or grouping; the others narrow its result.
+  std::map<std::string, std::string> literals;
+  for (const auto& filter : dashboard.filters) {
+    if (auto value = value_of(filter)) literals[filter.name] = SqlString(*value);
+  }
+  std::set<std::string> placed;
+  sql = spec::ExpandChartSql(sql, literals, &placed);
   bool any = false;
-  for (const auto& filter : dashboard.filters) any = any || value_of(filter).has_value();
+  for (const auto& filter : dashboard.filters) {
+    any = any || (placed.count(filter.name) == 0 && value_of(filter).has_value());
+  }
   if (any) {
     governance::GovernedQuery probe(r.mesh, r.catalog, r.principal, sql, options);
     std::set<std::string> columns;
@@ -201,7 +213,7 @@ std::string RunChart(const BuilderRequest& r, const std::string& domain, const s
     std::vector<std::string> conditions;
     for (const auto& filter : dashboard.filters) {
       auto value = value_of(filter);
-      if (!value || columns.count(filter.column) == 0) continue;
+      if (!value || placed.count(filter.name) != 0 || columns.count(filter.column) == 0) continue;
       conditions.push_back(SqlIdentifier(filter.column) + " = " + SqlString(*value));
     }
     if (!conditions.empty()) {

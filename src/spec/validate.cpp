@@ -6,7 +6,9 @@
 #include <map>
 #include <set>
 
+#include "core/error.h"
 #include "core/text.h"
+#include "spec/chart_sql.h"
 
 namespace canopy::spec {
 namespace {
@@ -283,6 +285,29 @@ class Validator {
       if (!filters.insert(filter.name).second) {
         d_.Error(filter.location,
                  "two filters of " + dashboard.Address() + " are named " + filter.name);
+      }
+    }
+    // Filters a chart's SQL places itself: well formed, and the dashboard's own.
+    for (const auto& chart : dashboard.charts) {
+      std::set<std::string> named;
+      try {
+        ExpandChartSql(chart.sql, {}, &named);
+      } catch (const Error& e) {
+        d_.Error(chart.sql_location,
+                 "chart '" + chart.name + "' of " + dashboard.Address() + ": " + e.what(),
+                 e.hint());
+        continue;
+      }
+      for (const auto& name : named) {
+        if (filters.count(name) == 0) {
+          d_.Error(chart.sql_location,
+                   "chart '" + chart.name + "' of " + dashboard.Address() +
+                       " names no filter of the dashboard: {{" + name + "}}",
+                   filters.empty()
+                       ? std::string("add it under filters: [{ name, column, label }]")
+                       : "the dashboard's filters are " +
+                             Join(std::vector<std::string>(filters.begin(), filters.end()), ", "));
+        }
       }
     }
   }

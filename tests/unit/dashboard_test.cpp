@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "build/check_mesh.h"
 #include "build/runner.h"
@@ -17,6 +18,7 @@
 #include "server/api.h"
 #include "server/builder_api.h"
 #include "server/dashboard_api.h"
+#include "spec/chart_sql.h"
 #include "spec/loader.h"
 #include "spec/validate.h"
 #include "support/build_paths.h"
@@ -271,6 +273,74 @@ TEST_F(ApiDashboardTest, MembersSaveDashboardsOthersAreRefused) {
   auto again = Json(Call("GET", "/api/v1/dashboards/sales/mine", "dana"));
   EXPECT_EQ(again["charts"][0]["sql"],
             "select region, sum(amount) as amount from sales.orders group by region");
+}
+
+TEST(ChartSql, FiltersGoWhereTheChartPutsThem) {
+  const std::string sql =
+      "select region, amount from sales.orders [[ where region = {{region}} ]] "
+      "order by amount desc limit 1";
+  std::set<std::string> named;
+  EXPECT_EQ(spec::ExpandChartSql(sql, {{"region", "'EU'"}}, &named),
+            "select region, amount from sales.orders  where region = 'EU'  "
+            "order by amount desc limit 1");
+  EXPECT_EQ(named, std::set<std::string>{"region"});
+  // No value: the optional part goes.
+  EXPECT_EQ(spec::ExpandChartSql(sql, {}),
+            "select region, amount from sales.orders  order by amount desc limit 1");
+  // A part naming two filters stays only when both have a value.
+  const std::string two = "select 1 [[ where a = {{ a }} and b = {{b}} ]]";
+  EXPECT_EQ(spec::ExpandChartSql(two, {{"a", "1"}}), "select 1 ");
+  EXPECT_EQ(spec::ExpandChartSql(two, {{"a", "1"}, {"b", "2"}}),
+            "select 1  where a = 1 and b = 2 ");
+  // SQL naming no filter is left as it is, nested lists and all.
+  EXPECT_EQ(spec::ExpandChartSql("select [[1, 2]] as l", {}), "select [[1, 2]] as l");
+  // Mistakes.
+  for (const std::string bad :
+       {"select {{region}}", "select 1 [[ where a = {{a}}", "select 1 [[ where a = {{a ]]",
+        "select 1 [[ [[ {{a}} ]] ]]", "select 1 ]] {{a}}", "select 1 [[ {{}} ]]"}) {
+    EXPECT_THROW(spec::ExpandChartSql(bad, {}), Error) << bad;
+  }
+}
+
+TEST_F(ApiDashboardTest, AFilterTheChartPlacesNarrowsItBeforeItsLimit) {
+  // The largest order, in the region picked when one is: the filter is inside the SQL, so
+  // it applies before `limit 1` (filtering the result would keep only the overall largest).
+  json body = {
+      {"owner", "ben"},
+      {"filters", json::array({{{"name", "region"}, {"column", "region"}, {"label", "Region"}}})},
+      {"charts", json::array({{{"name", "largest"},
+                               {"title", "The largest order"},
+                               {"sql",
+                                "select region, amount from sales.orders\n"
+                                "[[ where region = {{region}} ]]\n"
+                                "order by amount desc, region limit 1"}}})}};
+  auto saved = Call("PUT", "/api/v1/domains/sales/dashboards/largest", "ben", body.dump());
+  ASSERT_EQ(saved.status, 201) << saved.body;
+  const std::string tile = "/api/v1/dashboards/sales/largest/charts/largest";
+  const json overall = Json(Call("POST", tile, "dana"));
+  ASSERT_EQ(overall["rows"].size(), 1u) << overall;
+  const std::string top_region = overall["rows"][0][0].get<std::string>();
+  // Another region that has orders.
+  const json totals = Json(Call("POST", "/api/v1/dashboards/sales/overview/charts/totals", "dana"));
+  std::string other;
+  for (const auto& row : totals["rows"]) {
+    if (row[0].is_string() && row[0].get<std::string>() != top_region) other = row[0];
+  }
+  ASSERT_FALSE(other.empty()) << totals;
+  const json narrowed =
+      Json(Call("POST", tile, "dana", json({{"filters", {{"region", other}}}}).dump()));
+  ASSERT_EQ(narrowed["rows"].size(), 1u) << narrowed;
+  EXPECT_EQ(narrowed["rows"][0][0], other);
+  // A value is a literal here too.
+  const json odd =
+      Json(Call("POST", tile, "dana", json({{"filters", {{"region", "EU' or '1'='1"}}}}).dump()));
+  EXPECT_TRUE(odd["rows"].empty()) << odd;
+  // A chart naming a filter the dashboard lacks is not saved.
+  body["charts"][0]["sql"] = "select region from sales.orders [[ where region = {{country}} ]]";
+  auto refused = Call("PUT", "/api/v1/domains/sales/dashboards/largest", "ben", body.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("names no filter of the dashboard: {{country}}"), std::string::npos)
+      << refused.body;
 }
 
 }  // namespace

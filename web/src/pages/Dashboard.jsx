@@ -122,7 +122,10 @@ function DetailsEditor({ draft, setDraft, columnsSeen }) {
       </div>
       <fieldset class="dash-filter-edit" data-testid="dashboard-filter-editor">
         <legend>Filters</legend>
-        <p class="small muted">A viewer picks a value; each tile whose result has the column shows only the matching rows.</p>
+        <p class="small muted">
+          A viewer picks a value; each tile whose result has the column shows only the matching rows. To apply one before a chart's own grouping or limit, place it in the chart's SQL:{' '}
+          <code>{'[[ where region = {{region}} ]]'}</code> (left out while no value is picked).
+        </p>
         <datalist id="dash-filter-columns">
           {[...columnsSeen].sort().map((c) => (
             <option key={c} value={c} />

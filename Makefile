@@ -39,8 +39,8 @@ test: setup-test configure
 
 # The suite again, as `make test` runs it, on a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer (CANOPY_SANITIZE, gcc, -O1 -g1) in $(ASAN_BUILD); any sanitizer
-# report fails it. Without the PostgreSQL twins of three repetitive tests unless
-# ASAN_ALL=1 (scripts/test-asan says which and why).
+# report fails it. Every test on SQLite, and on PostgreSQL the store's own suites; the
+# other PostgreSQL twins with ASAN_ALL=1 (scripts/test-asan says why).
 test-asan: setup-test
 	@ASAN_BUILD=$(ASAN_BUILD) ASAN_ALL=$(ASAN_ALL) BUILD=$(BUILD) JOBS=$(JOBS) scripts/test-asan
 

@@ -101,8 +101,14 @@ std::vector<std::string> ChartPorts(const spec::Mesh& mesh, const spec::Dashboar
       for (const auto& port : product.outputs) known.insert(domain.name + "." + port.name);
     }
   }
+  std::string sql;  // with every filter it places given
+  try {
+    sql = spec::ChartSqlWithEveryFilter(chart.sql);
+  } catch (const Error&) {
+    return {};  // not a statement: validation says so
+  }
   std::lock_guard<std::mutex> lock(mutex);
-  const auto verdict = governance::Guard(parser, chart.sql, known);
+  const auto verdict = governance::Guard(parser, sql, known);
   return verdict.allowed ? verdict.ports : std::vector<std::string>{};
 }
 

@@ -67,4 +67,12 @@ std::string ExpandChartSql(const std::string& sql, const std::map<std::string, s
   return out + rest;
 }
 
+std::string ChartSqlWithEveryFilter(const std::string& sql) {
+  std::set<std::string> named;
+  ExpandChartSql(sql, {}, &named);
+  std::map<std::string, std::string> every;
+  for (const auto& name : named) every[name] = "NULL";
+  return ExpandChartSql(sql, every);
+}
+
 }  // namespace canopy::spec

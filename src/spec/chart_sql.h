@@ -22,4 +22,8 @@ namespace canopy::spec {
 std::string ExpandChartSql(const std::string& sql, const std::map<std::string, std::string>& values,
                            std::set<std::string>* named = nullptr);
 
+// `sql` as a statement with every filter it names given (each a NULL): what the guard parses
+// for the ports it reads. Throws as ExpandChartSql.
+std::string ChartSqlWithEveryFilter(const std::string& sql);
+
 }  // namespace canopy::spec

@@ -316,6 +316,9 @@ TEST_F(ApiDashboardTest, AFilterTheChartPlacesNarrowsItBeforeItsLimit) {
                                 "order by amount desc, region limit 1"}}})}};
   auto saved = Call("PUT", "/api/v1/domains/sales/dashboards/largest", "ben", body.dump());
   ASSERT_EQ(saved.status, 201) << saved.body;
+  // It reads sales.orders, whatever the filter: its ports and its lineage edge say so.
+  const json shown = Json(Call("GET", "/api/v1/dashboards/sales/largest", "dana"));
+  EXPECT_EQ(shown["charts"][0]["ports"], json::array({"sales.orders"})) << shown;
   const std::string tile = "/api/v1/dashboards/sales/largest/charts/largest";
   const json overall = Json(Call("POST", tile, "dana"));
   ASSERT_EQ(overall["rows"].size(), 1u) << overall;

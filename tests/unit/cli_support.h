@@ -1,7 +1,11 @@
 // What the tests that run the real `canopy` binary through a shell share.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +15,20 @@
 #include "support/build_paths.h"
 
 namespace canopy::test {
+
+// A free loopback port: the kernel picks one, and it is given to the server under test.
+inline int FreePort() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  ::close(probe);
+  return port;
+}
 
 // One run of the binary: its exit code and what it printed.
 struct CliRun {

@@ -28,6 +28,7 @@
 #include "governance/oidc.h"
 #include "pgwire/pgwire.h"
 #include "unit/api_fixture.h"
+#include "unit/cli_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -569,7 +570,7 @@ TEST(TokenExpiryParsing, DurationsInSecondsMinutesHoursAndDays) {
 class TlsFileServer {
  public:
   TlsFileServer(const fs::path& folder, const fs::path& cert, const fs::path& key) {
-    port_ = FreePort();
+    port_ = canopy::test::FreePort();
     pid_ = ::fork();
     if (pid_ == 0) {
       const int null = ::open("/dev/null", O_WRONLY);
@@ -605,17 +606,6 @@ class TlsFileServer {
   int port() const { return port_; }
 
  private:
-  static int FreePort() {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(s);
-    return ntohs(address.sin_port);
-  }
   pid_t pid_ = -1;
   int port_ = 0;
   bool ready_ = false;
@@ -654,6 +644,16 @@ class ScopedEnv {
   std::optional<std::string> was_;
 };
 
+// FetchUrl(url) must fail where TLS verifies the server.
+void ExpectRefusedAtTls(const std::string& url, const std::string& server) {
+  try {
+    canopy::governance::FetchUrl(url, 5000, 1 << 20);
+    ADD_FAILURE() << "fetched from " << server;
+  } catch (const canopy::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("verify 127.0.0.1 (TLS)"), std::string::npos) << e.what();
+  }
+}
+
 TEST(HttpsFetch, AJwksIsFetchedOnlyFromAServerWhoseCertificateVerifiesForItsName) {
   if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "needs the openssl program (scripts/setup --test installs it)";
@@ -671,13 +671,7 @@ TEST(HttpsFetch, AJwksIsFetchedOnlyFromAServerWhoseCertificateVerifiesForItsName
     ASSERT_TRUE(server.ready());
     const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
     // Its certificate is signed by no authority this machine trusts: refused.
-    try {
-      FetchUrl(url, 5000, 1 << 20);
-      ADD_FAILURE() << "fetched from a server whose certificate no authority signed";
-    } catch (const canopy::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("verify 127.0.0.1 (TLS)"), std::string::npos)
-          << e.what();
-    }
+    ExpectRefusedAtTls(url, "a server whose certificate no authority signed");
     // Trusted (OpenSSL's SSL_CERT_FILE names it as an authority) and naming this host: taken.
     ScopedEnv trust("SSL_CERT_FILE", (dir / "loopback.pem").string());
     EXPECT_EQ(FetchUrl(url, 5000, 1 << 20), jwks);
@@ -689,14 +683,8 @@ TEST(HttpsFetch, AJwksIsFetchedOnlyFromAServerWhoseCertificateVerifiesForItsName
     TlsFileServer server(dir, dir / "other.pem", dir / "other.key");
     ASSERT_TRUE(server.ready());
     ScopedEnv trust("SSL_CERT_FILE", (dir / "other.pem").string());
-    const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
-    try {
-      FetchUrl(url, 5000, 1 << 20);
-      ADD_FAILURE() << "fetched from a server whose certificate names another host";
-    } catch (const canopy::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("verify 127.0.0.1 (TLS)"), std::string::npos)
-          << e.what();
-    }
+    ExpectRefusedAtTls("https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json",
+                       "a server whose certificate names another host");
   }
   fs::remove_all(dir);
 }

@@ -1205,19 +1205,7 @@ TEST_F(ServerClusterTest, NoLogOrAuditEntryShowsTheCatalogsPassword) {
 
 // --- PostgreSQL's wire protocol (issue 12, first part) ---
 
-// A free loopback port.
-int FreePort() {
-  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-  const int port = ntohs(address.sin_port);
-  ::close(probe);
-  return port;
-}
+using canopy::test::FreePort;
 
 // canopy serve --pg-listen on the governance mesh, driven by Debian's psql: the same
 // governance as every other way in.

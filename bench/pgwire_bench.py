@@ -4,6 +4,9 @@
 """
 import http.client
 import json
+import os
+import resource
+import subprocess
 import sys
 import threading
 import time
@@ -97,9 +100,9 @@ def rss_kb(field, pid=None):
 
 
 def stream(conn, pid):
-    """Rows per second of one read of STREAM, and the RSS at most meanwhile of the process
-    `pid` that answers it. Both servers are sampled the same way, so the sampling thread
-    costs the client the same on each side."""
+    """Rows per second of one read of STREAM, the RSS at most meanwhile of the process `pid`
+    that answers it, and the client's page faults. Both servers are sampled the same way, so
+    the sampling thread costs the client the same on each side."""
     conn.autocommit = True
     cur = conn.cursor()
     samples = []
@@ -111,6 +114,7 @@ def stream(conn, pid):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     cur.execute(STREAM)
     rows = 0
@@ -120,34 +124,42 @@ def stream(conn, pid):
             break
         rows += len(batch)
     seconds = time.perf_counter() - start
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     done.set()
     sampler.join()
     conn.close()
-    return rows, rows / seconds, max(samples + [0]) // 1024
+    return rows, rows / seconds, max(samples + [0]) // 1024, faults
 
 
 def streams(rounds):
     """Canopy and PostgreSQL in turn, `rounds` times each (a fresh connection each time,
-    so neither side is favoured by what the machine was doing at one moment)."""
+    so neither side is favoured by what the machine was doing at one moment), after one
+    stream from each that is not counted (the client's first result grows its heap)."""
     before = rss_kb("VmRSS") // 1024
-    canopy, postgres, peak, postgres_peak = [], [], 0, 0
-    for _ in range(rounds):
-        rows, rate, rss = stream(canopy_conn(), server_pid)
-        canopy.append(rate)
+    canopy, postgres, peak, postgres_peak, faults = [], [], 0, 0, []
+    for counted in [False] + [True] * rounds:
+        rows, rate, rss, faulted = stream(canopy_conn(), server_pid)
+        if counted:
+            canopy.append(rate)
+            faults.append(faulted)
         peak = max(peak, rss)
         conn = postgres_conn()
         conn.autocommit = True
         backend = conn.cursor()
         backend.execute("select pg_backend_pid()")
-        _, rate, rss = stream(conn, backend.fetchone()[0])
-        postgres.append(rate)
+        _, rate, rss, faulted = stream(conn, backend.fetchone()[0])
+        if counted:
+            postgres.append(rate)
+            faults.append(faulted)
         postgres_peak = max(postgres_peak, rss)
     for name, rates in (("Canopy, PostgreSQL wire", canopy), ("PostgreSQL 15", postgres)):
         print("  %-34s %9d rows: median %9.0f rows/s, best %9.0f (%d runs)"
               % (name, rows, percentile(rates, 50), max(rates), rounds))
     print("  Canopy / PostgreSQL (medians): %.2f; Canopy's server RSS %d MB before, at most %d MB "
-          "during; PostgreSQL's backend at most %d MB"
-          % (percentile(canopy, 50) / percentile(postgres, 50), before, peak, postgres_peak))
+          "during; PostgreSQL's backend at most %d MB; the client's page faults per stream: "
+          "median %d"
+          % (percentile(canopy, 50) / percentile(postgres, 50), before, peak, postgres_peak,
+             percentile(faults, 50)))
 
 
 def timed(conn, sql, reps):
@@ -225,17 +237,40 @@ def concurrent(connections, seconds):
         print("  error: " + e)
 
 
-print("1. a small query's round trip: " + SMALL)
-report("Canopy, PostgreSQL wire", wire_latency(canopy_conn()))
-report("PostgreSQL 15, its own wire", wire_latency(postgres_conn()))
-report("Canopy, REST (POST /api/v1/query)", rest_latency())
-print("2. streaming 10 columns of every order line to psycopg2 (a client-side cursor)")
-streams(5)
-print("3. a group-by over every order line: " + GROUP_BY)
-for name, conn in (("Canopy, PostgreSQL wire", canopy_conn()), ("PostgreSQL 15", postgres_conn())):
-    times, rows = timed(conn, GROUP_BY, 5)
-    ms = [t * 1000 for t in times]
-    print("  %-34s median %9.1f ms   min %9.1f ms   (%d groups, 5 runs)"
-          % (name, percentile(ms, 50), min(ms), rows))
-print("4. 32 connections at once, a mix of statements")
-concurrent(32, duration)
+# PARTS (environment) runs only the sections named, e.g. PARTS=2 for the streams alone;
+# STREAMS sets how many streams each server answers in section 2 (default 5).
+parts = os.environ.get("PARTS", "1234")
+stream_rounds = int(os.environ.get("STREAMS", "5"))
+if "1" in parts:
+    print("1. a small query's round trip: " + SMALL)
+    report("Canopy, PostgreSQL wire", wire_latency(canopy_conn()))
+    report("PostgreSQL 15, its own wire", wire_latency(postgres_conn()))
+    report("Canopy, REST (POST /api/v1/query)", rest_latency())
+if "2" in parts:
+    # libpq keeps the whole result (about 250 MB here) until it is cleared. Whether the
+    # client's glibc then gives that memory back to the system, and faults it in again for
+    # the next result, depends on what else the client's heap holds; it decides how fast the
+    # client reads. Both ways are measured, each in a process of its own: glibc's defaults
+    # as they fall out in this script (it gives the memory back), and a client keeping its
+    # heap (MALLOC_TRIM_THRESHOLD_), where the client is no longer the slower side.
+    print("2. streaming 10 columns of every order line to psycopg2 (a client-side cursor)")
+    for label, extra in (("giving its heap back after each result (glibc's defaults, here)", {}),
+                         ("keeping its heap (MALLOC_TRIM_THRESHOLD_=4294967296)",
+                          {"MALLOC_TRIM_THRESHOLD_": "4294967296"})):
+        print(" the client " + label)
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__] + sys.argv[1:], check=True,
+                       env=dict(os.environ, PARTS="S", **extra))
+if "S" in parts:
+    streams(stream_rounds)
+if "3" in parts:
+    print("3. a group-by over every order line: " + GROUP_BY)
+    for name, conn in (("Canopy, PostgreSQL wire", canopy_conn()),
+                       ("PostgreSQL 15", postgres_conn())):
+        times, rows = timed(conn, GROUP_BY, 5)
+        ms = [t * 1000 for t in times]
+        print("  %-34s median %9.1f ms   min %9.1f ms   (%d groups, 5 runs)"
+              % (name, percentile(ms, 50), min(ms), rows))
+if "4" in parts:
+    print("4. 32 connections at once, a mix of statements")
+    concurrent(32, duration)

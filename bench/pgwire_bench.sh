@@ -12,6 +12,9 @@
 #
 #   bench/pgwire_bench.sh [SCALE=1] [ROUNDS=500]
 #
+# PARTS=2 runs only the streams (any of the digits 1-4 picks sections); STREAMS=9 sets how
+# many streams each server answers (default 5).
+#
 # Without CANOPY_TEST_PG it runs itself under scripts/with-postgres (a throwaway server,
 # removed at the end). Environment: CANOPY (default build/canopy), BENCH_DIR (kept if
 # given), PORT (first of two, default 18381).
@@ -75,11 +78,15 @@ echo "pgwire benchmark: scale $SCALE, $ROUNDS rounds, $(nproc) cores, loopback, 
 /usr/bin/python3 "$here/bench/pgwire_bench.py" "$ROUNDS" "$PORT" "$PG_PORT" "$token" "$CANOPY_TEST_PG" \
   "$server_pid" "$columns" "${DURATION:-60}"
 stop_server
-echo "3c. raw DuckDB over the same Parquet files, and Canopy in the process (build/bench/query_bench)"
-"$here/build/bench/query_bench" "$mesh" 5 \
-  "select category, count(*) as lines, sum(quantity) as units, sum(quantity * unit_price) as revenue from sales.order_lines group by category order by category" |
-  sed -n '3p'
-echo "1d. the small query in the process (no wire, no HTTP)"
-"$here/build/bench/query_bench" "$mesh" 200 \
-  "select count(*), sum(quantity) from sales.order_lines where order_id = 4242" | sed -n '3p'
+if [[ ${PARTS:-1234} == *3* ]]; then
+  echo "3c. raw DuckDB over the same Parquet files, and Canopy in the process (build/bench/query_bench)"
+  "$here/build/bench/query_bench" "$mesh" 5 \
+    "select category, count(*) as lines, sum(quantity) as units, sum(quantity * unit_price) as revenue from sales.order_lines group by category order by category" |
+    sed -n '3p'
+fi
+if [[ ${PARTS:-1234} == *1* ]]; then
+  echo "1d. the small query in the process (no wire, no HTTP)"
+  "$here/build/bench/query_bench" "$mesh" 200 \
+    "select count(*), sum(quantity) from sales.order_lines where order_id = 4242" | sed -n '3p'
+fi
 

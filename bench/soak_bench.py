@@ -298,6 +298,15 @@ def main():
     half = samples[len(samples) // 2:] or samples
     print("RSS: first sample %.1f MB, last %.1f MB, max %.1f MB; second half min %.1f / max %.1f MB"
           % (samples[0], samples[-1], max(samples), min(half), max(half)))
+    # Flat or not, as one figure: the least-squares slope of the second half's samples (one
+    # every 10 s), in MB a minute. The samples swing by 10-30 MB as queries come and go.
+    if len(half) >= 2:
+        mean_x = (len(half) - 1) / 2.0
+        mean_y = sum(half) / len(half)
+        slope = (sum((i - mean_x) * (y - mean_y) for i, y in enumerate(half))
+                 / sum((i - mean_x) ** 2 for i in range(len(half))))
+        print("RSS trend over the second half: %+.2f MB a minute (least squares, %d samples)"
+              % (slope * 6, len(half)))
 
     actual = audit_counts(first_seq)
     lost = 0

@@ -253,6 +253,9 @@ struct TokenRecord {
   std::string created_at;
   std::string revoked_at;  // empty while valid
   std::string expires_at;  // ISO 8601 UTC; empty: never expires
+  // Its SCRAM-SHA-256 verifier (PostgreSQL's text form, core/scram.h), for the wire's
+  // sign-in without sending it; empty for a token made before there were verifiers.
+  std::string scram;
 };
 
 // What `canopy catalog info` shows.
@@ -389,6 +392,8 @@ class CatalogStore {
   // `expires_at`: ISO 8601 UTC, or empty for a token that never expires.
   virtual int64_t CreateToken(const std::string& user, const std::string& secret_hash,
                               const std::string& created_at, const std::string& expires_at) = 0;
+  // Sets the SCRAM verifier of token `id` (made from the whole token, which has the id in it).
+  virtual void SetTokenScram(int64_t id, const std::string& verifier) = 0;
   virtual std::optional<TokenRecord> GetToken(int64_t id) = 0;
   virtual std::vector<TokenRecord> Tokens() = 0;
   // False when there is no such valid token.

@@ -350,6 +350,11 @@ constexpr const char* kSchemaV7 = R"sql(
 ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 8: tokens have a SCRAM-SHA-256 verifier (empty for those made before).
+constexpr const char* kSchemaV8 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN scram TEXT NOT NULL DEFAULT '';
+)sql";
+
 struct PgMigration {
   int version;
   std::string sql;
@@ -358,7 +363,7 @@ struct PgMigration {
 const std::vector<PgMigration>& Migrations() {
   static const std::vector<PgMigration> migrations = {
       {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
-      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}, {8, kSchemaV8}};
   return migrations;
 }
 
@@ -777,15 +782,15 @@ std::string Snippet(const std::string& body, const std::vector<std::string>& wor
 }
 
 constexpr const char* kTokenById =
-    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
-    " WHERE id = $1";
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at, scram"
+    " FROM api_tokens WHERE id = $1";
 constexpr const char* kTokensInOrder =
-    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
-    " ORDER BY id";
+    "SELECT id, username, secret_hash, created_at, revoked_at, expires_at, scram"
+    " FROM api_tokens ORDER BY id";
 
 TokenRecord ReadToken(const Result& r, int row) {
-  return {r.Int(row, 0),  r.Text(row, 1), r.Text(row, 2),
-          r.Text(row, 3), r.Text(row, 4), r.Text(row, 5)};
+  return {r.Int(row, 0),  r.Text(row, 1), r.Text(row, 2), r.Text(row, 3),
+          r.Text(row, 4), r.Text(row, 5), r.Text(row, 6)};
 }
 
 constexpr const char* kRequestSelect =
@@ -1341,6 +1346,15 @@ std::vector<TokenRecord> PgCatalog::Tokens() {
   });
 }
 
+void PgCatalog::SetTokenScram(int64_t id, const std::string& verifier) {
+  Doing("keep the verifier of token " + std::to_string(id), [&] {
+    WriteTransaction transaction(*db_);
+    db_->Query("UPDATE api_tokens SET scram = $1 WHERE id = $2", {verifier, id});
+    transaction.Commit();
+    return 0;
+  });
+}
+
 bool PgCatalog::RevokeToken(int64_t id, const std::string& revoked_at) {
   return Doing("revoke token " + std::to_string(id), [&] {
     WriteTransaction transaction(*db_);
@@ -1569,9 +1583,10 @@ void PgCatalog::Load(const CatalogDump& dump) {
     }
     for (const TokenRecord& t : dump.tokens) {
       db_->Query(R"sql(
-        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6))sql",
-                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at, t.expires_at});
+        INSERT INTO api_tokens (id, username, secret_hash, created_at, revoked_at, expires_at,
+                                scram)
+        VALUES ($1, $2, $3, $4, $5, $6, $7))sql",
+                 {t.id, t.user, t.secret_hash, t.created_at, t.revoked_at, t.expires_at, t.scram});
     }
     for (const AuditEntry& e : dump.audit) {
       db_->Query(R"sql(

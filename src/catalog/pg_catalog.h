@@ -76,6 +76,7 @@ class PgCatalog final : public CatalogStore {
   std::optional<TokenRecord> GetToken(int64_t id) override;
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
+  void SetTokenScram(int64_t id, const std::string& verifier) override;
   int64_t Generation() override;
   // LISTENs on its own connection (the generation triggers NOTIFY canopy_catalog) and
   // reads the generation again on each notification, and every kMaxLagMs regardless.

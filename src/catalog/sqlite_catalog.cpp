@@ -622,15 +622,20 @@ constexpr const char* kSchemaV7 = R"sql(
 ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 8: tokens have a SCRAM-SHA-256 verifier (empty for those made before).
+constexpr const char* kSchemaV8 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN scram TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kTokenById =
-    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at, scram FROM api_tokens"
     " WHERE id = ?";
 constexpr const char* kTokensInOrder =
-    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at FROM api_tokens"
+    "SELECT id, user, secret_hash, created_at, revoked_at, expires_at, scram FROM api_tokens"
     " ORDER BY id";
 
 TokenRecord ReadToken(const Statement& row) {
-  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5)};
+  return {row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5), row.Text(6)};
 }
 
 AccessRequest ReadRequest(const Statement& row) {
@@ -694,7 +699,7 @@ std::string AuditEntryHash(const AuditEntry& entry) {
 const std::vector<Migration>& SqliteMigrations() {
   static const std::vector<Migration> migrations = {
       {1, kSchemaV1},  {2, kSchemaV2}, {3, kSchemaV3}, {4, SchemaV4()},
-      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}};
+      {5, SchemaV5()}, {6, kSchemaV6}, {7, kSchemaV7}, {8, kSchemaV8}};
   return migrations;
 }
 
@@ -1215,6 +1220,13 @@ std::vector<TokenRecord> SqliteCatalog::Tokens() {
     Statement select(*db_, kTokensInOrder);
     while (select.Step()) tokens.push_back(ReadToken(select));
     return tokens;
+  });
+}
+
+void SqliteCatalog::SetTokenScram(int64_t id, const std::string& verifier) {
+  Doing("keep the verifier of token " + std::to_string(id), [&] {
+    Statement(*db_, "UPDATE api_tokens SET scram = ? WHERE id = ?").Bind(verifier, id).Run();
+    return 0;
   });
 }
 

@@ -101,6 +101,7 @@ class SqliteCatalog final : public CatalogStore {
   std::optional<TokenRecord> GetToken(int64_t id) override;
   std::vector<TokenRecord> Tokens() override;
   bool RevokeToken(int64_t id, const std::string& revoked_at) override;
+  void SetTokenScram(int64_t id, const std::string& verifier) override;
 
  private:
   // After an append commits: moves the signed checkpoint to `head`.

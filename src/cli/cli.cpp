@@ -255,6 +255,12 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   serve->add_option("--pg-tls-key", pg.tls_key, "The certificate's private key (PEM)")
       ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--pg-auth", pg.auth,
+                   "How PostgreSQL clients sign in: scram-sha-256 (the token is proven, never "
+                   "sent) or password (a token or an OIDC JWT in the clear, over loopback or "
+                   "TLS only); default: scram-sha-256 unless mesh.yaml takes OIDC tokens")
+      ->check(CLI::IsMember({"scram-sha-256", "password"}));
   int max_upload_mb = 64;
   serve
       ->add_option("--max-upload-mb", max_upload_mb,

@@ -30,6 +30,7 @@ int RunServe(const GlobalOptions& global, const std::string& listen, int threads
   }
   options.pg_tls_cert = pg.tls_cert;
   options.pg_tls_key = pg.tls_key;
+  options.pg_auth = pg.auth;
   options.seal_folder = session.seal_folder;
   options.max_upload_bytes = static_cast<size_t>(max_upload_mb) << 20;
   return server::Serve(session.mesh, session.catalog_location, options);

@@ -39,6 +39,7 @@ struct PgServeOptions {
   std::string listen;  // empty: no PostgreSQL protocol
   int max_connections = 64;
   int idle_timeout_s = 3600;
+  std::string auth;  // scram-sha-256 | password | "" (SCRAM unless the mesh takes OIDC tokens)
 };
 int RunServe(const GlobalOptions& global, const std::string& listen, int threads,
              const PgServeOptions& pg, int max_upload_mb);

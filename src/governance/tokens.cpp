@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/scram.h"
 #include "governance/audit.h"
 #include "governance/oidc.h"
 
@@ -18,6 +19,8 @@ Authentication Refused(std::string kind, std::string reason) {
   out.reason = std::move(reason);
   return out;
 }
+
+Authentication LiveToken(const catalog::TokenRecord& record);
 
 Authentication CanopyToken(catalog::CatalogStore& catalog, const std::string& token) {
   // cnp_<digits>_<64 hex>
@@ -39,14 +42,19 @@ Authentication CanopyToken(catalog::CatalogStore& catalog, const std::string& to
   if (!ConstantTimeEquals(presented, record->secret_hash)) {
     return Refused("token", "wrong secret for token " + std::to_string(id));
   }
-  if (!record->revoked_at.empty()) return Refused("token", "revoked");
+  return LiveToken(*record);
+}
+
+// The verdict on a token whose secret was proven: refused when revoked or expired.
+Authentication LiveToken(const catalog::TokenRecord& record) {
+  if (!record.revoked_at.empty()) return Refused("token", "revoked");
   Authentication out;
-  if (!record->expires_at.empty()) {
-    const auto expires = UnixSecondsFromIso(record->expires_at);
+  if (!record.expires_at.empty()) {
+    const auto expires = UnixSecondsFromIso(record.expires_at);
     if (!expires || NowUnixSeconds() >= *expires) return Refused("token", "expired");
     out.expires_at = expires;
   }
-  out.user = record->user;
+  out.user = record.user;
   return out;
 }
 
@@ -86,11 +94,41 @@ IssuedToken IssueToken(catalog::CatalogStore& catalog, const std::string& user,
     issued.expires_at = IsoFromUnixSeconds(NowUnixSeconds() + *lifetime_seconds);
   issued.id = catalog.CreateToken(user, Sha256Hex(secret), NowIso8601(), issued.expires_at);
   issued.token = "cnp_" + std::to_string(issued.id) + "_" + secret;
+  catalog.SetTokenScram(issued.id,
+                        scram::Format(scram::MakeVerifier(issued.token, ScramSalt(catalog, user))));
   nlohmann::json details = nlohmann::json::object();
   if (!issued.expires_at.empty()) details["expires_at"] = issued.expires_at;
   RecordAudit(catalog, "user:" + user, "token", "token " + std::to_string(issued.id), "ok",
               details.dump());
   return issued;
+}
+
+std::string ScramSalt(catalog::CatalogStore& catalog, const std::string& user) {
+  return HmacSha256Hex(catalog.MaskSalt(), "scram-sha-256 salt of " + user).substr(0, 32);
+}
+
+ScramCandidates ScramCandidatesFor(catalog::CatalogStore& catalog, const std::string& user) {
+  ScramCandidates out;
+  out.salt = ScramSalt(catalog, user);
+  for (const auto& record : catalog.Tokens()) {
+    if (record.user != user || record.scram.empty()) continue;
+    Authentication verdict = LiveToken(record);
+    auto verifier = scram::Parse(record.scram);
+    if (!verdict.accepted() || !verifier || verifier->salt != out.salt ||
+        verifier->iterations != scram::kIterations) {
+      continue;
+    }
+    out.verifiers.push_back(std::move(*verifier));
+    out.token_ids.push_back(record.id);
+    out.verdicts.push_back(std::move(verdict));
+  }
+  return out;
+}
+
+Authentication AuthenticateTokenId(catalog::CatalogStore& catalog, int64_t id) {
+  auto record = catalog.GetToken(id);
+  if (!record) return Refused("token", "unknown token " + std::to_string(id));
+  return LiveToken(*record);
 }
 
 Authentication Authenticate(catalog::CatalogStore& catalog, const spec::Mesh& mesh,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "core/scram.h"
 #include "spec/model.h"
 
 namespace canopy::governance {
@@ -44,5 +45,22 @@ struct Authentication {
 // key the provider does not publish, or naming a user the mesh does not declare.
 Authentication Authenticate(catalog::CatalogStore& catalog, const spec::Mesh& mesh,
                             const std::string& token);
+
+// SCRAM-SHA-256 on the PostgreSQL wire (core/scram.h): the client proves it holds one of the
+// user's tokens without sending it. Each token made since catalog migration 8 has a
+// verifier; all of a user's share one salt, derived from the catalog's secret and the user's
+// name, so the server can name it before it knows which token the client holds — and name
+// one for a user with no token, or none at all, alike.
+std::string ScramSalt(catalog::CatalogStore& catalog, const std::string& user);
+struct ScramCandidates {
+  std::string salt;
+  std::vector<scram::Verifier> verifiers;  // of the user's tokens that are neither revoked
+  std::vector<int64_t> token_ids;          // nor expired; in the same order, their ids
+  std::vector<Authentication> verdicts;    // and the verdict on each (accepted)
+};
+ScramCandidates ScramCandidatesFor(catalog::CatalogStore& catalog, const std::string& user);
+// The verdict on token `id`, its secret proven another way (SCRAM): refused when it is
+// unknown, revoked or expired. What a SCRAM session checks before each statement.
+Authentication AuthenticateTokenId(catalog::CatalogStore& catalog, int64_t id);
 
 }  // namespace canopy::governance

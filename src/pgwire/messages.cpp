@@ -125,6 +125,21 @@ void Writer::Int32Message(char type, int32_t value) {
   End();
 }
 
+void Writer::AuthenticationSasl() {
+  Begin('R');
+  Int32(10);
+  CString("SCRAM-SHA-256");
+  out_.push_back('\0');  // the end of the list
+  End();
+}
+
+void Writer::SaslMessage(int32_t code, const std::string& data) {
+  Begin('R');
+  Int32(code);
+  out_.append(data);
+  End();
+}
+
 void Writer::Empty(char type) {
   Begin(type);
   End();

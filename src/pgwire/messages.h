@@ -74,6 +74,10 @@ class Writer {
  public:
   void AuthenticationOk() { Int32Message('R', 0); }
   void AuthenticationCleartextPassword() { Int32Message('R', 3); }
+  // SCRAM-SHA-256: the mechanism offered, then the server's two messages.
+  void AuthenticationSasl();
+  void AuthenticationSaslContinue(const std::string& data) { SaslMessage(11, data); }
+  void AuthenticationSaslFinal(const std::string& data) { SaslMessage(12, data); }
   void ParameterStatus(const std::string& name, const std::string& value);
   void BackendKeyData(int32_t pid, int32_t key);
   // 'I' idle, 'T' in a transaction block, 'E' in a failed one.
@@ -141,6 +145,7 @@ class Writer {
     out_.append(bytes, sizeof bytes);
   }
   void CString(const std::string& text);
+  void SaslMessage(int32_t code, const std::string& data);
   void Int32Message(char type, int32_t value);
   void Empty(char type);
 

@@ -35,6 +35,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/scram.h"
 #include "core/text.h"
 #include "engine/engine.h"
 #include "governance/audit.h"
@@ -613,7 +614,8 @@ class Session {
     if (auto app = startup.parameters.find("application_name"); app != startup.parameters.end()) {
       application_ = app->second;
     }
-    if (!IsLoopback(peer_) && !socket_.tls()) {
+    const bool scram = UsesScram();
+    if (!scram && !IsLoopback(peer_) && !socket_.tls()) {
       AuditLogin("denied", "a password in the clear from a non-loopback address");
       Fatal("28000",
             tls_ != nullptr ? "passwords from other machines are only taken over TLS"
@@ -633,32 +635,12 @@ class Session {
             "check the token: canopy token create " + claimed_ + " makes a new one");
       return false;
     }
-    out_.AuthenticationCleartextPassword();
-    if (!Send()) return false;
-    std::string head;
-    if (!socket_.Read(5, head)) return false;
-    const uint32_t length = ReadUint32(head, 1);
-    std::string body;
-    if (head[0] != 'p' || length < 5 || length > 4096 || !socket_.Read(length - 4, body)) {
-      AuditLogin("denied", "no password message");
-      Fatal("08P01", "expected a password message");
-      return false;
-    }
-    size_t at = 0;
-    const auto password = ReadCString(body, at);
     // A catalog connection is leased per use, never for a session's life: idle psql
     // sessions must not take the pool from the HTTP API.
     governance::Authentication auth;
-    auth.reason = "no password";
-    try {
-      if (password) auth = governance::Authenticate(*lease_(), *mesh_, *password);
-    } catch (const Error& e) {  // the catalog is busy or gone: say so, in the protocol
-      Fatal("53300", e.what(), e.hint().empty() ? "try again in a moment" : e.hint());
-      return false;
-    }
+    if (scram ? !ScramExchange(auth) : !PasswordExchange(auth)) return false;
     const std::optional<std::string>& owner = auth.user;
     // The principal is the token's; the claimed name must be the same person's.
-    token_ = password.value_or("");
     if (!owner || *owner != claimed_) {
       AuditLogin("denied", owner ? "the token belongs to another user"
                                  : "not a valid token (" + auth.kind + "): " + auth.reason);
@@ -666,7 +648,11 @@ class Session {
         AuditThrottle(address, wait);
       }
       Fatal("28P01", "password authentication failed for user \"" + claimed_ + "\"",
-            "the password is one of your Canopy tokens (canopy token create " + claimed_ + ")");
+            scram ? "the password is one of your Canopy tokens (canopy token create " + claimed_ +
+                        "); tokens made before SCRAM sign-in (catalog schema 8) need the "
+                        "server started with --pg-auth password"
+                  : "the password is one of your Canopy tokens (canopy token create " + claimed_ +
+                        ")");
       return false;
     }
     try {
@@ -703,6 +689,100 @@ class Session {
     return Send();
   }
 
+  // Whether this connection signs in with SCRAM-SHA-256: as --pg-auth says, else unless the
+  // mesh takes OIDC tokens (a JWT cannot be proven with SCRAM: the server never has it).
+  bool UsesScram() const {
+    if (options_.auth == "scram-sha-256") return true;
+    if (options_.auth == "password") return false;
+    return !mesh_->auth.oidc.has_value();
+  }
+
+  // The client's next message of the authentication exchange ('p'), at most 4 KiB. False
+  // (the connection ended, said and audited) when it is not one.
+  bool ReadAuthMessage(const char* expected, std::string& body) {
+    std::string head;
+    if (!socket_.Read(5, head)) return false;
+    const uint32_t length = ReadUint32(head, 1);
+    if (head[0] != 'p' || length < 5 || length > 4096 || !socket_.Read(length - 4, body)) {
+      AuditLogin("denied", std::string("no ") + expected);
+      Fatal("08P01", std::string("expected a ") + expected);
+      return false;
+    }
+    return true;
+  }
+
+  // The token in the clear (over loopback or TLS): a Canopy token or a JWT. False when the
+  // connection ended; else `auth` says whose token it is, or why it is none.
+  bool PasswordExchange(governance::Authentication& auth) {
+    out_.AuthenticationCleartextPassword();
+    std::string body;
+    if (!Send() || !ReadAuthMessage("password message", body)) return false;
+    size_t at = 0;
+    const auto password = ReadCString(body, at);
+    auth.reason = "no password";
+    try {
+      if (password) auth = governance::Authenticate(*lease_(), *mesh_, *password);
+    } catch (const Error& e) {  // the catalog is busy or gone: say so, in the protocol
+      Fatal("53300", e.what(), e.hint().empty() ? "try again in a moment" : e.hint());
+      return false;
+    }
+    token_ = password.value_or("");
+    return true;
+  }
+
+  // SCRAM-SHA-256 (core/scram.h): the client proves it holds one of the user's tokens and
+  // the server proves it knows the token's verifier; the token never crosses the wire. A
+  // user with no token gets the same exchange (the salt is derived, not looked up) and
+  // fails at its end, as a wrong token does. False when the connection ended; else `auth`
+  // says whose token was proven, or why none was.
+  bool ScramExchange(governance::Authentication& auth) {
+    governance::ScramCandidates candidates;
+    try {
+      candidates = governance::ScramCandidatesFor(*lease_(), claimed_);
+    } catch (const Error& e) {
+      Fatal("53300", e.what(), e.hint().empty() ? "try again in a moment" : e.hint());
+      return false;
+    }
+    out_.AuthenticationSasl();
+    std::string body;
+    if (!Send() || !ReadAuthMessage("SASL response", body)) return false;
+    Reader initial(body);
+    const std::string mechanism = initial.CString();
+    const int32_t length = initial.Int32();
+    const std::string first = length < 0 ? "" : initial.Bytes(static_cast<size_t>(length));
+    scram::ServerExchange exchange;
+    if (initial.failed() || !initial.at_end() || mechanism != "SCRAM-SHA-256" ||
+        !exchange.ClientFirst(first)) {
+      const std::string why = mechanism != "SCRAM-SHA-256" && !initial.failed()
+                                  ? "SCRAM-SHA-256 is the only mechanism offered"
+                              : exchange.error().empty() ? "malformed SASL response"
+                                                         : exchange.error();
+      AuditLogin("denied", why);
+      Fatal("08P01", why);
+      return false;
+    }
+    out_.AuthenticationSaslContinue(exchange.ServerFirst(candidates.salt, scram::kIterations));
+    body.clear();
+    if (!Send() || !ReadAuthMessage("SASL response", body)) return false;
+    const auto match = exchange.ClientFinal(body, candidates.verifiers);
+    if (!match) {
+      auth.kind = "token";
+      auth.reason = "SCRAM: " + exchange.error();
+      if (exchange.error() != "the proof matches no password") {
+        AuditLogin("denied", auth.reason);
+        Fatal("08P01", auth.reason);
+        return false;
+      }
+      return true;
+    }
+    // Live when the exchange began; a revocation since is found before the first statement,
+    // as every statement checks the token again.
+    scram_token_ = candidates.token_ids[*match];
+    auth = candidates.verdicts[*match];
+    out_.AuthenticationSaslFinal(exchange.ServerFinal(candidates.verifiers[*match]));
+    return true;
+  }
+
   void AuditThrottle(const std::string& address, int64_t wait) {
     try {
       governance::RecordAudit(*lease_(), "anonymous", "auth.throttle", address, "denied",
@@ -716,8 +796,10 @@ class Session {
   // False when the entry could not be written (said on stderr).
   bool AuditLogin(const std::string& outcome, const std::string& why) {
     try {  // the parameters were checked as UTF-8 (JSON needs it) before any login is audited
-      nlohmann::json details{
-          {"from", AddressText(peer_)}, {"claimed_user", claimed_}, {"tls", socket_.tls()}};
+      nlohmann::json details{{"from", AddressText(peer_)},
+                             {"claimed_user", claimed_},
+                             {"tls", socket_.tls()},
+                             {"method", UsesScram() ? "scram-sha-256" : "password"}};
       if (!why.empty()) details["reason"] = why;
       if (!application_.empty()) details["application"] = application_;
       governance::RecordAudit(*lease_(), outcome == "ok" ? "user:" + claimed_ : "anonymous",
@@ -1028,7 +1110,9 @@ class Session {
 
   // Throws TokenRevoked unless the session's token still authenticates its user.
   void CheckTokenWith(catalog::CatalogStore& catalog) {
-    const governance::Authentication auth = governance::Authenticate(catalog, *mesh_, token_);
+    const governance::Authentication auth =
+        scram_token_ ? governance::AuthenticateTokenId(catalog, *scram_token_)
+                     : governance::Authenticate(catalog, *mesh_, token_);
     if (auth.user != claimed_) {
       throw TokenRevoked(auth.accepted() ? "it names another user" : auth.reason);
     }
@@ -1627,7 +1711,8 @@ class Session {
   Writer out_;
   governance::Principal principal_;
   std::string claimed_;
-  std::string token_;  // to check again before each statement; never logged
+  std::string token_;                   // to check again before each statement; never logged
+  std::optional<int64_t> scram_token_;  // the token proven by SCRAM: checked again by id
   std::string application_;
   bool transaction_ = false;   // in a BEGIN … COMMIT block
   bool failed_ = false;        // … in which a statement failed

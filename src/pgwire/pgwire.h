@@ -34,6 +34,10 @@ struct PgOptions {
   std::string version;        // Canopy's, in server_version and version()
   std::string tls_cert;       // PEM certificate and key: SSLRequest is answered "yes"
   std::string tls_key;
+  // How clients sign in: "scram-sha-256" (the token is proven, never sent; Canopy tokens
+  // made since catalog schema 8), "password" (the token or an OIDC JWT, in the clear over
+  // loopback or TLS only), or "" — SCRAM unless the mesh takes OIDC tokens.
+  std::string auth;
 };
 
 using CatalogLease = std::function<std::shared_ptr<catalog::CatalogStore>()>;

@@ -839,6 +839,7 @@ int Serve(const spec::Mesh& mesh, const std::string& catalog_location,
     pg_options.idle_timeout_s = options.pg_idle_timeout_s;
     pg_options.tls_cert = options.pg_tls_cert;
     pg_options.tls_key = options.pg_tls_key;
+    pg_options.auth = options.pg_auth;
     pg_options.version = CANOPY_VERSION;
     pg = std::make_unique<pgwire::PgListener>(
         meshes, [&pg_share] { return pg_share.Lease(); }, pg_options);

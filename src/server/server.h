@@ -20,6 +20,7 @@ struct ServeOptions {
   int pg_idle_timeout_s = 3600;
   std::string pg_tls_cert;  // PEM certificate and key: TLS for PostgreSQL clients
   std::string pg_tls_key;
+  std::string pg_auth;  // pgwire::PgOptions::auth
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests

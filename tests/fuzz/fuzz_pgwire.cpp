@@ -4,7 +4,7 @@
 // src/pgwire/messages.h and src/pgwire/types.h: ParseStartup, Reader over the bodies
 // of Parse/Bind/Describe/Execute/Close/Query/Password as the session reads them,
 // ParameterLiteral for each bound value, CountPlaceholders, SubstitutePlaceholders and
-// SplitStatements.
+// SplitStatements; the password messages also as SCRAM-SHA-256's two client messages.
 //
 // Oracles, beyond "no crash, no sanitizer report, no exception but canopy::Error":
 //  - SplitStatements returns views inside the text, in order, not overlapping, none
@@ -12,7 +12,8 @@
 //  - a bound parameter's literal is one token of SQL: it holds no statement break
 //    and no placeholder of its own;
 //  - substituting literals for the placeholders keeps the number of statements and
-//    leaves no placeholder behind.
+//    leaves no placeholder behind;
+//  - no SCRAM client-final message proves a password the input does not hold.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/scram.h"
 #include "fuzz/fuzz_support.h"
 #include "pgwire/messages.h"
 #include "pgwire/types.h"
@@ -67,7 +69,42 @@ struct Statement {
 // What the session keeps between messages, bounded.
 struct Session {
   std::map<std::string, Statement> statements;
+  // SCRAM-SHA-256 sign-in: the first 'p' message is the SASLInitialResponse, the next the
+  // client-final message, against the verifier of a password the input cannot hold.
+  std::optional<scram::ServerExchange> scram;
+  int sasl_messages = 0;
 };
+
+const scram::Verifier& FuzzVerifier() {
+  static const scram::Verifier verifier =
+      scram::MakeVerifier("a password no input holds: 6f1c0e9b", "fuzz salt", 4096);
+  return verifier;
+}
+
+// The server's side of SCRAM over what the client sent. Oracle: no input proves the
+// password (a match is a forged proof).
+void Sasl(Session& session, const std::string& body) {
+  if (session.sasl_messages++ == 0) {
+    Reader in(body);
+    in.CString();  // the mechanism
+    const int32_t length = in.Int32();
+    const std::string first = length < 0 ? "" : in.Bytes(static_cast<size_t>(length));
+    if (in.failed()) return;
+    session.scram.emplace();
+    if (session.scram->ClientFirst(first)) {
+      session.scram->ServerFirst(FuzzVerifier().salt, 4096, "fuzznonce");
+    } else {
+      fuzz::Check(!session.scram->error().empty(), "a refused client-first without a reason");
+      session.scram.reset();
+    }
+    return;
+  }
+  if (!session.scram) return;
+  const auto match = session.scram->ClientFinal(body, {FuzzVerifier()});
+  fuzz::Check(!match.has_value(), "a SCRAM proof was accepted without the password");
+  fuzz::Check(!session.scram->error().empty(), "a refused client-final without a reason");
+  session.scram.reset();
+}
 
 void Bind(Session& session, const std::string& body) {
   Reader in(body);
@@ -162,6 +199,7 @@ void Typed(Session& session, char type, const std::string& body) {
     }
     case 'p': {
       in.CString();
+      Sasl(session, body);
       break;
     }
     default:

@@ -179,6 +179,12 @@ def pgwire():
     write("pgwire", "ssl", struct.pack(">II", 8, 80877103))
     write("pgwire", "cancel", struct.pack(">IIII", 16, 80877102, 42, 7))
     write("pgwire", "password", hello + msg("p", cstr("cnp_1_secret")))
+    # SCRAM-SHA-256 as libpq signs in: SASLInitialResponse, then the client-final message
+    # (the nonce is the fuzz target's: the client's then "fuzznonce").
+    first = b"n,,n=,r=clientnonce"
+    write("pgwire", "scram", hello
+          + msg("p", cstr("SCRAM-SHA-256") + struct.pack(">i", len(first)) + first)
+          + msg("p", b"c=biws,r=clientnoncefuzznonce,p=" + b"A" * 43 + b"="))
     for n, q in enumerate(["select 1", "select 1; select 2;", "select ';' as a; -- c;\nselect $$;$$",
                            "/* a; /* b; */ */ select 1", "select e'\\';' ; select \"a;b\"", "  ;; ",
                            "BEGIN; select * from sales.orders; COMMIT"]):

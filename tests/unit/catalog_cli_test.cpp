@@ -79,7 +79,7 @@ TEST_F(CatalogCliTest, InfoNamesTheStoreItsSchemaVersionAndWhatItHolds) {
   ASSERT_EQ(info.exit_code, 0) << info.err;
   const auto json = nlohmann::json::parse(info.out);
   EXPECT_EQ(json.at("store"), canopy::test::OnPostgres() ? "postgresql" : "sqlite");
-  EXPECT_EQ(json.at("schema_version"), 7);
+  EXPECT_EQ(json.at("schema_version"), 8);
   EXPECT_GT(json.at("counts").at("versions").get<int>(), 0);
   EXPECT_EQ(json.at("counts").at("versions"), json.at("counts").at("products"));
   EXPECT_GT(json.at("counts").at("audit entries").get<int>(), 0);
@@ -93,7 +93,7 @@ TEST_F(CatalogCliTest, InfoNamesTheStoreItsSchemaVersionAndWhatItHolds) {
     EXPECT_EQ(json.at("location"), (dir_ / "mesh/.canopy/catalog.db").string());
   }
   CliRun table = Canopy("catalog info");
-  EXPECT_NE(table.out.find("schema version  7"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("schema version  8"), std::string::npos) << table.out;
 }
 
 TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) {
@@ -228,7 +228,7 @@ TEST_F(CatalogCliTest, BadConnectionsSayWhereWithoutThePassword) {
 
 namespace {
 
-// A catalog two migrations behind (as a canopy before the spec's fingerprint left it):
+// A catalog three migrations behind (as a canopy before the spec's fingerprint left it):
 // servers and builds refuse it and name the command; `canopy catalog upgrade` brings it
 // forward with everything it held.
 TEST_F(CatalogCliTest, AnOlderSchemaIsRefusedUntilCatalogUpgrade) {
@@ -237,25 +237,26 @@ TEST_F(CatalogCliTest, AnOlderSchemaIsRefusedUntilCatalogUpgrade) {
   ASSERT_TRUE(canopy::test::ExecuteOnCatalog(
       catalog_file,
       "DROP TABLE spec_sync; ALTER TABLE api_tokens DROP COLUMN expires_at; "
+      "ALTER TABLE api_tokens DROP COLUMN scram; "
       "DELETE FROM schema_migrations WHERE version >= 6;"));
 
   for (const std::string command : {"build", "products", "serve --listen 127.0.0.1:0"}) {
     const CliRun refused = Canopy(command, "timeout 30");  // a server that starts is stopped
     EXPECT_EQ(refused.exit_code, 1) << command;
-    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 7"),
+    EXPECT_NE(refused.err.find("has schema version 5, older than this canopy's 8"),
               std::string::npos)
         << command << ": " << refused.err;
     EXPECT_NE(refused.err.find("run `canopy catalog upgrade`"), std::string::npos) << refused.err;
   }
   const CliRun upgraded = Canopy("catalog upgrade");
   ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
-  EXPECT_NE(upgraded.out.find("from schema version 5 to 7"), std::string::npos) << upgraded.out;
+  EXPECT_NE(upgraded.out.find("from schema version 5 to 8"), std::string::npos) << upgraded.out;
   const CliRun again = Canopy("catalog upgrade");
-  EXPECT_NE(again.out.find("at schema version 7 already"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("at schema version 8 already"), std::string::npos) << again.out;
 
   const CliRun info = Canopy("catalog info --format json");
   ASSERT_EQ(info.exit_code, 0) << info.err;
-  EXPECT_EQ(nlohmann::json::parse(info.out).at("schema_version"), 7);
+  EXPECT_EQ(nlohmann::json::parse(info.out).at("schema_version"), 8);
   EXPECT_GT(Counts(info).at("versions").get<int>(), 0);
   EXPECT_EQ(Canopy("build --force").exit_code, 0);
   EXPECT_EQ(Canopy("audit --verify").exit_code, 0);

@@ -19,6 +19,7 @@
 #include <initializer_list>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -28,6 +29,7 @@
 #include "build/runner.h"
 #include "catalog/catalog.h"
 #include "core/diagnostics.h"
+#include "core/scram.h"
 #include "governance/auth_throttle.h"
 #include "governance/tokens.h"
 #include "pgwire/messages.h"
@@ -1368,8 +1370,11 @@ TEST_F(ServerPgWireTest, AWrongOrBorrowedTokenIsRefusedAndAudited) {
   EXPECT_NE(borrowed.out.find("password authentication failed"), std::string::npos) << borrowed.out;
   ASSERT_EQ(Run("audit --format json --limit 0 >" + (dir_ / "audit.json").string()), 0);
   const std::string audit = canopy::test::Read(dir_ / "audit.json");
-  EXPECT_NE(audit.find("not a valid token"), std::string::npos) << audit;
-  EXPECT_NE(audit.find("the token belongs to another user"), std::string::npos) << audit;
+  // With SCRAM the server cannot tell a wrong token from another user's: neither proves.
+  EXPECT_NE(audit.find("not a valid token (token): SCRAM: the proof matches no password"),
+            std::string::npos)
+      << audit;
+  EXPECT_NE(audit.find("\"method\": \"scram-sha-256\""), std::string::npos) << audit;
   EXPECT_EQ(audit.find(tokens_["zoe"].substr(6)), std::string::npos) << "a token was audited";
 }
 
@@ -1475,24 +1480,51 @@ class RawPg {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
   }
-  // Starts up as `user` with `password`, up to the first ReadyForQuery.
+  // Starts up as `user` with `password`, up to the first ReadyForQuery: the password in the
+  // clear or proven by SCRAM-SHA-256, as the server asks (`method()` says which it was).
   bool Login(const std::string& user, const std::string& password) {
-    const std::string parameters = "user" + std::string(1, '\0') + user + std::string(1, '\0') +
-                                   "database" + std::string(1, '\0') + "govtest" +
-                                   std::string(2, '\0');
+    const std::string nul(1, '\0');
+    const std::string parameters =
+        "user" + nul + user + nul + "database" + nul + "govtest" + std::string(2, '\0');
     const std::string startup = Be32(196608) + parameters;
     if (!connected_ || !Send(Be32(static_cast<uint32_t>(startup.size() + 4)) + startup)) {
       return false;
     }
-    char auth[9] = {};
-    if (::recv(fd_, auth, sizeof auth, MSG_WAITALL) != 9 || auth[0] != 'R' || auth[8] != 3) {
+    auto next = NextMessage();
+    if (!next || next->first != 'R' || next->second.size() < 4) return false;
+    const uint32_t code = canopy::pgwire::ReadUint32(next->second, 0);
+    if (code == 3) {
+      method_ = "password";
+      if (!Send(Message('p', password + nul))) return false;
+    } else if (code == 10) {
+      method_ = "scram-sha-256";
+      const std::string first_bare = "n=,r=rawpgclientnonce" + std::to_string(::getpid());
+      const std::string first = "n,," + first_bare;
+      if (!Send(Message(
+              'p', "SCRAM-SHA-256" + nul + Be32(static_cast<uint32_t>(first.size())) + first))) {
+        return false;
+      }
+      next = NextMessage();
+      if (!next || next->first != 'R' || canopy::pgwire::ReadUint32(next->second, 0) != 11) {
+        return false;
+      }
+      const auto final =
+          canopy::scram::MakeClientFinal(password, first_bare, next->second.substr(4));
+      if (!final || !Send(Message('p', final->message))) return false;
+      next = NextMessage();
+      // The server proves it knows the verifier; else no session.
+      if (!next || next->first != 'R' || canopy::pgwire::ReadUint32(next->second, 0) != 12 ||
+          next->second.substr(4) != final->expected_server_final) {
+        return false;
+      }
+    } else {
       return false;
     }
-    if (!Send(Message('p', password + std::string(1, '\0')))) return false;
     const bool ready = ReadUntilReady();
     captured_.clear();
     return ready;
   }
+  const std::string& method() const { return method_; }
   // Reads until `count` ReadyForQuery ('Z') messages have arrived whole; false when the
   // connection ended first.
   bool ReadUntilReady(int count = 1) {
@@ -1528,10 +1560,181 @@ class RawPg {
   void Clear() { captured_.clear(); }
 
  private:
+  // The next whole message, taken out of what was received; nullopt when the connection
+  // ended first.
+  std::optional<std::pair<char, std::string>> NextMessage() {
+    char buffer[4096];
+    for (;;) {
+      if (captured_.size() >= 5) {
+        const uint32_t length = canopy::pgwire::ReadUint32(captured_, 1);
+        if (captured_.size() >= 1 + length) {
+          std::pair<char, std::string> message{captured_[0], captured_.substr(5, length - 4)};
+          captured_.erase(0, 1 + length);
+          return message;
+        }
+      }
+      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (got <= 0) return std::nullopt;
+      captured_.append(buffer, static_cast<size_t>(got));
+    }
+  }
+
   int fd_;
   bool connected_ = false;
   std::string captured_;
+  std::string method_;
 };
+
+// Forwards one connection at a time from a port of its own to `target`, keeping every byte
+// the client sent: what a listener on the network between them would see.
+class RecordingProxy {
+ public:
+  explicit RecordingProxy(int target)
+      : target_(target), listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    ::listen(listener_, 4);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~RecordingProxy() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  RecordingProxy(const RecordingProxy&) = delete;
+  RecordingProxy& operator=(const RecordingProxy&) = delete;
+  int port() const { return port_; }
+  std::string sent() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sent_;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<uint16_t>(target_));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+        Pump(client, server);
+      }
+      ::close(server);
+      ::close(client);
+    }
+  }
+  void Pump(int client, int server) {
+    char buffer[16384];
+    for (;;) {
+      pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      if (::poll(fds, 2, 10000) <= 0) return;
+      for (int i = 0; i < 2; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        const ssize_t got = ::recv(fds[i].fd, buffer, sizeof buffer, 0);
+        if (got <= 0) return;
+        if (i == 0) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          sent_.append(buffer, static_cast<size_t>(got));
+        }
+        if (::send(i == 0 ? server : client, buffer, static_cast<size_t>(got), MSG_NOSIGNAL) !=
+            got) {
+          return;
+        }
+      }
+    }
+  }
+
+  int target_;
+  int listener_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::string sent_;
+  std::thread thread_;
+};
+
+// SCRAM-SHA-256, the default: psql (libpq) proves the token and checks the server's proof;
+// no byte it sends holds the token or its secret. A wrong token, a user with no token at
+// all and a token made before verifiers existed all end the same way, saying how to go on.
+TEST_F(ServerPgWireTest, ScramProvesTheTokenWithoutSendingIt) {
+  using canopy::test::Quote;
+  RecordingProxy proxy(pg_port_);
+  auto psql = [&](const std::string& user, const std::string& password) {
+    PsqlRun run;
+    run.exit_code = canopy::test::Shell(
+        "PGPASSWORD=" + Quote(password) + " PGCONNECT_TIMEOUT=10 psql -X -At " +
+        Quote("host=127.0.0.1 port=" + std::to_string(proxy.port()) + " user=" + user +
+              " dbname=govtest") +
+        " -c 'select count(*) from crm.customers' >" + (dir_ / "scram.out").string() + " 2>&1");
+    run.out = canopy::test::Read(dir_ / "scram.out");
+    return run;
+  };
+  const std::string token = tokens_["dana"];
+  const PsqlRun ok = psql("dana", token);
+  ASSERT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_EQ(ok.out, "6\n");
+  const std::string sent = proxy.sent();
+  EXPECT_NE(sent.find("SCRAM-SHA-256"), std::string::npos) << "the client chose SCRAM";
+  EXPECT_NE(sent.find("c=biws,r="), std::string::npos) << "and sent its proof";
+  EXPECT_EQ(sent.find(token), std::string::npos) << "the token crossed the wire";
+  EXPECT_EQ(sent.find(token.substr(token.rfind('_') + 1, 16)), std::string::npos)
+      << "part of its secret crossed the wire";
+
+  // Refused alike: a wrong token, a user who has none (no name is revealed to exist), and a
+  // token whose verifier is gone (as one made before catalog schema 8).
+  std::string wrong = token;
+  wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
+  auto store = canopy::test::OpenTestCatalog((fs::path(mesh_) / ".canopy/catalog.db").string());
+  const int64_t id = std::stoll(token.substr(4, token.find('_', 4) - 4));
+  const std::string verifier = store->GetToken(id)->scram;
+  ASSERT_EQ(verifier.rfind("SCRAM-SHA-256$4096:", 0), 0u) << verifier;
+  EXPECT_EQ(verifier.find(token), std::string::npos);
+  for (const auto& [user, password] : std::vector<std::pair<std::string, std::string>>{
+           {"dana", wrong}, {"nobody", token}, {"dana", "not a token at all"}}) {
+    const PsqlRun refused = psql(user, password);
+    EXPECT_NE(refused.exit_code, 0) << user;
+    EXPECT_NE(refused.out.find("password authentication failed for user \"" + user + "\""),
+              std::string::npos)
+        << refused.out;
+    EXPECT_NE(refused.out.find("--pg-auth password"), std::string::npos) << refused.out;
+  }
+  store->SetTokenScram(id, "");
+  EXPECT_NE(psql("dana", token).exit_code, 0) << "a token without a verifier signs in by SCRAM";
+  store->SetTokenScram(id, verifier);
+  EXPECT_EQ(psql("dana", token).exit_code, 0);
+  EXPECT_TRUE(Healthy());
+}
+
+// --pg-auth password: the token (or a provider's JWT) in the clear, over loopback or TLS —
+// the way for tokens made before SCRAM; a token lent by another user is named as such.
+TEST_F(ServerPgWireTest, PasswordSignInTakesTheTokenInTheClearWhereAsked) {
+  const int port = FreePort();
+  Started clear =
+      StartServer(mesh_, dir_, "127.0.0.1:" + std::to_string(port), {"--pg-auth", "password"});
+  ASSERT_TRUE(clear.up) << canopy::test::Read(clear.log);
+  RawPg pg(port);
+  ASSERT_TRUE(pg.Login("dana", tokens_["dana"]));
+  EXPECT_EQ(pg.method(), "password");
+  RawPg borrowed(port);
+  EXPECT_FALSE(borrowed.Login("dana", tokens_["zoe"]));
+  RawPg scram(pg_port_);
+  ASSERT_TRUE(scram.Login("dana", tokens_["dana"]));
+  EXPECT_EQ(scram.method(), "scram-sha-256");
+  StopServer(clear);
+  ASSERT_EQ(Run("audit --format json --limit 0 >" + (dir_ / "audit.json").string()), 0);
+  const std::string audit = canopy::test::Read(dir_ / "audit.json");
+  EXPECT_NE(audit.find("the token belongs to another user"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("\"method\": \"password\""), std::string::npos) << audit;
+}
 
 // A Query message with several statements (psql -c "a; b", a tool's "SET …; SELECT …")
 // runs them in turn, each under the guard; an error skips the rest, as in PostgreSQL.
@@ -1976,8 +2179,10 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
             0)
       << "openssl (Debian's) makes the test's certificate";
   const int tls_port = FreePort();
-  Started tls = StartServer(mesh_, dir_, "0.0.0.0:" + std::to_string(tls_port),
-                            {"--pg-tls-cert", cert.string(), "--pg-tls-key", key.string()});
+  // Tokens in the clear (--pg-auth password): the rule on where they may come from applies.
+  Started tls = StartServer(
+      mesh_, dir_, "0.0.0.0:" + std::to_string(tls_port),
+      {"--pg-tls-cert", cert.string(), "--pg-tls-key", key.string(), "--pg-auth", "password"});
   ASSERT_TRUE(tls.up) << canopy::test::Read(tls.log);
   const std::string command = "PGPASSWORD=" + Quote(tokens_["dana"]) +
                               " PGCONNECT_TIMEOUT=10 psql -X " +
@@ -2014,6 +2219,12 @@ TEST_F(ServerPgWireTest, TlsEncryptsTheSessionWhenACertificateIsGiven) {
               std::string::npos)
         << canopy::test::Read(dir_ / "remote.out");
     EXPECT_EQ(psql_from("require"), 0) << canopy::test::Read(dir_ / "remote.out");
+    // With SCRAM (the default) the token never crosses the wire: another address may sign
+    // in without TLS, as PostgreSQL allows.
+    StopServer(tls);
+    tls = StartServer(mesh_, dir_, "0.0.0.0:" + std::to_string(tls_port));
+    ASSERT_TRUE(tls.up) << canopy::test::Read(tls.log);
+    EXPECT_EQ(psql_from("disable"), 0) << canopy::test::Read(dir_ / "remote.out");
   }
   StopServer(tls);
   // The server without a certificate says no to encryption; sslmode=require fails.

@@ -55,13 +55,18 @@ std::string Sha256::HexDigest() {
   return ToHex(digest, size);
 }
 
-std::string Sha256Hex(std::string_view bytes) {
+std::string Sha256Bytes(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
     throw Error(ErrorCode::kInternal, "OpenSSL: SHA-256 failed");
   }
-  return ToHex(digest, size);
+  return {reinterpret_cast<const char*>(digest), size};
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  const std::string digest = Sha256Bytes(bytes);
+  return ToHex(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
 }
 
 std::string Sha256File(const std::string& path) {
@@ -81,7 +86,7 @@ std::string Sha256File(const std::string& path) {
   return ToHex(digest, size);
 }
 
-std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t length = 0;
   if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
@@ -89,7 +94,12 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
                 &length) == nullptr) {
     throw Error(ErrorCode::kInternal, "OpenSSL: HMAC-SHA-256 failed");
   }
-  return ToHex(out, length);
+  return {reinterpret_cast<const char*>(out), length};
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  const std::string mac = HmacSha256(key, data);
+  return ToHex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
 std::string RandomHex(int bytes) {

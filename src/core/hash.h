@@ -31,6 +31,9 @@ class Sha256 {
 
 // HMAC-SHA-256 of `data` under `key`, lowercase hex.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
+// The same two as raw bytes (32 of them).
+std::string HmacSha256(std::string_view key, std::string_view data);
+std::string Sha256Bytes(std::string_view bytes);
 
 // `bytes` cryptographically random bytes, as lowercase hex (2*bytes characters).
 std::string RandomHex(int bytes);

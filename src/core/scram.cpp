@@ -7,28 +7,29 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace canopy::scram {
 namespace {
 
-std::string Hmac(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  size_t length = 0;
-  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
-                reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof out,
-                &length) == nullptr) {
-    throw Error(ErrorCode::kInternal, "OpenSSL: HMAC-SHA-256 failed");
+// The client and server keys of `password` (RFC 5802 §3): HMAC(SaltedPassword, "Client Key")
+// and HMAC(SaltedPassword, "Server Key"), SaltedPassword being PBKDF2-HMAC-SHA-256.
+struct Keys {
+  std::string client;
+  std::string server;
+};
+Keys KeysOf(std::string_view password, std::string_view salt, int iterations) {
+  unsigned char salted[32];
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                        reinterpret_cast<const unsigned char*>(salt.data()),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(), sizeof salted,
+                        salted) != 1) {
+    throw Error(ErrorCode::kInternal, "OpenSSL: PBKDF2 failed");
   }
-  return {reinterpret_cast<const char*>(out), length};
-}
-
-std::string Sha256(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &length, EVP_sha256(), nullptr) != 1) {
-    throw Error(ErrorCode::kInternal, "OpenSSL: SHA-256 failed");
-  }
-  return {reinterpret_cast<const char*>(out), length};
+  const std::string_view salted_password(reinterpret_cast<const char*>(salted), sizeof salted);
+  Keys keys{HmacSha256(salted_password, "Client Key"), HmacSha256(salted_password, "Server Key")};
+  OPENSSL_cleanse(salted, sizeof salted);
+  return keys;
 }
 
 // The attributes of a SCRAM message ("a=value,b=value"), in order; nullopt when one is not
@@ -61,20 +62,12 @@ bool PrintableNonce(std::string_view nonce) {
 }  // namespace
 
 Verifier MakeVerifier(std::string_view password, std::string_view salt, int iterations) {
-  unsigned char salted[32];
-  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                        reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), iterations, EVP_sha256(), sizeof salted,
-                        salted) != 1) {
-    throw Error(ErrorCode::kInternal, "OpenSSL: PBKDF2 failed");
-  }
-  const std::string_view salted_password(reinterpret_cast<const char*>(salted), sizeof salted);
+  const Keys keys = KeysOf(password, salt, iterations);
   Verifier verifier;
   verifier.iterations = iterations;
   verifier.salt = std::string(salt);
-  verifier.stored_key = Sha256(Hmac(salted_password, "Client Key"));
-  verifier.server_key = Hmac(salted_password, "Server Key");
-  OPENSSL_cleanse(salted, sizeof salted);
+  verifier.stored_key = Sha256Bytes(keys.client);
+  verifier.server_key = keys.server;
   return verifier;
 }
 
@@ -156,27 +149,19 @@ std::optional<ClientFinal> MakeClientFinal(std::string_view password,
     iterations = iterations * 10 + (c - '0');
   }
   if (!salt || iterations < 1) return std::nullopt;
-  unsigned char salted[32];
-  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                        reinterpret_cast<const unsigned char*>(salt->data()),
-                        static_cast<int>(salt->size()), iterations, EVP_sha256(), sizeof salted,
-                        salted) != 1) {
-    throw Error(ErrorCode::kInternal, "OpenSSL: PBKDF2 failed");
-  }
-  const std::string_view salted_password(reinterpret_cast<const char*>(salted), sizeof salted);
-  const std::string client_key = Hmac(salted_password, "Client Key");
-  const std::string server_key = Hmac(salted_password, "Server Key");
-  OPENSSL_cleanse(salted, sizeof salted);
+  const Keys keys = KeysOf(password, *salt, iterations);
+  const std::string& client_key = keys.client;
+  const std::string& server_key = keys.server;
   const std::string without_proof = "c=biws,r=" + (*attributes)[0].second;
   const std::string auth_message =
       std::string(client_first_bare) + "," + std::string(server_first) + "," + without_proof;
-  const std::string signature = Hmac(Sha256(client_key), auth_message);
+  const std::string signature = HmacSha256(Sha256Bytes(client_key), auth_message);
   std::string proof(client_key.size(), '\0');
   for (size_t b = 0; b < proof.size(); ++b) {
     proof[b] = static_cast<char>(client_key[b] ^ signature[b]);
   }
   return ClientFinal{without_proof + ",p=" + Base64(proof),
-                     "v=" + Base64(Hmac(server_key, auth_message))};
+                     "v=" + Base64(HmacSha256(server_key, auth_message))};
 }
 
 bool ServerExchange::ClientFirst(std::string_view message) {
@@ -244,10 +229,10 @@ std::optional<size_t> ServerExchange::ClientFinal(std::string_view message,
   const std::string auth_message =
       client_first_bare_ + "," + server_first_ + "," + final_without_proof_;
   for (size_t i = 0; i < verifiers.size(); ++i) {
-    const std::string signature = Hmac(verifiers[i].stored_key, auth_message);
+    const std::string signature = HmacSha256(verifiers[i].stored_key, auth_message);
     std::string client_key(32, '\0');
     for (size_t b = 0; b < 32; ++b) client_key[b] = static_cast<char>((*proof)[b] ^ signature[b]);
-    const std::string stored = Sha256(client_key);
+    const std::string stored = Sha256Bytes(client_key);
     if (stored.size() == verifiers[i].stored_key.size() &&
         CRYPTO_memcmp(stored.data(), verifiers[i].stored_key.data(), stored.size()) == 0) {
       return i;
@@ -260,7 +245,7 @@ std::optional<size_t> ServerExchange::ClientFinal(std::string_view message,
 std::string ServerExchange::ServerFinal(const Verifier& verifier) const {
   const std::string auth_message =
       client_first_bare_ + "," + server_first_ + "," + final_without_proof_;
-  return "v=" + Base64(Hmac(verifier.server_key, auth_message));
+  return "v=" + Base64(HmacSha256(verifier.server_key, auth_message));
 }
 
 }  // namespace canopy::scram

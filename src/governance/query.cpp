@@ -161,8 +161,8 @@ RecentlyUsed<std::shared_ptr<Sandbox>>& Sandboxes() {
 // How many queries a kept sandbox runs before a fresh one takes its place. DuckDB's buffer
 // pool queues an entry for each buffer a query lets go of, and clears the dead ones only
 // once a queue holds 32,768 entries; until then each keeps its block handle's memory (about
-// 170 bytes, measured). The sandboxes of a five-minute soak held 13 MB of them at its end,
-// growing with every query. A fresh engine costs a few milliseconds, once per this many
+// 160 bytes with the entry, measured). The sandboxes of a five-minute soak held 13 MB of them at
+// its end, growing with every query. A fresh engine costs a few milliseconds, once per this many
 // queries.
 constexpr int64_t kSandboxQueries = 1000;
 

@@ -30,7 +30,8 @@ trap stop EXIT
 
 mesh=$work/mesh
 [[ -f $mesh/mesh.yaml ]] || "$CANOPY" example "$mesh" --scale "$SCALE" >/dev/null
-(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >/dev/null 2>&1)
+(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >"$work/build.log" 2>&1) ||
+  { echo "$(basename "$0"): canopy build failed (a kept BENCH_DIR from an older canopy may need \`canopy catalog upgrade\`):" >&2; tail -5 "$work/build.log" >&2; exit 1; }
 token=$(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" token create bob 2>/dev/null)
 (cd "$mesh" && exec env -u CANOPY_CATALOG "$CANOPY" serve --listen "127.0.0.1:$PORT" 2>"$work/serve.log") &
 server_pid=$!

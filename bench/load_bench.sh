@@ -27,7 +27,8 @@ mesh=$work/mesh
 if [[ ! -f $mesh/mesh.yaml ]]; then
   "$CANOPY" example "$mesh" --scale "$SCALE" >/dev/null
 fi
-(cd "$mesh" && "$CANOPY" build >/dev/null 2>&1)
+(cd "$mesh" && "$CANOPY" build >"$work/build.log" 2>&1) ||
+  { echo "$(basename "$0"): canopy build failed (a kept BENCH_DIR from an older canopy may need \`canopy catalog upgrade\`):" >&2; tail -5 "$work/build.log" >&2; exit 1; }
 token=$(cd "$mesh" && "$CANOPY" token create dana 2>/dev/null)
 
 "$CANOPY" --mesh "$mesh" serve --listen "127.0.0.1:$PORT" 2>"$work/serve.log" &

@@ -47,7 +47,8 @@ mesh=$work/mesh
 [[ -f $mesh/mesh.yaml ]] || "$CANOPY" example "$mesh" --scale "$SCALE" >/dev/null
 # Rows enough to export every order line for PostgreSQL (the example's limit is 1 M).
 sed -i 's/rows: 1000000,/rows: 20000000,/' "$mesh/mesh.yaml"
-(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >/dev/null 2>&1)
+(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >"$work/build.log" 2>&1) ||
+  { echo "$(basename "$0"): canopy build failed (a kept BENCH_DIR from an older canopy may need \`canopy catalog upgrade\`):" >&2; tail -5 "$work/build.log" >&2; exit 1; }
 token=$(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" token create dana 2>/dev/null)
 
 # The same rows in PostgreSQL, as dana reads them (masks applied), through CSV.

@@ -36,7 +36,8 @@ trap 'stop_server; cleanup' EXIT
 
 mesh=$work/mesh
 [[ -f $mesh/mesh.yaml ]] || "$CANOPY" example "$mesh" --scale "$SCALE" >/dev/null
-(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >/dev/null 2>&1)
+(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" build >"$work/build.log" 2>&1) ||
+  { echo "$(basename "$0"): canopy build failed (a kept BENCH_DIR from an older canopy may need \`canopy catalog upgrade\`):" >&2; tail -5 "$work/build.log" >&2; exit 1; }
 tokens=""
 for user in alice bob dana zoe; do
   tokens+="$user=$(cd "$mesh" && env -u CANOPY_CATALOG "$CANOPY" token create "$user" 2>/dev/null),"

@@ -140,6 +140,18 @@ TEST_F(CatalogCliTest, MigrateKeepsEveryVersionTokensGrantsAndAVerifiableChain) 
   ASSERT_EQ(tokens.size(), 2u);
   EXPECT_EQ(tokens[0].expires_at, "");
   EXPECT_FALSE(tokens[1].expires_at.empty());
+  // So did its SCRAM verifier, and the salt the target derives for dana is the one it was
+  // made with: a proof made with the token is accepted there (the wire's sign-in).
+  const auto candidates = canopy::governance::ScramCandidatesFor(*catalog, "dana");
+  ASSERT_EQ(candidates.verifiers.size(), 2u);
+  canopy::scram::ServerExchange exchange;
+  ASSERT_TRUE(exchange.ClientFirst("n,,n=,r=migrated"));
+  const auto proof = canopy::scram::MakeClientFinal(
+      secret, "n=,r=migrated", exchange.ServerFirst(candidates.salt, canopy::scram::kIterations));
+  ASSERT_TRUE(proof.has_value());
+  const auto match = exchange.ClientFinal(proof->message, candidates.verifiers);
+  ASSERT_TRUE(match.has_value()) << exchange.error();
+  EXPECT_EQ(candidates.token_ids[*match], tokens[0].id);
   CliRun listed = OnSqlite("token list --format json");
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(nlohmann::json::parse(listed.out).at(1).at("expires_at"), tokens[1].expires_at);

@@ -3,6 +3,7 @@
 #include <duckdb.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include <cctype>
 #include <charconv>
@@ -28,7 +29,13 @@ Database::Database(const DatabaseOptions& options) {
   }
   char* message = nullptr;
   const char* path = options.path.empty() ? nullptr : options.path.c_str();
+  // The engine's worker threads start here and take this thread's name: they go by the
+  // engine's own (in `top -H`, in /proc), not by that of whichever thread opened them.
+  char name[16] = "";
+  ::pthread_getname_np(::pthread_self(), name, sizeof name);
+  ::pthread_setname_np(::pthread_self(), "canopy-duckdb");
   const duckdb_state state = duckdb_open_ext(path, &handle_, config, &message);
+  ::pthread_setname_np(::pthread_self(), name);
   duckdb_destroy_config(&config);
   if (state == DuckDBError) {
     std::string text = message != nullptr ? message : "unknown error";

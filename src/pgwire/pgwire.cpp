@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -518,7 +520,8 @@ struct Portal {
 class Session {
  public:
   Session(const spec::MeshSource& meshes, const CatalogLease& lease, const PgOptions& options,
-          int fd, const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels, SSL_CTX* tls)
+          int fd, const sockaddr_storage& peer, int32_t pid, CancelRegistry& cancels, SSL_CTX* tls,
+          std::string refusal = "")
       : tls_(tls),
         meshes_(meshes),
         mesh_(meshes.Current()),
@@ -527,7 +530,8 @@ class Session {
         socket_(fd),
         peer_(peer),
         pid_(pid),
-        cancels_(cancels) {}
+        cancels_(cancels),
+        refusal_(std::move(refusal)) {}
   ~Session() { cancels_.Remove(pid_); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -590,6 +594,10 @@ class Session {
       }
       if (startup->code == kCancelRequest) {  // answered by nothing but the cancel
         cancels_.Cancel(startup->cancel_pid, startup->cancel_key);
+        return false;
+      }
+      if (!refusal_.empty()) {  // told after the startup, where every client reads it
+        Fatal("53300", refusal_, "try again when fewer connections are open");
         return false;
       }
       return Authenticate(*startup);
@@ -1708,6 +1716,7 @@ class Session {
   sockaddr_storage peer_;
   int32_t pid_;
   CancelRegistry& cancels_;
+  const std::string refusal_;  // not empty: the startup is answered with this, and the end
   Writer out_;
   governance::Principal principal_;
   std::string claimed_;
@@ -1738,13 +1747,35 @@ struct PgListener::State {
   int listen_fd = -1;
   int port = 0;
   std::thread acceptor;
-  std::mutex mutex;
-  struct Connection {
+
+  // Sessions run on pooled threads: a thread whose connection ended waits for the next one
+  // (up to kIdleThreads wait). DuckDB runs part of each query on the thread that fetches its
+  // rows, and on a thread that never ran one before its first result came 10 ms later (the
+  // engine's per-thread memory being set up): a thread per connection paid that on every
+  // connection, which is how most clients — a script, a BI tool's pool — come.
+  static constexpr int kIdleThreads = 8;
+  // Connections past the cap still get a session that only answers the startup: an
+  // encryption request and a cancel as always (a cancel is most wanted when every slot is
+  // taken), then the refusal, which a client asking for TLS first would otherwise never
+  // read. Past these few spare ones a connection is told at once and closed.
+  static constexpr int kRefusingSlots = 4;
+  struct Job {
     int fd;
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
+    sockaddr_storage peer;
+    int32_t pid;
+    bool refused;  // past the cap: the startup, then the refusal
   };
-  std::list<Connection> connections;
+  struct Worker {
+    std::thread thread;
+    bool exited = false;  // its loop has ended: join it
+  };
+  std::mutex mutex;
+  std::condition_variable wake;  // a job was queued, or the listener stops
+  std::list<Job> jobs;           // accepted, waiting for an idle thread
+  std::list<Worker> workers;
+  std::set<int> open_fds;  // the connections being served or waiting, for Stop
+  int admitted = 0;        // of them, those not refused: the ones the cap counts
+  int idle = 0;            // threads waiting for a job
   std::atomic<bool> stopping{false};
   int32_t next_pid = 1;
   CancelRegistry cancels;
@@ -1757,25 +1788,65 @@ struct PgListener::State {
   State(std::shared_ptr<const spec::MeshSource> m, CatalogLease l, PgOptions o)
       : meshes(std::move(m)), lease(std::move(l)), options(std::move(o)) {}
 
-  // Joins the connections that ended. Holds `mutex`.
+  // Joins the threads that left the pool. Holds `mutex`.
   void Reap() {
-    for (auto it = connections.begin(); it != connections.end();) {
-      if (it->done->load()) {
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (it->exited) {
         it->thread.join();
-        ::close(it->fd);
-        it = connections.erase(it);
+        it = workers.erase(it);
       } else {
         ++it;
       }
     }
   }
 
+  void Serve(const Job& job) {
+    try {
+      Session(*meshes, lease, options, job.fd, job.peer, job.pid, cancels, tls,
+              job.refused ? TooMany() : "")
+          .Run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n", NowIso8601().c_str(), job.pid,
+                   e.what());
+    }
+    // The client sees the end now. The descriptor is closed under the mutex, once Stop can
+    // no longer shut it down, so a number reused by the system is never touched.
+    ::shutdown(job.fd, SHUT_RDWR);
+    std::lock_guard<std::mutex> lock(mutex);
+    open_fds.erase(job.fd);
+    if (!job.refused) --admitted;
+    ::close(job.fd);
+  }
+
+  std::string TooMany() const {
+    return "too many connections (at most " + std::to_string(options.max_connections) + ")";
+  }
+
+  // A pooled thread: serves `first`, then whatever is queued, while the pool wants it.
+  void Work(Worker* self, Job first) {
+    ::pthread_setname_np(::pthread_self(), "canopy-pg");  // as `top -H` and /proc show it
+    Serve(first);
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!stopping && idle < kIdleThreads) {
+      ++idle;
+      wake.wait(lock, [this] { return stopping || !jobs.empty(); });
+      --idle;
+      if (jobs.empty()) break;  // stopping
+      const Job job = jobs.front();
+      jobs.pop_front();
+      lock.unlock();
+      Serve(job);
+      lock.lock();
+    }
+    self->exited = true;
+  }
+
   void Accept() {
     while (!stopping) {
-      sockaddr_storage peer{};
-      socklen_t length = sizeof peer;
-      const int fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length);
-      if (fd < 0) {
+      Job job{-1, {}, 0, false};
+      socklen_t length = sizeof job.peer;
+      job.fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&job.peer), &length);
+      if (job.fd < 0) {
         if (stopping) return;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));  // no spinning
@@ -1786,39 +1857,36 @@ struct PgListener::State {
       // held the last rows and CommandComplete back until the client acknowledged the
       // batch before them: a 40 ms stall at the end of a streamed result.
       const int on = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      ::setsockopt(job.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       std::lock_guard<std::mutex> lock(mutex);
       Reap();
-      if (static_cast<int>(connections.size()) >= options.max_connections) {
+      job.refused = admitted >= options.max_connections;
+      if (job.refused && static_cast<int>(open_fds.size()) - admitted >= kRefusingSlots) {
         Writer out;
-        out.Error("53300",
-                  "too many connections (at most " + std::to_string(options.max_connections) + ")");
-        Socket(fd).Write(out.bytes());
-        ::close(fd);
+        out.Error("53300", TooMany());
+        Socket(job.fd).Write(out.bytes());
+        ::close(job.fd);
         continue;
       }
-      auto done = std::make_shared<std::atomic<bool>>(false);
-      const int32_t pid = next_pid++;
+      job.pid = next_pid++;
+      open_fds.insert(job.fd);
+      if (!job.refused) ++admitted;
+      if (idle > static_cast<int>(jobs.size())) {
+        jobs.push_back(job);
+        wake.notify_one();
+        continue;
+      }
       try {
-        connections.push_back(
-            {fd, std::thread([this, fd, peer, pid, done] {
-               try {
-                 Session(*meshes, lease, options, fd, peer, pid, cancels, tls).Run();
-               } catch (const std::exception& e) {
-                 std::fprintf(stderr, "%s pgwire: connection %d ended: %s\n", NowIso8601().c_str(),
-                              pid, e.what());
-               }
-               // The client sees the end now; the descriptor is closed
-               // when the thread is joined, so it is never reused under a
-               // Stop that shuts it down.
-               ::shutdown(fd, SHUT_RDWR);
-               *done = true;
-             }),
-             done});
+        workers.emplace_back();
+        Worker* worker = &workers.back();
+        worker->thread = std::thread([this, worker, job] { Work(worker, job); });
       } catch (const std::system_error& e) {  // no thread to be had: this client is refused
+        workers.pop_back();
         std::fprintf(stderr, "%s pgwire: cannot start a connection: %s\n", NowIso8601().c_str(),
                      e.what());
-        ::close(fd);
+        open_fds.erase(job.fd);
+        if (!job.refused) --admitted;
+        ::close(job.fd);
       }
     }
   }
@@ -1904,14 +1972,19 @@ void PgListener::Stop() {
   }
   if (state_->acceptor.joinable()) state_->acceptor.join();
   if (state_->listen_fd >= 0) ::close(state_->listen_fd);
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  // Reading ends: a statement in flight still writes its answer, then its loop ends.
-  for (auto& connection : state_->connections) ::shutdown(connection.fd, SHUT_RD);
-  for (auto& connection : state_->connections) {
-    connection.thread.join();
-    ::close(connection.fd);
+  std::list<State::Worker> workers;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    // Reading ends: a statement in flight still writes its answer, then its loop ends.
+    for (const int fd : state_->open_fds) ::shutdown(fd, SHUT_RD);
+    state_->wake.notify_all();
+    workers.splice(workers.end(), state_->workers);
   }
-  state_->connections.clear();
+  for (auto& worker : workers) worker.thread.join();
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  for (const auto& job : state_->jobs) ::close(job.fd);  // accepted, never served
+  state_->jobs.clear();
+  state_->open_fds.clear();
 }
 
 int PgListener::port() const {

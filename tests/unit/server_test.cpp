@@ -2487,3 +2487,102 @@ TEST(ServerPgLogin, ALoginThatCannotBeAuditedIsRefusedAsBusy) {
   EXPECT_EQ(logins(), 1);
   listener.Stop();
 }
+
+// Sessions run on pooled threads: a connection after another is served by a thread that
+// served before (DuckDB sets up memory for each new thread that runs a query: a thread per
+// connection made every connection's first result about 10 ms later). The cap on
+// connections holds, and a slot frees when its session ends.
+TEST(ServerPgSessions, ThreadsServeOneConnectionAfterAnotherAndTheCapHolds) {
+  std::unique_ptr<test::GovernanceMeshApi> env;
+  test::MakeGovernanceMeshApi(env, "canopy-pgpool-");
+  ASSERT_NE(env, nullptr);
+  catalog::CatalogStore* store = env->catalog.get();
+  pgwire::PgOptions options;
+  options.listen = "127.0.0.1:0";
+  options.version = "test";
+  options.max_connections = 3;
+  pgwire::PgListener listener(
+      env->meshes,
+      [&]() -> std::shared_ptr<catalog::CatalogStore> {
+        return {store, [](auto*) {}};
+      },
+      options);
+  listener.Start();
+  const std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(listener.port()) +
+      " dbname=mesh connect_timeout=10 user=dana password=" + env->tokens.at("dana");
+  // The threads serving sessions, by their name.
+  auto session_threads = [] {
+    std::set<std::string> ids;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+      if (canopy::test::Read(task.path() / "comm").rfind("canopy-pg", 0) == 0) {
+        ids.insert(task.path().filename().string());
+      }
+    }
+    return ids;
+  };
+  auto query = [&](PGconn* conn) {
+    PGresult* result = PQexec(conn, "select count(*) from sales.orders");
+    const bool ok = PQresultStatus(result) == PGRES_TUPLES_OK;
+    PQclear(result);
+    return ok;
+  };
+  std::set<std::string> seen;
+  for (int i = 0; i < 20; ++i) {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+    EXPECT_TRUE(query(conn)) << PQerrorMessage(conn);
+    for (const auto& id : session_threads()) seen.insert(id);
+    PQfinish(conn);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // A thread per connection would have been 20; one, or a few where a connection came
+  // before the last one's thread was back, serve them all.
+  EXPECT_LE(seen.size(), 3U);
+
+  // Three at once is the cap: a fourth is refused with 53300 and the reason, also to a
+  // client that asks for TLS first (libpq's default) and to one that does not.
+  std::vector<PGconn*> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(PQconnectdb(conninfo.c_str()));
+    EXPECT_EQ(PQstatus(open.back()), CONNECTION_OK) << PQerrorMessage(open.back());
+  }
+  for (const char* sslmode : {" sslmode=prefer", " sslmode=disable"}) {
+    PGconn* refused = PQconnectdb((conninfo + sslmode).c_str());
+    EXPECT_NE(PQstatus(refused), CONNECTION_OK);
+    EXPECT_NE(std::string(PQerrorMessage(refused)).find("too many connections (at most 3)"),
+              std::string::npos)
+        << sslmode << ": " << PQerrorMessage(refused);
+    PQfinish(refused);
+  }
+  for (PGconn* conn : open) EXPECT_TRUE(query(conn)) << PQerrorMessage(conn);
+  // A cancel still gets through with every slot taken: that is when one is wanted most.
+  ASSERT_EQ(PQsendQuery(open[0],
+                        "with recursive t(n) as (select 1 union all select n + 1 from t "
+                        "where n < 1000000000) select count(*) from t"),
+            1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  PGcancel* cancel = PQgetCancel(open[0]);
+  char why[256] = "";
+  EXPECT_EQ(PQcancel(cancel, why, sizeof why), 1) << why;
+  PQfreeCancel(cancel);
+  PGresult* cancelled = PQgetResult(open[0]);
+  const char* state = PQresultErrorField(cancelled, PG_DIAG_SQLSTATE);
+  EXPECT_STREQ(state != nullptr ? state : "", "57014") << PQresultErrorMessage(cancelled);
+  PQclear(cancelled);
+  while (PGresult* rest = PQgetResult(open[0])) PQclear(rest);
+  // One ends: its slot is free again once the server has seen it go.
+  PQfinish(open.back());
+  open.pop_back();
+  bool admitted = false;
+  for (int attempt = 0; attempt < 100 && !admitted; ++attempt) {
+    PGconn* again = PQconnectdb(conninfo.c_str());
+    admitted = PQstatus(again) == CONNECTION_OK && query(again);
+    PQfinish(again);
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(admitted) << "a freed slot was not given to the next connection";
+  for (PGconn* conn : open) PQfinish(conn);
+  listener.Stop();  // with sessions' threads waiting in the pool
+  EXPECT_TRUE(session_threads().empty()) << "Stop left a session's thread running";
+}

@@ -212,18 +212,14 @@ CatalogView::CatalogView(const spec::Mesh& mesh, catalog::CatalogStore& catalog,
   // PostgreSQL's type of every column made, as RowDescription says it.
   std::vector<std::string> types;
   for (engine::Result r = state_->connection.Query(
-           "SELECT table_oid, column_index, data_type, numeric_precision, numeric_scale "
+           "SELECT table_oid, column_index, data_type "
            "FROM duckdb_columns() WHERE schema_name NOT IN ('main', 'pg_canopy')");
        r.NextChunk();) {
     for (int64_t row = 0; row < r.ChunkRows(); ++row) {
       const std::string name = r.Text(2, row);
-      const PgType type = PgTypeOf(name);
-      int64_t typmod = -1;
-      if (name.rfind("DECIMAL", 0) == 0 && !r.IsNull(3, row) && !r.IsNull(4, row)) {
-        typmod = ((r.Int(3, row) << 16) | r.Int(4, row)) + 4;  // as PostgreSQL packs it
-      }
+      const PgType type = PgTypeOf(name);  // numeric(p,s)'s modifier as RowDescription's
       types.push_back("(" + std::to_string(r.Int(0, row)) + ", " + std::to_string(r.Int(1, row)) +
-                      ", " + std::to_string(type.oid) + ", " + std::to_string(typmod) + ")");
+                      ", " + std::to_string(type.oid) + ", " + std::to_string(type.modifier) + ")");
     }
   }
   if (!types.empty()) {

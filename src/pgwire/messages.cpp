@@ -181,7 +181,7 @@ void Writer::RowDescription(const std::vector<Field>& fields) {
     Int16(0);
     Int32(static_cast<int32_t>(field.type_oid));
     Int16(field.type_size);
-    Int32(-1);  // no type modifier
+    Int32(field.modifier);
     Int16(field.format);
   }
   End();

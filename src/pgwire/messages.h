@@ -86,7 +86,8 @@ class Writer {
     std::string name;
     uint32_t type_oid = 25;
     int16_t type_size = -1;
-    int16_t format = 0;  // 0 text, 1 binary
+    int16_t format = 0;     // 0 text, 1 binary
+    int32_t modifier = -1;  // the type's modifier (numeric's precision and scale); -1 none
   };
   void RowDescription(const std::vector<Field>& fields);
   // A DataRow, a value at a time, without copies: BeginRow, then Value or Null for each

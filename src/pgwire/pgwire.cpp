@@ -244,7 +244,8 @@ std::vector<Writer::Field> FieldsOf(const std::vector<governance::ResultColumn>&
       throw Error(ErrorCode::kInvalidInput, "result format code " + std::to_string(format));
     }
     fields.push_back({columns[c].name, type.oid, type.size,
-                      static_cast<int16_t>(format == 1 && HasBinaryFormat(type.oid) ? 1 : 0)});
+                      static_cast<int16_t>(format == 1 && HasBinaryFormat(type.oid) ? 1 : 0),
+                      type.modifier});
   }
   return fields;
 }

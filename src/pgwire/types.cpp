@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -553,7 +554,16 @@ PgType PgTypeOf(const std::string& duckdb_type) {
   if (is("TINYINT") || is("SMALLINT") || is("UTINYINT")) return {oid::kInt2, 2};
   if (is("INTEGER") || is("USMALLINT")) return {oid::kInt4, 4};
   if (is("BIGINT") || is("UINTEGER")) return {oid::kInt8, 8};
-  if (is("HUGEINT") || is("UBIGINT") || is("UHUGEINT") || starts("DECIMAL")) {
+  if (starts("DECIMAL(")) {  // DECIMAL(p,s): numeric(p,s), packed as PostgreSQL packs it
+    int precision = 0;
+    int scale = 0;
+    if (std::sscanf(type.c_str(), "DECIMAL(%d,%d)", &precision, &scale) == 2 && precision > 0 &&
+        scale >= 0 && scale <= precision) {
+      return {oid::kNumeric, -1, ((precision << 16) | scale) + 4};
+    }
+    return {oid::kNumeric, -1};
+  }
+  if (is("HUGEINT") || is("UBIGINT") || is("UHUGEINT") || is("DECIMAL")) {
     return {oid::kNumeric, -1};
   }
   if (is("FLOAT")) return {oid::kFloat4, 4};

@@ -42,7 +42,8 @@ inline constexpr uint32_t kJsonb = 3802;
 
 struct PgType {
   uint32_t oid = oid::kText;
-  int16_t size = -1;  // pg_type.typlen
+  int16_t size = -1;      // pg_type.typlen
+  int32_t modifier = -1;  // pg_attribute.atttypmod: numeric's precision and scale, packed
 };
 
 // The PostgreSQL type a column of DuckDB's `type` (as DESCRIBE spells it) is sent as.

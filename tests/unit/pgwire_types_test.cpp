@@ -34,6 +34,10 @@ std::string Hex(const std::string& bytes) {
 TEST(PgWireTypes, DuckDbTypesMapToPostgresOids) {
   EXPECT_EQ(canopy::pgwire::PgTypeOf("INTEGER").oid, oid::kInt4);
   EXPECT_EQ(canopy::pgwire::PgTypeOf("DECIMAL(12,2)").oid, oid::kNumeric);
+  // numeric(12,2) as PostgreSQL describes it: ((12 << 16) | 2) + 4; without one, -1.
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("DECIMAL(12,2)").modifier, 786438);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("HUGEINT").modifier, -1);
+  EXPECT_EQ(canopy::pgwire::PgTypeOf("INTEGER").modifier, -1);
   EXPECT_EQ(canopy::pgwire::PgTypeOf("TIMESTAMP WITH TIME ZONE").oid, oid::kTimestamptz);
   EXPECT_EQ(canopy::pgwire::PgTypeOf("TIMESTAMP_MS").oid, oid::kTimestamp);
   EXPECT_EQ(canopy::pgwire::PgTypeOf("VARCHAR[]").oid, oid::kText);  // lists as text

@@ -2092,6 +2092,15 @@ TEST_F(ServerPgWireTest, LibpqBindsTextAndBinaryParametersAndReadsBinaryResults)
   EXPECT_EQ(std::string(PQgetvalue(result, 0, 3)), "1 year 2 mons 3 days 04:05:06");
   EXPECT_EQ(std::string(PQgetvalue(result, 0, 4)), "it's; --");
   PQclear(result);
+  // A decimal's precision and scale travel in its type modifier, as PostgreSQL's
+  // numeric(10,2) does (BI tools size and format the column from it).
+  result = PQexec(conn, "select cast(8.99 as decimal(10,2)) as price, 1.5::double as ratio");
+  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_EQ(PQftype(result, 0), 1700U);
+  EXPECT_EQ(PQfmod(result, 0), ((10 << 16) | 2) + 4);
+  EXPECT_EQ(std::string(PQgetvalue(result, 0, 0)), "8.99");
+  EXPECT_EQ(PQfmod(result, 1), -1);
+  PQclear(result);
 
   // A parameter is a value, never SQL: the guard still decides, and zoe is still denied.
   const char* sneaky[] = {"1 union select email from crm.customers"};

@@ -99,12 +99,17 @@ def rss_kb(field, pid=None):
     return 0
 
 
-def stream(conn, pid):
+def stream(conn, pid, named=False):
     """Rows per second of one read of STREAM, the RSS at most meanwhile of the process `pid`
     that answers it, and the client's page faults. Both servers are sampled the same way, so
-    the sampling thread costs the client the same on each side."""
-    conn.autocommit = True
-    cur = conn.cursor()
+    the sampling thread costs the client the same on each side. `named`: through a named
+    (server-side) cursor, psycopg2's way of streaming a result too large to hold, 10,000 rows
+    a FETCH, in a transaction as it must be; else a client-side cursor, libpq holding the
+    whole result before the first row is handed over."""
+    conn.autocommit = not named
+    cur = conn.cursor(name="stream") if named else conn.cursor()
+    if named:
+        cur.itersize = 10000
     samples = []
     done = threading.Event()
 
@@ -127,11 +132,14 @@ def stream(conn, pid):
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     done.set()
     sampler.join()
+    if named:
+        cur.close()
+        conn.rollback()
     conn.close()
     return rows, rows / seconds, max(samples + [0]) // 1024, faults
 
 
-def streams(rounds):
+def streams(rounds, named=False):
     """Canopy and PostgreSQL in turn, `rounds` times each (a fresh connection each time,
     so neither side is favoured by what the machine was doing at one moment; which goes
     first alternates), after one stream from each that is not counted (the client's first
@@ -140,7 +148,7 @@ def streams(rounds):
     canopy, postgres, peak, postgres_peak, faults = [], [], 0, 0, []
     def run_canopy(counted):
         nonlocal peak, rows
-        rows, rate, rss, faulted = stream(canopy_conn(), server_pid)
+        rows, rate, rss, faulted = stream(canopy_conn(), server_pid, named)
         if counted:
             canopy.append(rate)
             faults.append(faulted)
@@ -152,7 +160,7 @@ def streams(rounds):
         conn.autocommit = True
         backend = conn.cursor()
         backend.execute("select pg_backend_pid()")
-        _, rate, rss, faulted = stream(conn, backend.fetchone()[0])
+        _, rate, rss, faulted = stream(conn, backend.fetchone()[0], named)
         if counted:
             postgres.append(rate)
             faults.append(faulted)
@@ -273,8 +281,14 @@ if "2" in parts:
         sys.stdout.flush()
         subprocess.run([sys.executable, __file__] + sys.argv[1:], check=True,
                        env=dict(os.environ, PARTS="S", **extra))
+    print("2b. the same rows through a named (server-side) cursor, 10,000 rows a FETCH")
+    sys.stdout.flush()
+    subprocess.run([sys.executable, __file__] + sys.argv[1:], check=True,
+                   env=dict(os.environ, PARTS="N"))
 if "S" in parts:
     streams(stream_rounds)
+if "N" in parts:
+    streams(stream_rounds, named=True)
 if "3" in parts:
     print("3. a group-by over every order line: " + GROUP_BY)
     for name, conn in (("Canopy, PostgreSQL wire", canopy_conn()),

@@ -4,7 +4,10 @@
 #   1. a small query's round trip (median, p99): Canopy's wire, PostgreSQL's wire (with
 #      an index on the column the query filters on), Canopy's REST API;
 #   2. streaming a 10-column result of every row of sales.order_lines (1 M rows at
-#      scale 1, 10 M at 10) to psycopg2: rows per second, and the Canopy server's memory;
+#      scale 1, 10 M at 10) to psycopg2: rows per second, and the Canopy server's memory —
+#      through a client-side cursor (libpq holds the whole result; measured with the client
+#      giving its heap back after each result and keeping it), and (2b) through a named,
+#      server-side cursor, 10,000 rows a FETCH;
 #   3. an analytical query, a group-by over every order line (10 M at scale 10): Canopy's
 #      wire, PostgreSQL, and raw DuckDB over the same Parquet (build/bench/query_bench);
 #   4. 32 connections at once for 60 s (DURATION), each running a mix of queries:

@@ -108,8 +108,6 @@ def stream(conn, pid, named=False):
     whole result before the first row is handed over."""
     conn.autocommit = not named
     cur = conn.cursor(name="stream") if named else conn.cursor()
-    if named:
-        cur.itersize = 10000
     samples = []
     done = threading.Event()
 
